@@ -1,0 +1,29 @@
+/**
+ * Versions order every write in the cluster: `(hlc, nodeId, generation)`,
+ * compared in that order. The coordinator's hybrid logical clock gives `hlc`;
+ * `generation` is new at every process start, so a node that restarts with
+ * its wall clock set back never hands out a version it used before.
+ */
+export interface Version {
+  readonly hlc: number
+  readonly nodeId: number
+  readonly generation: number
+}
+
+/** The version below every real one: what an empty shard has forgotten. */
+export const ZERO: Version = { hlc: 0, nodeId: 0, generation: 0 }
+
+/** Negative, zero or positive as `a` is older than, equal to or newer than `b`. */
+export const compare = (a: Version, b: Version): number =>
+  a.hlc !== b.hlc
+    ? a.hlc - b.hlc
+    : a.nodeId !== b.nodeId
+    ? a.nodeId - b.nodeId
+    : a.generation - b.generation
+
+export const isNewer = (a: Version, b: Version): boolean => compare(a, b) > 0
+
+export const max = (a: Version, b: Version): Version => (compare(a, b) >= 0 ? a : b)
+
+/** A copy that does not keep the (larger) object it was read from alive. */
+export const copy = (v: Version): Version => ({ hlc: v.hlc, nodeId: v.nodeId, generation: v.generation })

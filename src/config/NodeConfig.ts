@@ -1,0 +1,207 @@
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option } from "effect"
+import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
+import * as parse from "./parse.js"
+import type { HostPort } from "./parse.js"
+
+/** Log output format: one JSON object per line for machines, or coloured lines for people. */
+export type LogFormat = "json" | "pretty" | "logfmt"
+
+/** Every setting of a node, read once at start-up and validated. */
+export interface NodeConfigShape {
+  /** Address this node listens on and is known by (`ADDR`). */
+  readonly addr: HostPort
+  /** Seed nodes to join (`PEERS`). */
+  readonly peers: ReadonlyArray<HostPort>
+  readonly numShards: number
+  /** Entries the whole node may hold (live values, not tombstones). */
+  readonly capacity: number
+  /** Approximate bytes the store may hold: keys, values and a fixed per-entry overhead. */
+  readonly maxMemoryBytes: number
+  /** TTL of a write that does not give one; zero means no expiry. */
+  readonly defaultTtl: Duration.Duration
+  readonly maxKeyBytes: number
+  readonly maxValueBytes: number
+  readonly maxRecvMsgBytes: number
+  readonly maxSendMsgBytes: number
+  /** Deadline of calls between nodes. */
+  readonly rpcTimeout: Duration.Duration
+  /** Client calls per second the node admits; zero turns the limit off. */
+  readonly rateLimit: number
+  readonly rateLimitBurst: number
+  readonly logLevel: LogLevel.LogLevel
+  readonly logFormat: LogFormat
+  /** How long shutdown waits for in-flight calls before cutting them off. */
+  readonly drainTimeout: Duration.Duration
+  readonly expirySweepInterval: Duration.Duration
+  /** Entries each shard examines per sweep tick: bounds the pause a sweep causes. */
+  readonly expirySweepBatch: number
+  /** How long a deletion's tombstone is kept before it is collected. */
+  readonly tombstoneGrace: Duration.Duration
+}
+
+/** The defaults, as documented in the README. */
+export const defaults: NodeConfigShape = {
+  addr: { host: "localhost", port: 8080 },
+  peers: [],
+  numShards: 1,
+  capacity: 1000,
+  maxMemoryBytes: 256 * 1024 * 1024,
+  defaultTtl: Duration.seconds(3600),
+  maxKeyBytes: 4096,
+  maxValueBytes: 1024 * 1024,
+  maxRecvMsgBytes: 4 * 1024 * 1024,
+  maxSendMsgBytes: 4 * 1024 * 1024,
+  rpcTimeout: Duration.seconds(5),
+  rateLimit: 50_000,
+  rateLimitBurst: 50_000,
+  logLevel: LogLevel.Info,
+  logFormat: "json",
+  drainTimeout: Duration.seconds(10),
+  expirySweepInterval: Duration.seconds(1),
+  expirySweepBatch: 1000,
+  tombstoneGrace: Duration.seconds(300)
+}
+
+/** Default port of a `PEERS` entry given without one. */
+export const DEFAULT_PEER_PORT = 8080
+
+/** A setting read as text and parsed by one of the pure parsers. */
+const setting = <A>(name: string, description: string, parser: (raw: string) => parse.Parsed<A>) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) => {
+      const parsed = parser(raw)
+      return parsed.ok ? Either.right(parsed.value) : Either.left(ConfigError.InvalidData([], parsed.error))
+    }),
+    Config.withDescription(description)
+  )
+
+const LOG_LEVELS = ["all", "trace", "debug", "info", "warn", "warning", "error", "fatal", "none"] as const
+const toLogLevel = (word: (typeof LOG_LEVELS)[number]): LogLevel.LogLevel =>
+  word === "warn" ? LogLevel.Warning : LogLevel.fromLiteral(
+    (word.charAt(0).toUpperCase() + word.slice(1)) as LogLevel.Literal
+  )
+
+const positive = (p: (raw: string) => parse.Parsed<number>) => parse.atLeast(1, p)
+const millis = (ms: number) => Duration.millis(ms)
+const positiveDuration = (raw: string): parse.Parsed<number> => {
+  const ms = parse.parseDurationMs(raw)
+  return !ms.ok || ms.value > 0 ? ms : { ok: false, error: `${raw.trim()} must be greater than zero` }
+}
+
+const config = Config.all({
+  addr: setting("ADDR", "host:port this node listens on and is known by", (raw) => parse.parseHostPort(raw)).pipe(
+    Config.withDefault(defaults.addr)
+  ),
+  peers: setting("PEERS", "comma-separated seed nodes, host or host:port", (raw) =>
+    parse.parsePeerList(raw, DEFAULT_PEER_PORT)).pipe(Config.withDefault(defaults.peers)),
+  numShards: setting("NUM_SHARDS", "shards of the local store", positive(parse.parseInteger)).pipe(
+    Config.withDefault(defaults.numShards)
+  ),
+  capacity: setting("CAPACITY", "entries the node holds before LRU eviction", positive(parse.parseInteger)).pipe(
+    Config.withDefault(defaults.capacity)
+  ),
+  maxMemoryBytes: setting("MAX_MEMORY", "approximate bytes the store holds before LRU eviction", positive(parse.parseBytes))
+    .pipe(Config.withDefault(defaults.maxMemoryBytes)),
+  defaultTtl: setting("TTL", "default time to live (seconds, or with a unit); 0 = no expiry", parse.parseDurationMs).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.defaultTtl)
+  ),
+  maxKeyBytes: setting("MAX_KEY_SIZE", "largest key in bytes", positive(parse.parseBytes)).pipe(
+    Config.withDefault(defaults.maxKeyBytes)
+  ),
+  maxValueBytes: setting("MAX_VALUE_SIZE", "largest value in bytes", parse.parseBytes).pipe(
+    Config.withDefault(defaults.maxValueBytes)
+  ),
+  maxRecvMsgBytes: setting("MAX_RECV_MSG_SIZE", "largest gRPC message received", positive(parse.parseBytes)).pipe(
+    Config.withDefault(defaults.maxRecvMsgBytes)
+  ),
+  maxSendMsgBytes: setting("MAX_SEND_MSG_SIZE", "largest gRPC message sent", positive(parse.parseBytes)).pipe(
+    Config.withDefault(defaults.maxSendMsgBytes)
+  ),
+  rpcTimeout: setting("RPC_TIMEOUT", "deadline of calls between nodes", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.rpcTimeout)
+  ),
+  rateLimit: setting("RATE_LIMIT", "client calls per second; 0 = unlimited", parse.parseDecimal).pipe(
+    Config.withDefault(defaults.rateLimit)
+  ),
+  rateLimitBurst: setting("RATE_LIMIT_BURST", "token bucket size; default RATE_LIMIT", positive(parse.parseInteger)).pipe(
+    Config.option
+  ),
+  logLevel: setting("LOG_LEVEL", "trace, debug, info, warn, error, fatal or none", parse.parseChoice(LOG_LEVELS)).pipe(
+    Config.map(toLogLevel),
+    Config.withDefault(defaults.logLevel)
+  ),
+  logFormat: setting("LOG_FORMAT", "json, pretty or logfmt", parse.parseChoice(["json", "pretty", "logfmt"] as const))
+    .pipe(Config.withDefault(defaults.logFormat)),
+  drainTimeout: setting("DRAIN_TIMEOUT", "how long shutdown waits for in-flight calls", parse.parseDurationMs).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.drainTimeout)
+  ),
+  expirySweepInterval: setting("EXPIRY_SWEEP_INTERVAL", "pause between expiry sweeps", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.expirySweepInterval)
+  ),
+  expirySweepBatch: setting("EXPIRY_SWEEP_BATCH", "entries per shard examined per sweep", positive(parse.parseInteger))
+    .pipe(Config.withDefault(defaults.expirySweepBatch)),
+  tombstoneGrace: setting("TOMBSTONE_GRACE", "how long deletions are remembered", parse.parseDurationMs).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.tombstoneGrace)
+  )
+}).pipe(
+  Config.map(({ rateLimitBurst, ...rest }): NodeConfigShape => ({
+    ...rest,
+    rateLimitBurst: Option.getOrElse(rateLimitBurst, () => Math.max(1, Math.ceil(rest.rateLimit)))
+  }))
+)
+
+const invalid = (name: string, message: string) => Effect.fail(ConfigError.InvalidData([name], message))
+
+/** Checks that hold across settings; each failure names the variable to change. */
+const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
+  if (c.numShards > c.capacity) {
+    return invalid("NUM_SHARDS", `${c.numShards} shards exceed CAPACITY ${c.capacity}: every shard needs room for one entry`)
+  }
+  if (c.maxValueBytes > c.maxRecvMsgBytes) {
+    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} exceeds MAX_RECV_MSG_SIZE ${c.maxRecvMsgBytes}`)
+  }
+  if (c.maxValueBytes > c.maxSendMsgBytes) {
+    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} exceeds MAX_SEND_MSG_SIZE ${c.maxSendMsgBytes}`)
+  }
+  const largestEntry = c.maxKeyBytes + c.maxValueBytes + ENTRY_OVERHEAD_BYTES
+  const shardBytes = Math.floor(c.maxMemoryBytes / c.numShards)
+  if (shardBytes < largestEntry) {
+    return invalid(
+      "MAX_MEMORY",
+      `${c.maxMemoryBytes} bytes over ${c.numShards} shards leaves ${shardBytes} per shard, ` +
+        `less than one largest entry (MAX_KEY_SIZE + MAX_VALUE_SIZE + ${ENTRY_OVERHEAD_BYTES} = ${largestEntry})`
+    )
+  }
+  if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
+    return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")
+  }
+  return Effect.succeed(c)
+}
+
+export class NodeConfig extends Context.Tag("cache/config/NodeConfig")<NodeConfig, NodeConfigShape>() {
+  /** For tests: the defaults with some fields replaced. */
+  static readonly layer = (overrides: Partial<NodeConfigShape> = {}): Layer.Layer<NodeConfig, ConfigError.ConfigError> =>
+    Layer.effect(NodeConfig, validate({ ...defaults, ...overrides }))
+
+  /** For production: every setting from the environment (or the current ConfigProvider). */
+  static readonly layerFromEnv: Layer.Layer<NodeConfig, ConfigError.ConfigError> = Layer.effect(
+    NodeConfig,
+    Effect.flatMap(Effect.suspend(() => config), validate)
+  )
+}
+
+/** One line naming the variable and what is wrong, for the start-up failure message. */
+export const describeConfigError = (error: ConfigError.ConfigError): string =>
+  ConfigError.reduceWithContext(error, undefined, {
+    andCase: (_, left, right) => `${left}; ${right}`,
+    orCase: (_, left, right) => `${left}; ${right}`,
+    invalidDataCase: (_, path, message) => `${path.join(".")}: ${message}`,
+    missingDataCase: (_, path, message) => `${path.join(".")}: ${message}`,
+    sourceUnavailableCase: (_, path, message) => `${path.join(".")}: ${message}`,
+    unsupportedCase: (_, path, message) => `${path.join(".")}: ${message}`
+  })

@@ -1,0 +1,78 @@
+import { Duration, Effect, Schema } from "effect"
+import { createServer } from "nice-grpc"
+import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
+import { ServerReflectionService } from "nice-grpc-server-reflection"
+import { CacheApi } from "../api/CacheApi.js"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { formatHostPort } from "../config/parse.js"
+import { CacheServiceDefinition } from "../generated/pb/cache.js"
+import { Store } from "../store/ShardedStore.js"
+import { makeCacheHandlers } from "./handlers/cacheHandlers.js"
+import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
+
+/** The listener could not be opened (address in use, host not resolvable, ...). */
+export class ServerStartError extends Schema.TaggedError<ServerStartError>()("ServerStartError", {
+  address: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot listen on ${this.address}: ${this.reason}`
+  }
+}
+
+const CACHE_SERVICE = "pb.CacheService"
+const HEALTH_SERVICE = "grpc.health.v1.Health"
+
+/**
+ * The gRPC listener on `ADDR`: `pb.CacheService`, `grpc.health.v1.Health`
+ * and server reflection (v1 and v1alpha). Closing its scope drains it:
+ * health turns NOT_SERVING, new calls are refused, in-flight calls get
+ * `DRAIN_TIMEOUT` to finish before they are cut off.
+ */
+export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcServer", {
+  scoped: Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const api = yield* CacheApi
+    const store = yield* Store
+    const runtime = yield* Effect.runtime<never>()
+    const address = formatHostPort(config.addr)
+
+    const health = HealthState()
+    const server = createServer({
+      "grpc.max_receive_message_length": config.maxRecvMsgBytes,
+      "grpc.max_send_message_length": config.maxSendMsgBytes
+    })
+    server.add(CacheServiceDefinition, makeCacheHandlers(api, runtime, store.nowMs))
+    server.add(HealthDefinition, HealthServiceImpl(health))
+    const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
+    server.add(ServerReflectionService, reflection)
+    server.add(ServerReflectionV1AlphaService, reflection)
+
+    const port = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => server.listen(address),
+        catch: (error) => new ServerStartError({ address, reason: error instanceof Error ? error.message : String(error) })
+      }),
+      () =>
+        Effect.gen(function*() {
+          health.setStatus("unhealthy")
+          health.setStatus("unhealthy", CACHE_SERVICE)
+          yield* Effect.logInfo("shutting down: refusing new calls, draining in-flight calls")
+          const drained = yield* Effect.promise(() => server.shutdown()).pipe(
+            Effect.timeoutOption(config.drainTimeout)
+          )
+          if (drained._tag === "None") {
+            server.forceShutdown()
+            yield* Effect.logWarning("drain timed out; remaining calls cut off").pipe(
+              Effect.annotateLogs({ drainTimeoutMs: Duration.toMillis(config.drainTimeout) })
+            )
+          }
+          yield* Effect.logInfo("gRPC server stopped")
+        })
+    )
+    health.setStatus("healthy")
+    health.setStatus("healthy", CACHE_SERVICE)
+    yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port }))
+    return { address, port } as const
+  })
+}) {}

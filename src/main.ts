@@ -1,0 +1,4 @@
+import { NodeRuntime } from "@effect/platform-node"
+import { program } from "./Layers.js"
+
+NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })

@@ -1,0 +1,189 @@
+import * as V from "../clock/version.js"
+import type { Version } from "../clock/version.js"
+import { type ApplyResult, Entry, ENTRY_OVERHEAD_BYTES, keyBytes, Tombstone, valueBytes, type Write } from "./entry.js"
+
+/** What one shard may hold. */
+export interface ShardLimits {
+  readonly maxEntries: number
+  readonly maxBytes: number
+  /** Tombstones kept at most; the oldest is collected first. */
+  readonly maxTombstones: number
+  readonly tombstoneGraceMs: number
+}
+
+/** Counters a shard keeps for metrics; they only grow. */
+export interface ShardCounters {
+  hits: number
+  misses: number
+  evictions: number
+  expirations: number
+  tombstonesCollected: number
+}
+
+/**
+ * What a replica knows of a key: the live entry, the tombstone of its
+ * deletion, or, when it has neither, the shard's forgotten watermark (any
+ * version at or below it may have been forgotten here).
+ */
+export type ReplicaRead = Entry | Tombstone | Version
+
+const APPLIED_NEW: ApplyResult = { _tag: "Applied", existed: false }
+const APPLIED_REPLACED: ApplyResult = { _tag: "Applied", existed: true }
+
+/**
+ * One shard of the local store: an LRU over a native Map kept in recency
+ * order (oldest first), bounded by entries and bytes, with per-entry expiry,
+ * versions, tombstones and the forgotten watermark. Plain synchronous code;
+ * time comes in as `nowMs` so that tests can drive it.
+ */
+export class LruShard {
+  private readonly entries = new Map<string, Entry>()
+  private readonly tombstones = new Map<string, Tombstone>()
+  private bytes = 0
+  private forgotten: Version = V.ZERO
+  private sweepCursor: Iterator<[string, Entry]> | undefined
+  readonly counters: ShardCounters = { hits: 0, misses: 0, evictions: 0, expirations: 0, tombstonesCollected: 0 }
+
+  constructor(readonly limits: ShardLimits) {}
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  get chargedBytes(): number {
+    return this.bytes
+  }
+
+  get tombstoneCount(): number {
+    return this.tombstones.size
+  }
+
+  /** Every version at or below this one may have been forgotten by this shard. */
+  get watermark(): Version {
+    return this.forgotten
+  }
+
+  /** Reads a key: a hit moves it to the most recent end; an expired entry is dropped. */
+  read(key: string, nowMs: number): ReplicaRead {
+    const entry = this.entries.get(key)
+    if (entry !== undefined) {
+      if (entry.expiresAtMs === 0 || entry.expiresAtMs > nowMs) {
+        this.entries.delete(key)
+        this.entries.set(key, entry)
+        this.counters.hits++
+        return entry
+      }
+      this.expire(key, entry)
+    }
+    this.counters.misses++
+    return this.tombstones.get(key) ?? this.forgotten
+  }
+
+  /**
+   * Applies a write if its version is newer than what the shard holds for
+   * the key and than the watermark; otherwise answers `Stale` with the
+   * version to beat. Re-applying the same version is a no-op that succeeds,
+   * so a retried delivery is harmless.
+   */
+  apply(key: string, write: Write, nowMs: number): ApplyResult {
+    const version = write.version
+    let entry = this.entries.get(key)
+    if (entry !== undefined && entry.expiresAtMs !== 0 && entry.expiresAtMs <= nowMs) {
+      this.expire(key, entry)
+      entry = undefined
+    }
+    const tombstone = entry === undefined ? this.tombstones.get(key) : undefined
+    const held: Version | undefined = entry ?? tombstone
+    if (held !== undefined && V.compare(version, held) === 0) {
+      return entry !== undefined ? APPLIED_REPLACED : APPLIED_NEW
+    }
+    const floor = held === undefined ? this.forgotten : V.max(held, this.forgotten)
+    if (V.compare(version, floor) <= 0) return { _tag: "Stale", current: V.copy(floor) }
+
+    if (entry !== undefined) this.remove(key, entry)
+    if (write.value === undefined) {
+      this.tombstones.delete(key)
+      this.tombstones.set(
+        key,
+        new Tombstone(version.hlc, version.nodeId, version.generation, nowMs + this.limits.tombstoneGraceMs)
+      )
+      while (this.tombstones.size > this.limits.maxTombstones) this.collectOldestTombstone()
+    } else {
+      if (tombstone !== undefined) this.tombstones.delete(key)
+      const charged = keyBytes(key) + valueBytes(write.value) + ENTRY_OVERHEAD_BYTES
+      this.entries.set(
+        key,
+        new Entry(write.value, version.hlc, version.nodeId, version.generation, write.expiresAtMs, charged)
+      )
+      this.bytes += charged
+      this.evictToLimits()
+    }
+    return entry !== undefined ? APPLIED_REPLACED : APPLIED_NEW
+  }
+
+  /**
+   * Drops expired entries and collectable tombstones, looking at no more
+   * than `budget` of each, and resumes where the last sweep stopped. Returns
+   * how many it removed.
+   */
+  sweep(nowMs: number, budget: number): number {
+    let removed = 0
+    for (let n = 0; n < budget && this.tombstones.size > 0; n++) {
+      const oldest = this.tombstones.values().next().value as Tombstone
+      if (oldest.collectAtMs > nowMs) break
+      this.collectOldestTombstone()
+      removed++
+    }
+    if (this.entries.size === 0) return removed
+    this.sweepCursor ??= this.entries.entries()
+    for (let n = 0; n < budget; n++) {
+      const next = this.sweepCursor.next()
+      if (next.done === true) {
+        this.sweepCursor = undefined
+        break
+      }
+      const [key, entry] = next.value
+      if (entry.expiresAtMs !== 0 && entry.expiresAtMs <= nowMs) {
+        this.expire(key, entry)
+        removed++
+      }
+    }
+    return removed
+  }
+
+  /** Keys from least to most recently used (for tests and hand-off). */
+  keys(): IterableIterator<string> {
+    return this.entries.keys()
+  }
+
+  private evictToLimits(): void {
+    while (this.entries.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) {
+      const [key, entry] = this.entries.entries().next().value as [string, Entry]
+      this.remove(key, entry)
+      this.forget(entry)
+      this.counters.evictions++
+    }
+  }
+
+  private expire(key: string, entry: Entry): void {
+    this.remove(key, entry)
+    this.forget(entry)
+    this.counters.expirations++
+  }
+
+  private remove(key: string, entry: Entry): void {
+    this.entries.delete(key)
+    this.bytes -= entry.chargedBytes
+  }
+
+  private collectOldestTombstone(): void {
+    const [key, tombstone] = this.tombstones.entries().next().value as [string, Tombstone]
+    this.tombstones.delete(key)
+    this.forget(tombstone)
+    this.counters.tombstonesCollected++
+  }
+
+  private forget(version: Version): void {
+    if (V.compare(version, this.forgotten) > 0) this.forgotten = V.copy(version)
+  }
+}

@@ -1,0 +1,93 @@
+import { Duration, Effect, Schedule } from "effect"
+import { NodeConfig, type NodeConfigShape } from "../config/NodeConfig.js"
+import type { ApplyResult, Write } from "./entry.js"
+import { fnv1a32 } from "./hash.js"
+import { LruShard, type ReplicaRead, type ShardLimits } from "./Lru.js"
+
+/** Totals over all shards, for stats and metrics. */
+export interface StoreStats {
+  readonly shards: number
+  readonly entries: number
+  readonly bytes: number
+  readonly tombstones: number
+  readonly hits: number
+  readonly misses: number
+  readonly evictions: number
+  readonly expirations: number
+  readonly tombstonesCollected: number
+}
+
+/** Splits `total` into `parts` shares that differ by at most one and add up to `total`. */
+export const shareOf = (total: number, parts: number, index: number): number =>
+  Math.floor(total / parts) + (index < total % parts ? 1 : 0)
+
+/** The limits of shard `index` out of `config.numShards`. */
+export const shardLimits = (config: NodeConfigShape, index: number): ShardLimits => {
+  const maxEntries = shareOf(config.capacity, config.numShards, index)
+  return {
+    maxEntries,
+    maxBytes: shareOf(config.maxMemoryBytes, config.numShards, index),
+    maxTombstones: maxEntries,
+    tombstoneGraceMs: Duration.toMillis(config.tombstoneGrace)
+  }
+}
+
+/**
+ * The node's local store: `NUM_SHARDS` LRU shards, a key's shard picked by
+ * hash. Reads and writes are plain synchronous calls (the hot path never
+ * enters Effect here); a background fiber sweeps expired entries a bounded
+ * batch at a time.
+ */
+export class Store extends Effect.Service<Store>()("cache/store/Store", {
+  scoped: Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const clock = yield* Effect.clock
+    const shards = Array.from({ length: config.numShards }, (_, i) => new LruShard(shardLimits(config, i)))
+    const single = shards.length === 1
+    const shardOf = (key: string): LruShard => shards[single ? 0 : fnv1a32(key) % shards.length]!
+
+    const sweepOnce = Effect.sync(() => {
+      const nowMs = clock.unsafeCurrentTimeMillis()
+      let removed = 0
+      for (const shard of shards) removed += shard.sweep(nowMs, config.expirySweepBatch)
+      return removed
+    }).pipe(
+      Effect.tap((removed) => removed > 0 ? Effect.logDebug("expiry sweep").pipe(Effect.annotateLogs({ removed })) : Effect.void)
+    )
+    yield* Effect.forkScoped(Effect.repeat(sweepOnce, Schedule.spaced(config.expirySweepInterval)))
+
+    return {
+      /** What this replica holds for a key (see `ReplicaRead`). */
+      read: (key: string): ReplicaRead => shardOf(key).read(key, clock.unsafeCurrentTimeMillis()),
+      /** Applies a versioned write or deletion; `Stale` when a newer version is held or was forgotten. */
+      apply: (key: string, write: Write): ApplyResult => shardOf(key).apply(key, write, clock.unsafeCurrentTimeMillis()),
+      /** Sweeps every shard once now (the background fiber does this on its own). */
+      sweep: sweepOnce,
+      nowMs: (): number => clock.unsafeCurrentTimeMillis(),
+      stats: (): StoreStats => {
+        const stats = {
+          shards: shards.length,
+          entries: 0,
+          bytes: 0,
+          tombstones: 0,
+          hits: 0,
+          misses: 0,
+          evictions: 0,
+          expirations: 0,
+          tombstonesCollected: 0
+        }
+        for (const shard of shards) {
+          stats.entries += shard.size
+          stats.bytes += shard.chargedBytes
+          stats.tombstones += shard.tombstoneCount
+          stats.hits += shard.counters.hits
+          stats.misses += shard.counters.misses
+          stats.evictions += shard.counters.evictions
+          stats.expirations += shard.counters.expirations
+          stats.tombstonesCollected += shard.counters.tombstonesCollected
+        }
+        return stats
+      }
+    } as const
+  })
+}) {}

@@ -1,0 +1,61 @@
+import type { Version } from "../clock/version.js"
+
+/**
+ * A stored value: text stays a JS string (one byte per Latin-1 character on
+ * the V8 heap, no encode/decode on the hot path), binary stays bytes.
+ */
+export type Value = string | Uint8Array
+
+/**
+ * Bytes charged per entry on top of its key and value: the entry object, its
+ * Map slot and the key string's header. Measured with scripts/bench-store.ts
+ * (heap growth per entry at 1M entries minus key and value bytes).
+ */
+export const ENTRY_OVERHEAD_BYTES = 96
+
+export const valueBytes = (value: Value): number =>
+  typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.byteLength
+
+export const keyBytes = (key: string): number => Buffer.byteLength(key, "utf8")
+
+/**
+ * A live entry. The version is stored flat (hlc, nodeId, generation) so an
+ * entry is one object; it is itself a `Version` for comparisons.
+ */
+export class Entry implements Version {
+  constructor(
+    public value: Value,
+    public hlc: number,
+    public nodeId: number,
+    public generation: number,
+    /** Wall-clock ms at which the entry expires; 0 = never. */
+    public expiresAtMs: number,
+    /** Bytes charged to the shard's budget. */
+    public chargedBytes: number
+  ) {}
+}
+
+/** What a deletion leaves behind, so an older write cannot bring the key back. */
+export class Tombstone implements Version {
+  constructor(
+    public hlc: number,
+    public nodeId: number,
+    public generation: number,
+    /** Wall-clock ms after which the tombstone may be collected. */
+    public collectAtMs: number
+  ) {}
+}
+
+/** A write as a replica receives it: a value or a deletion, at a version. */
+export interface Write {
+  readonly version: Version
+  /** undefined for a deletion. */
+  readonly value: Value | undefined
+  /** Wall-clock ms at which the value expires; 0 = never. Ignored for deletions. */
+  readonly expiresAtMs: number
+}
+
+/** A replica's answer to a write. */
+export type ApplyResult =
+  | { readonly _tag: "Applied"; readonly existed: boolean }
+  | { readonly _tag: "Stale"; readonly current: Version }
