@@ -134,13 +134,16 @@ export class LruShard {
       this.collectOldestTombstone()
       removed++
     }
-    if (this.entries.size === 0) return removed
-    this.sweepCursor ??= this.entries.entries()
-    for (let n = 0; n < budget; n++) {
-      const next = this.sweepCursor.next()
+    // Each entry is examined at most once per call: wrap around at the end
+    // of the map, but stop after a full round.
+    const limit = Math.min(budget, this.entries.size)
+    for (let n = 0; n < limit; n++) {
+      this.sweepCursor ??= this.entries.entries()
+      let next = this.sweepCursor.next()
       if (next.done === true) {
-        this.sweepCursor = undefined
-        break
+        this.sweepCursor = this.entries.entries()
+        next = this.sweepCursor.next()
+        if (next.done === true) break
       }
       const [key, entry] = next.value
       if (entry.expiresAtMs !== 0 && entry.expiresAtMs <= nowMs) {

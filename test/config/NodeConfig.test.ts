@@ -1,0 +1,103 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Either, LogLevel } from "effect"
+import { defaults, describeConfigError, NodeConfig } from "../../src/config/NodeConfig.js"
+
+const loadConfig = (env: Record<string, string>) =>
+  NodeConfig.pipe(
+    Effect.provide(NodeConfig.layerFromEnv),
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+    Effect.either
+  )
+
+const errorOf = (env: Record<string, string>) =>
+  Effect.map(loadConfig(env), (result) => Either.isLeft(result) ? describeConfigError(result.left) : "no error")
+
+describe("NodeConfig", () => {
+  it.effect("uses the documented defaults when nothing is set", () =>
+    Effect.gen(function*() {
+      const config = Either.getOrThrow(yield* loadConfig({}))
+      expect(config).toEqual(defaults)
+      expect(config.addr).toEqual({ host: "localhost", port: 8080 })
+      expect(config.numShards).toBe(1)
+      expect(config.capacity).toBe(1000)
+      expect(Duration.toSeconds(config.defaultTtl)).toBe(3600)
+      expect(config.maxRecvMsgBytes).toBe(4194304)
+      expect(Duration.toSeconds(config.rpcTimeout)).toBe(5)
+    }))
+
+  it.effect("reads every variable", () =>
+    Effect.gen(function*() {
+      const config = Either.getOrThrow(
+        yield* loadConfig({
+          ADDR: "cache1:9000",
+          PEERS: "cache2, cache3:9001,,[::1]:7000",
+          NUM_SHARDS: "4",
+          CAPACITY: "100000",
+          MAX_MEMORY: "64MiB",
+          TTL: "90",
+          MAX_KEY_SIZE: "256",
+          MAX_VALUE_SIZE: "512KiB",
+          MAX_RECV_MSG_SIZE: "8388608",
+          MAX_SEND_MSG_SIZE: "8MiB",
+          RPC_TIMEOUT: "0.25",
+          RATE_LIMIT: "1000",
+          LOG_LEVEL: "DEBUG",
+          LOG_FORMAT: "pretty",
+          DRAIN_TIMEOUT: "2s",
+          TOMBSTONE_GRACE: "1m"
+        })
+      )
+      expect(config.addr).toEqual({ host: "cache1", port: 9000 })
+      expect(config.peers).toEqual([
+        { host: "cache2", port: 8080 },
+        { host: "cache3", port: 9001 },
+        { host: "::1", port: 7000 }
+      ])
+      expect(config.numShards).toBe(4)
+      expect(config.maxMemoryBytes).toBe(64 * 1024 * 1024)
+      expect(Duration.toMillis(config.defaultTtl)).toBe(90_000)
+      expect(config.maxValueBytes).toBe(512 * 1024)
+      expect(config.maxSendMsgBytes).toBe(8 * 1024 * 1024)
+      expect(Duration.toMillis(config.rpcTimeout)).toBe(250)
+      expect(config.rateLimit).toBe(1000)
+      expect(config.rateLimitBurst).toBe(1000)
+      expect(config.logLevel).toBe(LogLevel.Debug)
+      expect(config.logFormat).toBe("pretty")
+      expect(Duration.toMillis(config.drainTimeout)).toBe(2000)
+      expect(Duration.toMillis(config.tombstoneGrace)).toBe(60_000)
+    }))
+
+  const bad: ReadonlyArray<readonly [Record<string, string>, string]> = [
+    [{ NUM_SHARDS: "abc" }, "NUM_SHARDS: \"abc\" is not a whole number"],
+    [{ NUM_SHARDS: "0" }, "NUM_SHARDS: 0 is below the minimum of 1"],
+    [{ NUM_SHARDS: "-2" }, "NUM_SHARDS: \"-2\" is not a whole number"],
+    [{ CAPACITY: "1.5" }, "CAPACITY: \"1.5\" is not a whole number"],
+    [{ CAPACITY: "" }, "CAPACITY: \"\" is not a whole number"],
+    [{ ADDR: "localhost" }, "ADDR: \"localhost\" has no port"],
+    [{ ADDR: "localhost:http" }, "ADDR: \"localhost:http\": port \"http\" is not a number"],
+    [{ ADDR: "localhost:70000" }, "ADDR: \"localhost:70000\": port 70000 is outside 1-65535"],
+    [{ ADDR: "bad host:80" }, "ADDR: \"bad host\" is not a valid host name"],
+    [{ PEERS: "a:1,b:x" }, "PEERS: entry \"b:x\": port \"x\" is not a number"],
+    [{ TTL: "-1" }, "TTL: \"-1\" is not a duration"],
+    [{ TTL: "soon" }, "TTL: \"soon\" is not a duration"],
+    [{ RPC_TIMEOUT: "0" }, "RPC_TIMEOUT: 0 must be greater than zero"],
+    [{ MAX_RECV_MSG_SIZE: "4 MB" }, "MAX_RECV_MSG_SIZE: \"4 MB\" is not a byte count"],
+    [{ MAX_SEND_MSG_SIZE: "0" }, "MAX_SEND_MSG_SIZE: 0 is below the minimum of 1"],
+    [{ RATE_LIMIT: "fast" }, "RATE_LIMIT: \"fast\" is not a non-negative number"],
+    [{ RATE_LIMIT_BURST: "0" }, "RATE_LIMIT_BURST: 0 is below the minimum of 1"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL: \"loud\" is not one of"],
+    [{ LOG_FORMAT: "xml" }, "LOG_FORMAT: \"xml\" is not one of json, pretty, logfmt"],
+    [{ NUM_SHARDS: "8", CAPACITY: "4" }, "NUM_SHARDS: 8 shards exceed CAPACITY 4"],
+    [{ MAX_VALUE_SIZE: "8MiB" }, "MAX_VALUE_SIZE: 8388608 exceeds MAX_RECV_MSG_SIZE 4194304"],
+    [{ MAX_VALUE_SIZE: "2MiB", MAX_SEND_MSG_SIZE: "1MiB" }, "MAX_VALUE_SIZE: 2097152 exceeds MAX_SEND_MSG_SIZE"],
+    [{ MAX_MEMORY: "1MiB", NUM_SHARDS: "4" }, "MAX_MEMORY: 1048576 bytes over 4 shards leaves 262144 per shard"]
+  ]
+  for (const [env, message] of bad) {
+    it.effect(`rejects ${JSON.stringify(env)} naming the variable`, () =>
+      Effect.gen(function*() {
+        const error = yield* errorOf(env)
+        expect(error).toContain(message)
+        expect(error.split("\n")).toHaveLength(1)
+      }))
+  }
+})
