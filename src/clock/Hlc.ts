@@ -33,9 +33,10 @@ const make = (nodeId: number, generation: number) =>
 export class Hlc extends Effect.Service<Hlc>()("cache/clock/Hlc", {
   effect: Effect.gen(function*() {
     const config = yield* NodeConfig
-    const nodeId = fnv1a32(formatHostPort(config.addr))
-    // Unsigned 32-bit, fresh at every start.
-    const generation = (yield* Random.nextIntBetween(0, 0x10000)) * 0x10000 + (yield* Random.nextIntBetween(0, 0x10000))
+    // Both fit in 31 bits so that V8 keeps them as small integers inside
+    // every stored entry instead of boxing them (32 bytes an entry saved).
+    const nodeId = fnv1a32(formatHostPort(config.addr)) >>> 1
+    const generation = yield* Random.nextIntBetween(1, 0x7fffffff)
     return yield* make(nodeId, generation)
   })
 }) {

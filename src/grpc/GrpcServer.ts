@@ -58,7 +58,9 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
           health.setStatus("unhealthy")
           health.setStatus("unhealthy", CACHE_SERVICE)
           yield* Effect.logInfo("shutting down: refusing new calls, draining in-flight calls")
+          // Finalizers run uninterruptibly; the wait must be interruptible for the timeout to cut it.
           const drained = yield* Effect.promise(() => server.shutdown()).pipe(
+            Effect.interruptible,
             Effect.timeoutOption(config.drainTimeout)
           )
           if (drained._tag === "None") {

@@ -32,11 +32,21 @@ const loggerFor = (format: LogFormat): Logger.Logger<unknown, void> => {
   }
 }
 
+/** A closed log pipe must not take the node down: drop the lines instead. */
+const ignoreClosedPipe = (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error
+}
+
 /** Replaces the default logger with the one `LOG_FORMAT` asks for, at `LOG_LEVEL`. */
-export const LoggingLive = Layer.unwrapEffect(
+export const LoggingLive = Layer.unwrapScoped(
   Effect.map(NodeConfig, (config) =>
     Layer.merge(
       Logger.replace(Logger.defaultLogger, loggerFor(config.logFormat)),
       Logger.minimumLogLevel(config.logLevel)
-    ))
+    )).pipe(
+      Effect.tap(Effect.acquireRelease(
+        Effect.sync(() => process.stdout.on("error", ignoreClosedPipe)),
+        () => Effect.sync(() => process.stdout.off("error", ignoreClosedPipe))
+      ))
+    )
 )

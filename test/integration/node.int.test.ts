@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ClientError, Status } from "nice-grpc"
+import type { Consistency } from "../../src/generated/pb/cache.js"
+import { connect } from "../support/clients.js"
+import { type NodeProcess, startNode } from "../support/nodeProcess.js"
+import { fileContainingSymbol, listServices } from "../support/reflection.js"
+
+const HOST = "127.0.0.11"
+
+/** The gRPC status of a failed call (or "OK"). */
+const statusOf = async (call: Promise<unknown>): Promise<string> => {
+  try {
+    await call
+    return "OK"
+  } catch (error) {
+    if (error instanceof ClientError) return `${Status[error.code]}: ${error.details}`
+    throw error
+  }
+}
+
+describe("a node started with the real entry point", () => {
+  let node: NodeProcess
+  let client: ReturnType<typeof connect>
+
+  beforeAll(async () => {
+    node = await startNode(HOST, { MAX_VALUE_SIZE: "16KiB", MAX_KEY_SIZE: "64", MAX_RECV_MSG_SIZE: "64KiB" })
+    client = connect(node.address)
+  })
+  afterAll(async () => {
+    client?.close()
+    const exit = await node?.stop("SIGTERM")
+    expect(exit).toEqual({ code: 0, signal: null })
+  })
+
+  it("sets, gets and deletes a key, as grpcurl does with {\"key\":\"foo\", \"value\":\"bar\"}", async () => {
+    const set = await client.cache.set({ key: "foo", value: "bar" })
+    expect(set.version?.hlc).toBeGreaterThan(0)
+    const got = await client.cache.get({ key: "foo" })
+    expect(got.value).toBe("bar")
+    expect(got.valueBytes).toBeUndefined()
+    expect(got.version).toEqual(set.version)
+    expect(got.ttlRemainingMs).toBeGreaterThan(3_590_000)
+    const deleted = await client.cache.delete({ key: "foo" })
+    expect(deleted.existed).toBe(true)
+    expect(await statusOf(client.cache.get({ key: "foo" }))).toBe("NOT_FOUND: key not found")
+  })
+
+  it("keeps binary values binary", async () => {
+    const bytes = Buffer.from([0, 1, 2, 254, 255])
+    await client.cache.set({ key: "bin", valueBytes: bytes })
+    const got = await client.cache.get({ key: "bin" })
+    expect(got.value).toBeUndefined()
+    expect(Buffer.from(got.valueBytes!)).toEqual(bytes)
+  })
+
+  it("rejects bad input with INVALID_ARGUMENT naming the limit, and keeps what was stored", async () => {
+    await client.cache.set({ key: "kept", value: "original" })
+    expect(await statusOf(client.cache.set({ key: "", value: "x" }))).toBe("INVALID_ARGUMENT: key must not be empty")
+    expect(await statusOf(client.cache.get({ key: "" }))).toBe("INVALID_ARGUMENT: key must not be empty")
+    expect(await statusOf(client.cache.set({ key: "k".repeat(65), value: "x" }))).toBe(
+      "INVALID_ARGUMENT: key is 65 bytes; the limit is 64 bytes (MAX_KEY_SIZE)"
+    )
+    expect(await statusOf(client.cache.set({ key: "kept", value: "x".repeat(16 * 1024 + 1) }))).toBe(
+      "INVALID_ARGUMENT: value is 16385 bytes; the limit is 16384 bytes (MAX_VALUE_SIZE)"
+    )
+    expect(await statusOf(client.cache.set({ key: "kept" }))).toContain("INVALID_ARGUMENT: value is required")
+    expect(await statusOf(client.cache.set({ key: "kept", value: "y", consistency: 7 as Consistency }))).toBe(
+      "INVALID_ARGUMENT: consistency 7 is not one of ONE, QUORUM, ALL"
+    )
+    expect((await client.cache.get({ key: "kept" })).value).toBe("original")
+  })
+
+  it("answers RESOURCE_EXHAUSTED to a message over MAX_RECV_MSG_SIZE, and keeps what was stored", async () => {
+    await client.cache.set({ key: "big", value: "original" })
+    const status = await statusOf(client.cache.set({ key: "big", value: "x".repeat(65 * 1024) }))
+    expect(status).toMatch(/^RESOURCE_EXHAUSTED: .*larger than max/)
+    expect((await client.cache.get({ key: "big" })).value).toBe("original")
+  })
+
+  it("serves per-request TTLs", async () => {
+    await client.cache.set({ key: "ttl", value: "v", ttlSeconds: 100 })
+    const got = await client.cache.get({ key: "ttl" })
+    expect(got.ttlRemainingMs).toBeGreaterThan(90_000)
+    expect(got.ttlRemainingMs).toBeLessThanOrEqual(100_000)
+    await client.cache.set({ key: "forever", value: "v", ttlSeconds: 0 })
+    expect((await client.cache.get({ key: "forever" })).ttlRemainingMs).toBe(0)
+  })
+
+  it("answers health checks with SERVING", async () => {
+    expect((await client.health.check({ service: "" })).status).toBe(1)
+    expect((await client.health.check({ service: "pb.CacheService" })).status).toBe(1)
+  })
+
+  for (const version of ["v1", "v1alpha"] as const) {
+    it(`lists and describes pb.CacheService over reflection ${version}`, async () => {
+      expect(await listServices(client.channel, version)).toEqual(expect.arrayContaining(["pb.CacheService", "grpc.health.v1.Health"]))
+      const [file] = await fileContainingSymbol(client.channel, version, "pb.CacheService")
+      expect(file?.name).toBe("pb/cache.proto")
+      expect(file?.service.map((s) => s.name)).toEqual(["CacheService"])
+      expect(file?.service[0]?.method.map((m) => m.name)).toEqual(["Set", "Get", "Delete"])
+      const setRequest = file?.messageType.find((m) => m.name === "SetRequest")
+      expect(setRequest?.field.slice(0, 2).map((f) => [f.name, f.number])).toEqual([["key", 1], ["value", 2]])
+    })
+  }
+
+  it("logs one JSON object per line with time, level and message", () => {
+    const lines = node.logs()
+    expect(lines.length).toBeGreaterThanOrEqual(3)
+    for (const line of lines) {
+      expect(line["unparsed"]).toBeUndefined()
+      expect(typeof line["time"]).toBe("string")
+      expect(["debug", "info", "warn", "warning", "error"]).toContain(line["level"])
+    }
+    expect(lines.map((l) => l["msg"])).toEqual(expect.arrayContaining(["node starting", "listening", "ready"]))
+  })
+})

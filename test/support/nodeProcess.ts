@@ -1,0 +1,117 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+
+/** The command `pnpm start` runs, so that tests start nodes exactly as users do. */
+const startCommand = (): { command: string; args: Array<string> } => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: { start: string } }
+  const [command, ...args] = pkg.scripts.start.split(/\s+/)
+  if (command !== "node") throw new Error(`expected "start" to run node, got ${pkg.scripts.start}`)
+  return { command: process.execPath, args }
+}
+
+/** A port nobody listens on right now at `host`. */
+export const freePort = (host: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, host, () => {
+      const address = server.address()
+      server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")))
+    })
+  })
+
+export interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/** A node process started by the test, with its output captured. */
+export interface NodeProcess {
+  readonly address: string
+  readonly child: ChildProcess
+  /** Parsed JSON log lines so far. */
+  readonly logs: () => ReadonlyArray<Record<string, unknown>>
+  readonly stderr: () => string
+  readonly exited: Promise<Exit>
+  /** Resolves with the first log line that matches, or rejects when the process exits first. */
+  readonly waitForLog: (predicate: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
+  /** Sends a signal and waits for the process to exit. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<Exit>
+}
+
+/** Spawns a node with the given environment (on top of a clean one). */
+export const spawnNode = (env: Record<string, string>): NodeProcess => {
+  const { args, command } = startCommand()
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { PATH: process.env["PATH"] ?? "", LOG_FORMAT: "json", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const lines: Array<Record<string, unknown>> = []
+  const waiters = new Set<() => void>()
+  let stdoutRest = ""
+  let stderrText = ""
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    const parts = (stdoutRest + chunk).split("\n")
+    stdoutRest = parts.pop() ?? ""
+    for (const part of parts) {
+      try {
+        lines.push(JSON.parse(part) as Record<string, unknown>)
+      } catch {
+        lines.push({ msg: part, unparsed: true })
+      }
+    }
+    for (const wake of waiters) wake()
+  })
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    stderrText += chunk
+  })
+  const exited = new Promise<Exit>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+  let hasExited = false
+  void exited.then(() => {
+    hasExited = true
+    for (const wake of waiters) wake()
+  })
+
+  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find(predicate)
+        if (found !== undefined) {
+          waiters.delete(check)
+          resolve(found)
+        } else if (hasExited) {
+          waiters.delete(check)
+          reject(new Error(`node exited before the expected log line; stderr: ${stderrText}`))
+        }
+      }
+      waiters.add(check)
+      check()
+    })
+
+  return {
+    address: env["ADDR"] ?? "localhost:8080",
+    child,
+    logs: () => lines,
+    stderr: () => stderrText,
+    exited,
+    waitForLog,
+    stop: (signal = "SIGTERM") => {
+      if (!hasExited) child.kill(signal)
+      return exited
+    }
+  }
+}
+
+/** Starts a node on a free port of `host` and waits until it logs "ready". */
+export const startNode = async (host: string, env: Record<string, string> = {}): Promise<NodeProcess> => {
+  const port = await freePort(host)
+  const node = spawnNode({ ADDR: `${host}:${port}`, ...env })
+  await node.waitForLog((line) => line["msg"] === "ready")
+  return node
+}
