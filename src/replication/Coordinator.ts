@@ -1,7 +1,8 @@
 import { Effect, Option } from "effect"
 import { Hlc } from "../clock/Hlc.js"
+import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
-import { Entry, Tombstone, type Value } from "../store/entry.js"
+import { Entry, type Value } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import type { Consistency } from "./consistency.js"
 import { type ReplicationError, WriteContention } from "./ReplicationError.js"
@@ -24,7 +25,6 @@ export interface WriteOutcome {
 /** Stale answers tolerated before a write gives up (each retry takes a newer version). */
 export const MAX_STALE_RETRIES = 8
 
-const versionOf = (e: Version): Version => ({ hlc: e.hlc, nodeId: e.nodeId, generation: e.generation })
 
 /**
  * The coordinator every client request goes through: it versions writes
@@ -40,13 +40,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const read = (key: string, _consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
       Effect.sync(() => {
         const found = store.read(key)
-        if (!(found instanceof Entry)) {
-          // Absent or deleted here: a later write must still be newer than what was seen.
-          if (found instanceof Tombstone || found.hlc > 0) hlc.observe(found)
-          return Option.none()
-        }
+        // Whatever the read saw (value, tombstone, watermark), a later write must be newer.
         hlc.observe(found)
-        return Option.some({ value: found.value, version: versionOf(found), expiresAtMs: found.expiresAtMs })
+        return found instanceof Entry
+          ? Option.some({ value: found.value, version: V.copy(found), expiresAtMs: found.expiresAtMs })
+          : Option.none()
       })
 
     /** Writes a value, or deletes when `value` is undefined, at a fresh version. */

@@ -1,0 +1,92 @@
+/**
+ * Resident memory of a node holding N entries. The node runs in this process,
+ * built from the same layers as `pnpm start` (so a full GC can be forced
+ * before measuring); a child process fills it through the gRPC API with
+ * 100-byte values, as a client would.
+ *
+ *   node --expose-gc --import tsx scripts/fill-node.ts [entries=1000000] [inFlight=256]
+ */
+import { fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { NodeConfig } from "../src/config/NodeConfig.js"
+import { GrpcServer } from "../src/grpc/GrpcServer.js"
+import { NodeLive } from "../src/Layers.js"
+import { Store } from "../src/store/ShardedStore.js"
+import { connect } from "../test/support/clients.js"
+import { freePort } from "../test/support/nodeProcess.js"
+
+const [mode, ...args] = process.argv.slice(2)
+const keyOf = (i: number) => `key:${i.toString().padStart(10, "0")}`
+
+/** Child: sets keys [0, entries) with `inFlight` calls in flight over 4 channels. */
+const load = async (address: string, entries: number, inFlight: number) => {
+  const clients = Array.from({ length: 4 }, () => connect(address))
+  const value = "v".repeat(100)
+  let next = 0
+  const worker = async (w: number) => {
+    const client = clients[w % clients.length]!
+    for (let i = next++; i < entries; i = next++) await client.cache.set({ key: keyOf(i), value })
+  }
+  await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)))
+  clients.forEach((c) => c.close())
+}
+
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20)
+const settled = () => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error("run with node --expose-gc")
+  gc()
+  gc()
+  return process.memoryUsage()
+}
+
+const measure = (entries: number, inFlight: number) =>
+  Effect.gen(function*() {
+    const server = yield* GrpcServer
+    const store = yield* Store
+    const empty = settled()
+    const started = performance.now()
+    yield* Effect.async<void, Error>((resume) => {
+      const child = fork(fileURLToPath(import.meta.url), ["load", server.address, String(entries), String(inFlight)], {
+        execArgv: ["--import", "tsx"]
+      })
+      child.once("exit", (code) => resume(code === 0 ? Effect.void : Effect.fail(new Error(`loader exited ${code}`))))
+    })
+    const seconds = (performance.now() - started) / 1000
+    const filled = settled()
+    console.log(JSON.stringify({
+      entries: store.stats().entries,
+      fillSeconds: Math.round(seconds),
+      setsPerSecond: Math.round(entries / seconds),
+      emptyRssMiB: mib(empty.rss),
+      filledRssMiB: mib(filled.rss),
+      heapUsedMiB: mib(filled.heapUsed),
+      heapTotalMiB: mib(filled.heapTotal),
+      externalMiB: mib(filled.external),
+      rssBytesPerEntry: Math.round((filled.rss - empty.rss) / entries),
+      heapBytesPerEntry: Math.round((filled.heapUsed + filled.external - empty.heapUsed - empty.external) / entries)
+    }))
+  })
+
+if (mode === "load") {
+  await load(args[0]!, Number(args[1]), Number(args[2]))
+} else {
+  const entries = Number(mode ?? 1_000_000)
+  const inFlight = Number(args[0] ?? 256)
+  const port = await freePort("127.0.0.20")
+  const env = new Map([
+    ["ADDR", `127.0.0.20:${port}`],
+    ["CAPACITY", String(entries)],
+    ["MAX_MEMORY", "8GiB"],
+    ["TTL", "0"],
+    ["RATE_LIMIT", "0"],
+    ["LOG_LEVEL", "warn"]
+  ])
+  const layer = NodeLive.pipe(Layer.provide(NodeConfig.layerFromEnv))
+  await Effect.runPromise(
+    Effect.scoped(measure(entries, inFlight).pipe(Effect.provide(layer))).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(env))
+    )
+  )
+}
