@@ -12,12 +12,12 @@ const outDir = join(root, "src", "generated")
 const buf = join(root, "node_modules", ".bin", "buf")
 const run = (args) => execFileSync(buf, args, { cwd: protoDir, stdio: "inherit" })
 
+run(["lint"])
+
 rmSync(outDir, { recursive: true, force: true })
 mkdirSync(outDir, { recursive: true })
-
-run(["lint"])
 // Only our own packages get TypeScript; grpc.health.v1 comes from nice-grpc-server-health.
-run(["generate", "--template", "buf.gen.yaml", "--path", "pb"])
+run(["generate", "--template", "buf.gen.yaml", "--path", "pb", "--path", "cluster"])
 
 const tmp = mkdtempSync(join(tmpdir(), "descriptor-"))
 try {

@@ -6,14 +6,34 @@ import { formatHostPort } from "./config/parse.js"
 import { GrpcServer } from "./grpc/GrpcServer.js"
 import { LoggingLive } from "./logging/Logging.js"
 import { RateLimiter } from "./ratelimit/RateLimiter.js"
+import { Membership } from "./membership/Membership.js"
+import type { PeerClient } from "./peer/PeerClient.js"
+import * as PeerPool from "./peer/PeerPool.js"
 import { Replication } from "./replication/Coordinator.js"
+import { LocalReplica } from "./replication/LocalReplica.js"
+import { Ring } from "./ring/Ring.js"
 import { Store } from "./store/ShardedStore.js"
 
-/** Everything below the gRPC edge; needs a NodeConfig. */
-export const CoreLive = CacheApi.Default.pipe(
-  Layer.provideMerge(Replication.Default),
-  Layer.provideMerge(Layer.mergeAll(Store.Default, Hlc.Default, RateLimiter.Default))
+/** The node's own state: store, clock, rate limiter. */
+export const LocalLive = Layer.mergeAll(Store.Default, Hlc.Default, RateLimiter.Default)
+
+/** Cluster view over gRPC peers: SWIM membership and the ring built from it. */
+export const ClusterLive = Ring.Default.pipe(
+  Layer.provideMerge(Membership.Default),
+  Layer.provideMerge(PeerPool.layerGrpc)
 )
+
+/** Everything below the gRPC edge over a given cluster view; needs a NodeConfig. */
+export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClient, E, R>) =>
+  CacheApi.Default.pipe(
+    Layer.provideMerge(Replication.Default),
+    Layer.provideMerge(LocalReplica.Default),
+    Layer.provideMerge(cluster),
+    Layer.provideMerge(LocalLive)
+  )
+
+/** The production core: gRPC peers and SWIM. */
+export const CoreLive = makeCore(ClusterLive)
 
 /** A node: the gRPC server over the core, with logging; needs a NodeConfig. */
 export const NodeLive = GrpcServer.Default.pipe(Layer.provideMerge(CoreLive))

@@ -1,4 +1,4 @@
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
 import * as parse from "./parse.js"
 import type { HostPort } from "./parse.js"
@@ -37,6 +37,26 @@ export interface NodeConfigShape {
   readonly expirySweepBatch: number
   /** How long a deletion's tombstone is kept before it is collected. */
   readonly tombstoneGrace: Duration.Duration
+  /** Copies of each key (capped by the number of ring members). */
+  readonly replicationFactor: number
+  /** Ring points per member. */
+  readonly vnodes: number
+  /** Shared secret peers must present on internal services; none = open. */
+  readonly clusterSecret: Option.Option<Redacted.Redacted<string>>
+  /** SWIM protocol period: one member probed per period. */
+  readonly probeInterval: Duration.Duration
+  /** How long a direct probe waits before asking others to probe indirectly. */
+  readonly probeTimeout: Duration.Duration
+  /** Suspicion lasts this many protocol periods (times log10 of the cluster size) before death. */
+  readonly suspicionMultiplier: number
+  /** Members asked to probe a silent member on our behalf. */
+  readonly indirectProbes: number
+  /** Membership updates piggybacked on one message at most. */
+  readonly gossipPerMessage: number
+  /** Replica operations carried in one peer RPC at most. */
+  readonly peerBatchMax: number
+  /** How long a dead member stays on the ring before it is removed. */
+  readonly deadNodeTimeout: Duration.Duration
 }
 
 /** The defaults, as documented in the README. */
@@ -59,7 +79,17 @@ export const defaults: NodeConfigShape = {
   drainTimeout: Duration.seconds(10),
   expirySweepInterval: Duration.seconds(1),
   expirySweepBatch: 1000,
-  tombstoneGrace: Duration.seconds(300)
+  tombstoneGrace: Duration.seconds(300),
+  replicationFactor: 3,
+  vnodes: 256,
+  clusterSecret: Option.none(),
+  probeInterval: Duration.millis(500),
+  probeTimeout: Duration.millis(300),
+  suspicionMultiplier: 4,
+  indirectProbes: 3,
+  gossipPerMessage: 16,
+  peerBatchMax: 512,
+  deadNodeTimeout: Duration.seconds(60)
 }
 
 /** Default port of a `PEERS` entry given without one. */
@@ -147,6 +177,38 @@ const config = Config.all({
   tombstoneGrace: setting("TOMBSTONE_GRACE", "how long deletions are remembered", parse.parseDurationMs).pipe(
     Config.map(millis),
     Config.withDefault(defaults.tombstoneGrace)
+  ),
+  replicationFactor: setting("REPLICATION_FACTOR", "copies of each key", positive(parse.parseInteger)).pipe(
+    Config.withDefault(defaults.replicationFactor)
+  ),
+  vnodes: setting("VNODES", "ring points per member", positive(parse.parseInteger)).pipe(
+    Config.withDefault(defaults.vnodes)
+  ),
+  clusterSecret: Config.redacted("CLUSTER_SECRET").pipe(
+    Config.withDescription("shared secret for internal services"),
+    Config.option
+  ),
+  probeInterval: setting("PROBE_INTERVAL", "SWIM protocol period", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.probeInterval)
+  ),
+  probeTimeout: setting("PROBE_TIMEOUT", "direct probe timeout", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.probeTimeout)
+  ),
+  suspicionMultiplier: setting("SUSPICION_MULT", "suspicion length in protocol periods", positive(parse.parseInteger))
+    .pipe(Config.withDefault(defaults.suspicionMultiplier)),
+  indirectProbes: setting("INDIRECT_PROBES", "members asked to probe indirectly", parse.parseInteger).pipe(
+    Config.withDefault(defaults.indirectProbes)
+  ),
+  gossipPerMessage: setting("GOSSIP_PER_MESSAGE", "membership updates per message", positive(parse.parseInteger))
+    .pipe(Config.withDefault(defaults.gossipPerMessage)),
+  peerBatchMax: setting("PEER_BATCH_MAX", "replica operations per peer RPC", positive(parse.parseInteger)).pipe(
+    Config.withDefault(defaults.peerBatchMax)
+  ),
+  deadNodeTimeout: setting("DEAD_NODE_TIMEOUT", "how long a dead member stays on the ring", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.deadNodeTimeout)
   )
 }).pipe(
   Config.map(({ rateLimitBurst, ...rest }): NodeConfigShape => ({
@@ -176,6 +238,12 @@ const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigErro
       `${c.maxMemoryBytes} bytes over ${c.numShards} shards leaves ${shardBytes} per shard, ` +
         `less than one largest entry (MAX_KEY_SIZE + MAX_VALUE_SIZE + ${ENTRY_OVERHEAD_BYTES} = ${largestEntry})`
     )
+  }
+  if (Duration.greaterThanOrEqualTo(c.probeTimeout, c.probeInterval)) {
+    return invalid("PROBE_TIMEOUT", `${Duration.format(c.probeTimeout)} must be shorter than PROBE_INTERVAL ${Duration.format(c.probeInterval)}`)
+  }
+  if (c.vnodes * (c.peers.length + 1) > 1_000_000) {
+    return invalid("VNODES", `${c.vnodes} points per member make the ring too large`)
   }
   if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
     return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")

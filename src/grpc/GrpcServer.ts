@@ -1,11 +1,17 @@
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { CacheApi } from "../api/CacheApi.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
+import { MembershipServiceDefinition, ReplicaServiceDefinition } from "../generated/cluster/v1/cluster.js"
 import { CacheServiceDefinition } from "../generated/pb/cache.js"
+import { Membership } from "../membership/Membership.js"
+import type { PeerEndpoint } from "../peer/PeerClient.js"
+import { LocalReplica } from "../replication/LocalReplica.js"
+import { requireClusterSecret } from "./clusterSecret.js"
+import { makeMembershipHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
 import { Store } from "../store/ShardedStore.js"
 import { makeCacheHandlers } from "./handlers/cacheHandlers.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
@@ -34,6 +40,8 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const config = yield* NodeConfig
     const api = yield* CacheApi
     const store = yield* Store
+    const replica = yield* LocalReplica
+    const membership = yield* Membership
     const runtime = yield* Effect.runtime<never>()
     const address = formatHostPort(config.addr)
 
@@ -43,6 +51,19 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
       "grpc.max_send_message_length": config.maxSendMsgBytes
     })
     server.add(CacheServiceDefinition, makeCacheHandlers(api, runtime, store.nowMs))
+    // Internal services: only cluster members may call them when CLUSTER_SECRET is set.
+    const internal = Option.match(config.clusterSecret, {
+      onNone: () => server,
+      onSome: (secret) => server.with(requireClusterSecret(secret))
+    })
+    const endpoint: PeerEndpoint = {
+      replicate: replica.handle,
+      ping: membership.onPing,
+      pingReq: membership.onPingReq,
+      join: membership.onJoin
+    }
+    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint))
+    internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
     server.add(HealthDefinition, HealthServiceImpl(health))
     const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
     server.add(ServerReflectionService, reflection)

@@ -1,11 +1,18 @@
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option, Random } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
-import { Entry, type Value } from "../store/entry.js"
-import { Store } from "../store/ShardedStore.js"
-import type { Consistency } from "./consistency.js"
-import { type ReplicationError, WriteContention } from "./ReplicationError.js"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { formatHostPort } from "../config/parse.js"
+import { PeerClient } from "../peer/PeerClient.js"
+import type { PeerError } from "../peer/PeerError.js"
+import { Ring } from "../ring/Ring.js"
+import type { Value, Write } from "../store/entry.js"
+import { type Consistency, required as requiredFor } from "./consistency.js"
+import { LocalReplica } from "./LocalReplica.js"
+import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
+import { type ReadVerdict, ReadRound, type ReadWinner, type WriteVerdict, WriteRound } from "./quorum.js"
+import { QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
 
 /** A value as a read returns it. */
 export interface FoundValue {
@@ -22,46 +29,146 @@ export interface WriteOutcome {
   readonly existed: boolean
 }
 
-/** Stale answers tolerated before a write gives up (each retry takes a newer version). */
-export const MAX_STALE_RETRIES = 8
+/** Rounds tolerated before a request gives up: each stale write retries above what it met. */
+export const MAX_ATTEMPTS = 16
 
+type Reply = ReplicaReply | PeerError
+
+const ignoreReply = () => undefined
+
+/** Whether a read answer is older than `version` (so that replica needs repair). */
+const isBehind = (reply: Reply, version: Version): boolean =>
+  reply._tag === "Absent" || ((reply._tag === "Found" || reply._tag === "Deleted") && V.compare(reply.version, version) < 0)
+
+/** Pause before retrying a write that lost to a concurrent newer one: spreads competing retries. */
+const contentionBackoff = (attempt: number) =>
+  Effect.flatMap(Random.nextIntBetween(0, 2 + attempt * 2), (ms) => (ms === 0 ? Effect.void : Effect.sleep(Duration.millis(ms))))
 
 /**
- * The coordinator every client request goes through: it versions writes
- * with the HLC and applies them to the key's replicas. On a single node the
- * only replica is the local store, reached by a direct call; the cluster
- * issue turns this into quorum fan-out without changing its interface.
+ * The coordinator every client request goes through. It sends a write with
+ * a fresh HLC version to all of the key's replicas and succeeds once W have
+ * applied it; it reads from the replicas, takes the newest answer, and when
+ * the answers disagree writes the winner back to a quorum before answering
+ * (ABD), so QUORUM reads and writes are linearizable. The local replica is a
+ * direct call; remote ones go through `PeerClient`, batched per peer.
  */
 export class Replication extends Effect.Service<Replication>()("cache/replication/Coordinator", {
   effect: Effect.gen(function*() {
-    const store = yield* Store
+    const config = yield* NodeConfig
+    const ring = yield* Ring
+    const local = yield* LocalReplica
+    const peers = yield* PeerClient
     const hlc = yield* Hlc
+    const self = formatHostPort(config.addr)
 
-    const read = (key: string, _consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
-      Effect.sync(() => {
-        const found = store.read(key)
-        // Whatever the read saw (value, tombstone, watermark), a later write must be newer.
-        hlc.observe(found)
-        return found instanceof Entry
-          ? Option.some({ value: found.value, version: V.copy(found), expiresAtMs: found.expiresAtMs })
-          : Option.none()
+    const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void) => {
+      if (address === self) onReply(local.handle(request))
+      else peers.replicate(address, request, onReply)
+    }
+
+    /** Sends one write to `targets` and settles as soon as the round has a verdict. */
+    const writeRound = (key: string, targets: ReadonlyArray<string>, required: number, write: Write) =>
+      Effect.async<WriteVerdict>((resume) => {
+        const round = new WriteRound(targets.length, required)
+        let settled = false
+        const request: ReplicaRequest = { key, write }
+        const onReply = (reply: Reply) => {
+          if (settled) return
+          const verdict = round.record(reply)
+          if (verdict !== undefined) {
+            settled = true
+            resume(Effect.succeed(verdict))
+          }
+        }
+        for (const address of targets) send(address, request, onReply)
       })
+
+    const winnerWrite = (winner: ReadWinner): Write =>
+      winner._tag === "Found"
+        ? { version: winner.version, value: winner.value, expiresAtMs: winner.expiresAtMs }
+        : { version: winner.version, value: undefined, expiresAtMs: 0 }
+
+    /**
+     * Reads from every replica and settles at `required` answers. Answers
+     * that arrive later and are behind the winner get the winner written to
+     * them in the background (read repair), so replicas converge.
+     */
+    const readRound = (key: string, replicas: ReadonlyArray<string>, required: number) =>
+      Effect.async<ReadVerdict>((resume) => {
+        const round = new ReadRound(replicas.length, required)
+        let verdict: ReadVerdict | undefined
+        const request: ReplicaRequest = { key, write: undefined }
+        for (const address of replicas) {
+          send(address, request, (reply) => {
+            if (verdict === undefined) {
+              verdict = round.record(address, reply)
+              if (verdict !== undefined) resume(Effect.succeed(verdict))
+            } else if (verdict._tag === "Read" && verdict.winner !== undefined && isBehind(reply, verdict.winner.version)) {
+              send(address, { key, write: winnerWrite(verdict.winner) }, ignoreReply)
+            }
+          })
+        }
+      })
+
+    const unavailable = (required: number, acked: number, replicas: number) =>
+      Effect.fail(new QuorumUnavailable({ required, acked, replicas }))
 
     /** Writes a value, or deletes when `value` is undefined, at a fresh version. */
     const write = (
       key: string,
       value: Value | undefined,
       expiresAtMs: number,
-      _consistency: Consistency
+      consistency: Consistency
     ): Effect.Effect<WriteOutcome, ReplicationError> =>
-      Effect.suspend(() => {
-        for (let attempt = 0; attempt <= MAX_STALE_RETRIES; attempt++) {
+      Effect.gen(function*() {
+        const replicas = ring.replicasFor(key)
+        const required = requiredFor(consistency, replicas.length)
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const version = hlc.next()
-          const result = store.apply(key, { version, value, expiresAtMs })
-          if (result._tag === "Applied") return Effect.succeed({ version, existed: result.existed })
-          hlc.observe(result.current)
+          const verdict = yield* writeRound(key, replicas, required, { version, value, expiresAtMs })
+          if (verdict._tag === "Written") return { version, existed: verdict.existed }
+          if (verdict._tag === "Unavailable") return yield* unavailable(required, verdict.acked, replicas.length)
+          hlc.observe(verdict.newest)
+          yield* contentionBackoff(attempt)
         }
-        return Effect.fail(new WriteContention({ attempts: MAX_STALE_RETRIES + 1 }))
+        return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
+      })
+
+    const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
+      Effect.gen(function*() {
+        const replicas = ring.replicasFor(key)
+        const required = requiredFor(consistency, replicas.length)
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          const verdict = yield* readRound(key, replicas, required)
+          if (verdict._tag === "Unavailable") return yield* unavailable(required, verdict.acked, replicas.length)
+          const winner = verdict.winner
+          if (winner === undefined) return Option.none()
+          hlc.observe(winner.version)
+          if (verdict.forgotten) {
+            // A replica may have forgotten a newer version: answer "not found" and make it stick.
+            yield* write(key, undefined, 0, consistency)
+            return Option.none()
+          }
+          if (verdict.needsWriteBack) {
+            // The answers disagree: a quorum must hold the winner before anyone is told about it.
+            const targets = replicas.filter((address) => !verdict.holders.includes(address))
+            const more = required - verdict.holders.length
+            const written = more <= 0
+              ? ({ _tag: "Written", existed: true } as const)
+              : yield* writeRound(key, targets, more, winnerWrite(winner))
+            if (written._tag === "Unavailable") {
+              return yield* unavailable(required, verdict.holders.length + written.acked, replicas.length)
+            }
+            if (written._tag === "Stale") {
+              hlc.observe(written.newest)
+              continue // a newer write raced with this read: read again
+            }
+          }
+          return winner._tag === "Found"
+            ? Option.some({ value: winner.value, version: winner.version, expiresAtMs: winner.expiresAtMs })
+            : Option.none()
+        }
+        return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
       })
 
     return { read, write } as const

@@ -3,10 +3,10 @@ import { Duration, Effect, Either, Layer, Option, TestClock } from "effect"
 import { CacheApi } from "../../src/api/CacheApi.js"
 import { NodeConfig, type NodeConfigShape } from "../../src/config/NodeConfig.js"
 import * as V from "../../src/clock/version.js"
-import { CoreLive } from "../../src/Layers.js"
+import { SoloCore } from "../support/layers.js"
 
 const withApi = (overrides: Partial<NodeConfigShape> = {}) =>
-  Effect.provide(CoreLive.pipe(Layer.provide(NodeConfig.layer({ maxKeyBytes: 8, maxValueBytes: 16, ...overrides }))))
+  Effect.provide(SoloCore.pipe(Layer.provide(NodeConfig.layer({ maxKeyBytes: 8, maxValueBytes: 16, ...overrides }))))
 const valueOf = (key: string) =>
   Effect.flatMap(CacheApi, (api) => api.get(key, undefined)).pipe(Effect.map(Option.map((found) => found.value)))
 const set = (key: string, value: string | Uint8Array | undefined, ttlSeconds?: number) =>

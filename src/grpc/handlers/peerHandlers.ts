@@ -1,0 +1,40 @@
+import { type Effect, Runtime } from "effect"
+import { ServerError, Status } from "nice-grpc"
+import type { MembershipServiceImplementation, ReplicaServiceImplementation } from "../../generated/cluster/v1/cluster.js"
+import * as codec from "../../peer/codec.js"
+import type { PeerEndpoint } from "../../peer/PeerClient.js"
+
+/** `cluster.v1.ReplicaService`: each op of a batch applied in order, answered in order. */
+export const makeReplicaHandlers = (endpoint: PeerEndpoint): ReplicaServiceImplementation => ({
+  async batch(request) {
+    return { results: request.ops.map((op) => codec.encodeReply(endpoint.replicate(codec.decodeRequest(op)))) }
+  }
+})
+
+/** `cluster.v1.MembershipService`, answered by the SWIM layer. */
+export const makeMembershipHandlers = (
+  endpoint: PeerEndpoint,
+  self: string,
+  runtime: Runtime.Runtime<never>
+): MembershipServiceImplementation => {
+  const run = Runtime.runPromise(runtime)
+  const exec = <A>(effect: Effect.Effect<A>, signal: AbortSignal) => run(effect, { signal })
+  return {
+    async ping(request, { signal }) {
+      // A probe meant for another address (this one was restarted elsewhere) must not count as an ack.
+      if (request.target !== self) throw new ServerError(Status.FAILED_PRECONDITION, `this is ${self}, not ${request.target}`)
+      const gossip = await exec(endpoint.ping({ from: request.from, target: request.target, gossip: codec.decodeMembers(request.gossip) }), signal)
+      return { gossip: gossip.map(codec.encodeMember) }
+    },
+    async pingReq(request, { signal }) {
+      const reply = await exec(endpoint.pingReq({ from: request.from, target: request.target, gossip: codec.decodeMembers(request.gossip) }), signal)
+      return { ack: reply.ack, gossip: reply.gossip.map(codec.encodeMember) }
+    },
+    async join(request, { signal }) {
+      const joiner = request.self === undefined ? undefined : codec.decodeMember(request.self)
+      if (joiner === undefined) throw new ServerError(Status.INVALID_ARGUMENT, "join without a valid member")
+      const members = await exec(endpoint.join(joiner), signal)
+      return { members: members.map(codec.encodeMember) }
+    }
+  }
+}

@@ -1,0 +1,193 @@
+import { Array as Arr, Duration, Effect, Layer, Random, Schedule, Stream, SubscriptionRef } from "effect"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { formatHostPort } from "../config/parse.js"
+import { PeerClient, type ProbeMessage } from "../peer/PeerClient.js"
+import { GossipQueue } from "./gossip.js"
+import { suspicionTimeoutMs } from "./suspicion.js"
+import { MemberTable, type MemberRecord, type MemberUpdate } from "./swim.js"
+
+/** Gossip updates waiting to be piggybacked, at most. */
+const GOSSIP_QUEUE_MAX = 4096
+/** Longest pause between join attempts while no seed answers. */
+const JOIN_BACKOFF_MAX = Duration.seconds(10)
+
+const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
+  a.length === b.length && a.every((member, i) => member === b[i])
+
+/**
+ * SWIM membership: each protocol period probes one member (round-robin over
+ * a shuffled list), asks INDIRECT_PROBES others to probe it when it stays
+ * silent, and suspects it when nobody got an answer; a suspect that does not
+ * refute within the suspicion timeout is dead. Updates travel piggybacked on
+ * probes and acks. A node joins through any seed in PEERS (retrying with
+ * backoff while none answers, serving as a one-node cluster meanwhile) and
+ * announces its leave when its scope closes.
+ */
+export class Membership extends Effect.Service<Membership>()("cache/membership/Membership", {
+  scoped: Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const peers = yield* PeerClient
+    const clock = yield* Effect.clock
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+    const self = formatHostPort(config.addr)
+    const probeTimeout = config.probeTimeout
+    const table = new MemberTable(self, nowMs())
+    const gossip = new GossipQueue(GOSSIP_QUEUE_MAX)
+
+    // Members on the ring: everyone not gone for good (dead ones stay until reaped).
+    const ringMembersNow = () => table.members().filter((m) => m.status !== "left").map((m) => m.address)
+    const ring = yield* SubscriptionRef.make<ReadonlyArray<string>>(ringMembersNow())
+
+    const logChange = (update: MemberUpdate) =>
+      update.address === self && update.status === "alive"
+        ? Effect.logInfo("refuted a rumor about this node").pipe(Effect.annotateLogs({ incarnation: update.incarnation }))
+        : Effect.logInfo(`member ${update.status}`).pipe(
+          Effect.annotateLogs({ member: update.address, incarnation: update.incarnation })
+        )
+
+    /** Applies rumors, queues what changed for further gossip, republishes the ring members. */
+    const learn = (updates: ReadonlyArray<MemberUpdate>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const changes: Array<MemberUpdate> = []
+        for (const update of updates) {
+          const change = table.apply(update, nowMs())
+          if (change !== undefined) changes.push(change)
+        }
+        return changes.length === 0 ? Effect.void : announce(changes)
+      })
+
+    const announce = (changes: ReadonlyArray<MemberUpdate>) =>
+      Effect.gen(function*() {
+        for (const change of changes) {
+          gossip.enqueue(change)
+          yield* logChange(change)
+        }
+        const next = ringMembersNow()
+        const current = yield* SubscriptionRef.get(ring)
+        if (!sameMembers(current, next)) {
+          for (const gone of current.filter((m) => !next.includes(m))) peers.disconnect(gone)
+          yield* SubscriptionRef.set(ring, next)
+        }
+      })
+
+    /** Members still taking part (self included): what gossip and suspicion scale with. */
+    const clusterSize = () => table.probeable().length + 1
+    const outgoing = () => gossip.take(config.gossipPerMessage, clusterSize())
+    const message = (target: string): ProbeMessage => ({ from: self, target, gossip: outgoing() })
+
+    /** True when `target` answered a direct probe within PROBE_TIMEOUT. */
+    const probe = (target: string): Effect.Effect<boolean> =>
+      peers.ping(target, message(target)).pipe(
+        Effect.timeout(probeTimeout),
+        Effect.flatMap((rumors) => Effect.as(learn(rumors), true)),
+        Effect.orElseSucceed(() => false)
+      )
+
+    const probeIndirectly = (target: string): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        const others = table.probeable().filter((m) => m !== target)
+        const helpers = Arr.take(yield* Random.shuffle(others), config.indirectProbes)
+        if (helpers.length === 0) return false
+        const answers = yield* Effect.forEach(helpers, (helper) =>
+          peers.pingReq(helper, message(target)).pipe(
+            Effect.timeout(Duration.subtract(config.probeInterval, probeTimeout)),
+            Effect.tap((reply) => learn(reply.gossip)),
+            Effect.map((reply) => reply.ack),
+            Effect.orElseSucceed(() => false)
+          ), { concurrency: "unbounded" })
+        return answers.some((ack) => ack)
+      })
+
+    let order: Array<string> = []
+    const nextTarget = Effect.gen(function*() {
+      const probeable = table.probeable()
+      order = order.filter((m) => probeable.includes(m))
+      if (order.length === 0) order = [...(yield* Random.shuffle(probeable))]
+      return order.shift()
+    })
+
+    const protocolPeriod = Effect.gen(function*() {
+      const target = yield* nextTarget
+      if (target !== undefined && !(yield* probe(target)) && !(yield* probeIndirectly(target))) {
+        const change = table.suspect(target, nowMs())
+        if (change !== undefined) yield* announce([change])
+      }
+      const timeoutMs = suspicionTimeoutMs(
+        Duration.toMillis(config.probeInterval),
+        config.suspicionMultiplier,
+        clusterSize()
+      )
+      const dead = table.expireSuspects(nowMs(), timeoutMs)
+      if (dead.length > 0) yield* announce(dead)
+      const reaped = table.reap(nowMs(), Duration.toMillis(config.deadNodeTimeout))
+      if (reaped.length > 0) {
+        yield* Effect.logWarning("removed dead members from the ring").pipe(Effect.annotateLogs({ members: reaped.join(",") }))
+        yield* announce([])
+      }
+    })
+    yield* Effect.forkScoped(Effect.repeat(protocolPeriod, Schedule.spaced(config.probeInterval)))
+
+    const selfUpdate = (): MemberUpdate => ({ address: self, incarnation: table.selfIncarnation, status: "alive" })
+    const seeds = config.peers.map(formatHostPort).filter((seed) => seed !== self)
+    const joinOnce = Effect.firstSuccessOf(seeds.map((seed) =>
+      peers.join(seed, selfUpdate()).pipe(
+        Effect.tap((members) => learn(members)),
+        Effect.tap(() => Effect.logInfo("joined the cluster").pipe(Effect.annotateLogs({ seed, members: table.members().length })))
+      )
+    ))
+    if (seeds.length > 0) {
+      yield* Effect.forkScoped(joinOnce.pipe(
+        Effect.tapError((error) => Effect.logWarning("no seed answered; retrying").pipe(Effect.annotateLogs({ reason: error.message }))),
+        Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced(JOIN_BACKOFF_MAX)))),
+        Effect.ignore
+      ))
+    }
+
+    // Leaving: mark ourselves left and tell a few members directly; gossip does the rest.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const left = table.leave(nowMs())
+        gossip.enqueue(left)
+        const targets = Arr.take(table.probeable(), config.indirectProbes + 1)
+        yield* Effect.forEach(targets, (target) => Effect.ignore(Effect.timeout(peers.ping(target, message(target)), probeTimeout)), {
+          concurrency: "unbounded"
+        })
+        yield* Effect.logInfo("left the cluster").pipe(Effect.annotateLogs({ told: targets.length }))
+      })
+    )
+
+    return {
+      self,
+      /** Everyone known, self included, with status and incarnation. */
+      members: (): ReadonlyArray<MemberRecord> => table.members(),
+      /** The addresses that make up the ring now. */
+      ringMembers: (): ReadonlyArray<string> => ringMembersNow(),
+      /** Ring member lists as they change (the current one first). */
+      ringChanges: ring.changes as Stream.Stream<ReadonlyArray<string>>,
+      // The server side of the membership protocol.
+      onPing: (incoming: ProbeMessage): Effect.Effect<ReadonlyArray<MemberUpdate>> =>
+        Effect.as(learn(incoming.gossip), outgoing()),
+      onPingReq: (incoming: ProbeMessage) =>
+        Effect.zipRight(learn(incoming.gossip), Effect.map(probe(incoming.target), (ack) => ({ ack, gossip: outgoing() }))),
+      onJoin: (joiner: MemberUpdate): Effect.Effect<ReadonlyArray<MemberUpdate>> =>
+        Effect.as(learn([joiner]), table.members().map(({ address, incarnation, status }) => ({ address, incarnation, status })))
+    } as const
+  })
+}) {
+  /** A one-member view for tests that need no peers. */
+  static readonly layerSolo = Layer.effect(
+    Membership,
+    Effect.map(NodeConfig, (config) => {
+      const self = formatHostPort(config.addr)
+      return new Membership({
+        self,
+        members: () => [{ address: self, incarnation: 0, status: "alive", changedAtMs: 0 }],
+        ringMembers: () => [self],
+        ringChanges: Stream.make([self]),
+        onPing: () => Effect.succeed([]),
+        onPingReq: () => Effect.succeed({ ack: false, gossip: [] }),
+        onJoin: () => Effect.succeed([])
+      })
+    })
+  )
+}

@@ -1,0 +1,138 @@
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { MembershipServiceDefinition, ReplicaServiceDefinition } from "../generated/cluster/v1/cluster.js"
+import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
+import * as codec from "./codec.js"
+import { type PeerClientShape, PeerClient } from "./PeerClient.js"
+import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
+
+/** Metadata key that carries CLUSTER_SECRET on internal calls. */
+export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
+
+interface Peer {
+  readonly channel: Channel
+  readonly replica: ReturnType<typeof createClient<typeof ReplicaServiceDefinition>>
+  readonly membership: ReturnType<typeof createClient<typeof MembershipServiceDefinition>>
+}
+
+interface Pending {
+  readonly request: ReplicaRequest
+  readonly onDone: (reply: ReplicaReply | PeerError) => void
+}
+
+/** Turns whatever a nice-grpc call threw into one domain error. */
+export const toPeerError = (address: string, timeoutMs: number, error: unknown): PeerError => {
+  // nice-grpc rejects with an AbortError when the deadline signal fires.
+  if (error instanceof Error && error.name === "AbortError") return new PeerTimeout({ address, timeoutMs })
+  if (error instanceof ClientError) {
+    return error.code === Status.DEADLINE_EXCEEDED
+      ? new PeerTimeout({ address, timeoutMs })
+      : new PeerUnavailable({ address, reason: `${Status[error.code]}: ${error.details}` })
+  }
+  return new PeerUnavailable({ address, reason: error instanceof Error ? error.message : String(error) })
+}
+
+/**
+ * Peer calls over gRPC: one channel per peer, opened on first use and
+ * closed when the peer leaves or the scope closes. Replica requests for one
+ * peer made in the same event-loop turn are sent as one Batch call of at
+ * most PEER_BATCH_MAX operations.
+ */
+export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scoped(
+  PeerClient,
+  Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const timeoutMs = Duration.toMillis(config.rpcTimeout)
+    const metadata = Option.match(config.clusterSecret, {
+      onNone: () => undefined,
+      onSome: (secret) => Metadata({ [CLUSTER_SECRET_HEADER]: Redacted.value(secret) })
+    })
+    const options = () => (metadata === undefined
+      ? { signal: AbortSignal.timeout(timeoutMs) }
+      : { signal: AbortSignal.timeout(timeoutMs), metadata })
+    const peers = new Map<string, Peer>()
+    const peerOf = (address: string): Peer => {
+      let peer = peers.get(address)
+      if (peer === undefined) {
+        const channel = createChannel(address, undefined, {
+          "grpc.max_receive_message_length": config.maxRecvMsgBytes,
+          "grpc.max_send_message_length": config.maxSendMsgBytes
+        })
+        peer = {
+          channel,
+          replica: createClient(ReplicaServiceDefinition, channel),
+          membership: createClient(MembershipServiceDefinition, channel)
+        }
+        peers.set(address, peer)
+      }
+      return peer
+    }
+    const disconnect = (address: string) => {
+      peers.get(address)?.channel.close()
+      peers.delete(address)
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => [...peers.keys()].forEach(disconnect)))
+
+    // Replica requests waiting for the end of this event-loop turn, by peer.
+    const queued = new Map<string, Array<Pending>>()
+    let flushScheduled = false
+    const sendBatch = (address: string, batch: ReadonlyArray<Pending>) => {
+      peerOf(address).replica.batch({ ops: batch.map((p) => codec.encodeRequest(p.request)) }, options()).then(
+        ({ results }) => {
+          batch.forEach((pending, i) => {
+            const result = results[i]
+            const reply = result === undefined ? undefined : codec.decodeReply(result)
+            pending.onDone(reply ?? new PeerUnavailable({ address, reason: "malformed batch response" }))
+          })
+        },
+        (error: unknown) => {
+          const failure = toPeerError(address, timeoutMs, error)
+          for (const pending of batch) pending.onDone(failure)
+        }
+      )
+    }
+    const flush = () => {
+      flushScheduled = false
+      for (const [address, pending] of queued) {
+        for (let i = 0; i < pending.length; i += config.peerBatchMax) {
+          sendBatch(address, pending.slice(i, i + config.peerBatchMax))
+        }
+      }
+      queued.clear()
+    }
+
+    const call = <A>(address: string, run: (peer: Peer) => Promise<A>): Effect.Effect<A, PeerError> =>
+      Effect.tryPromise({ try: () => run(peerOf(address)), catch: (error) => toPeerError(address, timeoutMs, error) })
+
+    const client: PeerClientShape = {
+      replicate: (address, request, onDone) => {
+        const pending = queued.get(address)
+        if (pending === undefined) queued.set(address, [{ request, onDone }])
+        else pending.push({ request, onDone })
+        if (!flushScheduled) {
+          flushScheduled = true
+          setImmediate(flush)
+        }
+      },
+      ping: (address, message) =>
+        call(address, (peer) =>
+          peer.membership.ping(
+            { from: message.from, target: message.target, gossip: message.gossip.map(codec.encodeMember) },
+            options()
+          )).pipe(Effect.map((response) => codec.decodeMembers(response.gossip))),
+      pingReq: (address, message) =>
+        call(address, (peer) =>
+          peer.membership.pingReq(
+            { from: message.from, target: message.target, gossip: message.gossip.map(codec.encodeMember) },
+            options()
+          )).pipe(Effect.map((response) => ({ ack: response.ack, gossip: codec.decodeMembers(response.gossip) }))),
+      join: (address, joiner) =>
+        call(address, (peer) => peer.membership.join({ self: codec.encodeMember(joiner) }, options())).pipe(
+          Effect.map((response) => codec.decodeMembers(response.members))
+        ),
+      disconnect
+    }
+    return client
+  })
+)

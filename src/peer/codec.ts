@@ -1,0 +1,106 @@
+import * as V from "../clock/version.js"
+import type { Version } from "../clock/version.js"
+import * as pb from "../generated/cluster/v1/cluster.js"
+import type { MemberStatus, MemberUpdate } from "../membership/swim.js"
+import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
+import type { Value } from "../store/entry.js"
+
+/**
+ * Conversions between the domain types and `cluster.v1` messages, used by
+ * both ends of a peer call. Nothing outside peer/ and grpc/ sees these.
+ */
+
+const toPbVersion = (v: Version) => ({ hlc: v.hlc, nodeId: v.nodeId, generation: v.generation })
+const fromPbVersion = (v: { hlc: number; nodeId: number; generation: number } | undefined): Version =>
+  v === undefined ? V.ZERO : { hlc: v.hlc, nodeId: v.nodeId, generation: v.generation }
+const payload = (value: Value) =>
+  typeof value === "string" ? { value } : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }
+
+export const encodeRequest = ({ key, write }: ReplicaRequest): pb.ReplicaOp => ({
+  key,
+  write: write === undefined ? undefined : {
+    version: toPbVersion(write.version),
+    ...(write.value === undefined ? {} : payload(write.value)),
+    tombstone: write.value === undefined,
+    expiresAtMs: write.expiresAtMs
+  }
+})
+
+export const decodeRequest = (op: pb.ReplicaOp): ReplicaRequest => ({
+  key: op.key,
+  write: op.write === undefined ? undefined : {
+    version: fromPbVersion(op.write.version),
+    value: op.write.tombstone ? undefined : (op.write.value ?? op.write.valueBytes ?? ""),
+    expiresAtMs: op.write.expiresAtMs
+  }
+})
+
+const K = pb.ReplicaResult_Kind
+const base = { version: undefined, expiresAtMs: 0, existed: false }
+
+export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
+  switch (reply._tag) {
+    case "Found":
+      return { ...base, kind: K.KIND_FOUND, version: toPbVersion(reply.version), ...payload(reply.value), expiresAtMs: reply.expiresAtMs }
+    case "Deleted":
+      return { ...base, kind: K.KIND_DELETED, version: toPbVersion(reply.version) }
+    case "Absent":
+      return { ...base, kind: K.KIND_ABSENT, version: toPbVersion(reply.watermark) }
+    case "Applied":
+      return { ...base, kind: K.KIND_APPLIED, existed: reply.existed }
+    case "Stale":
+      return { ...base, kind: K.KIND_STALE, version: toPbVersion(reply.current) }
+  }
+}
+
+/** undefined for a result this version does not understand. */
+export const decodeReply = (result: pb.ReplicaResult): ReplicaReply | undefined => {
+  switch (result.kind) {
+    case K.KIND_FOUND:
+      return {
+        _tag: "Found",
+        version: fromPbVersion(result.version),
+        value: result.value ?? result.valueBytes ?? "",
+        expiresAtMs: result.expiresAtMs
+      }
+    case K.KIND_DELETED:
+      return { _tag: "Deleted", version: fromPbVersion(result.version) }
+    case K.KIND_ABSENT:
+      return { _tag: "Absent", watermark: fromPbVersion(result.version) }
+    case K.KIND_APPLIED:
+      return { _tag: "Applied", existed: result.existed }
+    case K.KIND_STALE:
+      return { _tag: "Stale", current: fromPbVersion(result.version) }
+    default:
+      return undefined
+  }
+}
+
+const STATUS_TO_PB: Record<MemberStatus, pb.MemberStatus> = {
+  alive: pb.MemberStatus.MEMBER_STATUS_ALIVE,
+  suspect: pb.MemberStatus.MEMBER_STATUS_SUSPECT,
+  dead: pb.MemberStatus.MEMBER_STATUS_DEAD,
+  left: pb.MemberStatus.MEMBER_STATUS_LEFT
+}
+const STATUS_FROM_PB: ReadonlyArray<MemberStatus> = ["alive", "suspect", "dead", "left"]
+
+export const encodeMember = (m: MemberUpdate): pb.Member => ({
+  address: m.address,
+  incarnation: m.incarnation,
+  status: STATUS_TO_PB[m.status]
+})
+
+/** undefined for a status this version does not understand. */
+export const decodeMember = (m: pb.Member): MemberUpdate | undefined => {
+  const status = STATUS_FROM_PB[m.status]
+  return status === undefined || m.address === "" ? undefined : { address: m.address, incarnation: m.incarnation, status }
+}
+
+export const decodeMembers = (members: ReadonlyArray<pb.Member>): Array<MemberUpdate> => {
+  const out: Array<MemberUpdate> = []
+  for (const m of members) {
+    const decoded = decodeMember(m)
+    if (decoded !== undefined) out.push(decoded)
+  }
+  return out
+}

@@ -1,0 +1,112 @@
+import * as V from "../clock/version.js"
+import type { Version } from "../clock/version.js"
+import type { Value } from "../store/entry.js"
+import type { ReplicaReply } from "./protocol.js"
+
+/**
+ * Pure bookkeeping for one fan-out: each replica's answer goes in through
+ * `record`, which returns a verdict as soon as one is certain (so the
+ * coordinator answers at quorum and never waits for the slowest replica).
+ */
+
+/** What a round ended with; "unavailable" carries how many answered usefully. */
+export type Unavailable = { readonly _tag: "Unavailable"; readonly acked: number }
+
+export type WriteVerdict =
+  | { readonly _tag: "Written"; readonly existed: boolean }
+  /** Too many replicas hold or forgot a newer version: retry above `newest`. */
+  | { readonly _tag: "Stale"; readonly newest: Version }
+  | Unavailable
+
+/** Counts Applied acks of a write towards `required` out of `replicas`. */
+export class WriteRound {
+  private applied = 0
+  private failed = 0
+  private stale = 0
+  private newest: Version = V.ZERO
+  private existed = false
+
+  constructor(readonly replicas: number, readonly required: number) {}
+
+  record(reply: ReplicaReply | { readonly _tag: "PeerUnavailable" | "PeerTimeout" }): WriteVerdict | undefined {
+    switch (reply._tag) {
+      case "Applied":
+        this.applied++
+        this.existed ||= reply.existed
+        break
+      case "Stale":
+        this.stale++
+        this.newest = V.max(this.newest, reply.current)
+        break
+      default:
+        this.failed++
+    }
+    if (this.applied >= this.required) return { _tag: "Written", existed: this.existed }
+    const open = this.replicas - this.applied - this.failed - this.stale
+    if (this.applied + open >= this.required) return undefined
+    return this.replicas - this.failed >= this.required
+      ? { _tag: "Stale", newest: this.newest }
+      : { _tag: "Unavailable", acked: this.applied }
+  }
+}
+
+/** The newest state a read saw for a key. */
+export type ReadWinner =
+  | { readonly _tag: "Found"; readonly version: Version; readonly value: Value; readonly expiresAtMs: number }
+  | { readonly _tag: "Deleted"; readonly version: Version }
+
+export type ReadVerdict =
+  | {
+    readonly _tag: "Read"
+    /** undefined when no replica holds the key (or a deletion is newest). */
+    readonly winner: ReadWinner | undefined
+    /** Replicas that already hold the winner (or, with no winner, answered). */
+    readonly holders: ReadonlyArray<string>
+    /** Whether the answers disagreed, so the winner must be written back first. */
+    readonly needsWriteBack: boolean
+    /** A newer version may have been forgotten by some replica: the winner must not be returned. */
+    readonly forgotten: boolean
+  }
+  | Unavailable
+
+type ReadReply = Extract<ReplicaReply, { readonly _tag: "Found" | "Deleted" | "Absent" }>
+
+/** Collects read answers until `required` have arrived, then picks the newest. */
+export class ReadRound {
+  private readonly answers: Array<{ readonly address: string; readonly reply: ReadReply }> = []
+  private failed = 0
+
+  constructor(readonly replicas: number, readonly required: number) {}
+
+  record(address: string, reply: ReplicaReply | { readonly _tag: "PeerUnavailable" | "PeerTimeout" }): ReadVerdict | undefined {
+    if (reply._tag === "Found" || reply._tag === "Deleted" || reply._tag === "Absent") {
+      this.answers.push({ address, reply })
+      return this.answers.length >= this.required ? this.decide() : undefined
+    }
+    this.failed++
+    return this.replicas - this.failed < this.required ? { _tag: "Unavailable", acked: this.answers.length } : undefined
+  }
+
+  private decide(): ReadVerdict {
+    let winner: ReadWinner | undefined
+    let watermark: Version = V.ZERO
+    for (const { reply } of this.answers) {
+      if (reply._tag === "Absent") watermark = V.max(watermark, reply.watermark)
+      else if (winner === undefined || V.compare(reply.version, winner.version) > 0) winner = reply
+    }
+    if (winner === undefined) {
+      return { _tag: "Read", winner: undefined, holders: this.answers.map((a) => a.address), needsWriteBack: false, forgotten: false }
+    }
+    const w = winner
+    const holders = this.answers
+      .filter(({ reply }) => reply._tag !== "Absent" && V.compare(reply.version, w.version) === 0)
+      .map((a) => a.address)
+    return {
+      _tag: "Read",
+      winner: w,
+      holders,
+      needsWriteBack: holders.length < this.answers.length,
+      forgotten: w._tag === "Found" && V.compare(watermark, w.version) >= 0
+    }
+  }
+}

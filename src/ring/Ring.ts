@@ -1,0 +1,43 @@
+import { Effect, Layer, Stream } from "effect"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { Membership } from "../membership/Membership.js"
+import { HashRing } from "./HashRing.js"
+import { type Hash32, loadXxHash32 } from "./keyHash.js"
+
+/** Virtual nodes per member unless `VNODES` says otherwise. */
+export const DEFAULT_VNODES = 256
+
+const make = (members: ReadonlyArray<string>, changes: Stream.Stream<ReadonlyArray<string>>) =>
+  Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const hash: Hash32 = yield* Effect.promise(loadXxHash32)
+    const build = (current: ReadonlyArray<string>) =>
+      HashRing.build(current, { vnodes: config.vnodes, replicas: config.replicationFactor, hash })
+    // The snapshot is swapped whole; readers take it without a lock or an Effect.
+    let snapshot = build(members)
+    yield* Effect.forkScoped(Stream.runForEach(changes, (next) =>
+      Effect.sync(() => {
+        snapshot = build(next)
+      }).pipe(Effect.zipRight(Effect.logInfo("ring changed").pipe(Effect.annotateLogs({ members: next.join(",") }))))))
+    return {
+      /** The key's replicas, primary first. */
+      replicasFor: (key: string): ReadonlyArray<string> => snapshot.preferenceList(hash(key)),
+      current: (): HashRing => snapshot,
+      hash
+    } as const
+  })
+
+/**
+ * The consistent-hash ring of the current members, rebuilt as an immutable
+ * snapshot whenever membership changes, so a lookup is plain synchronous code.
+ */
+export class Ring extends Effect.Service<Ring>()("cache/ring/Ring", {
+  scoped: Effect.gen(function*() {
+    const membership = yield* Membership
+    return yield* make(membership.ringMembers(), membership.ringChanges)
+  })
+}) {
+  /** A ring of fixed members, for tests. */
+  static readonly layerStatic = (members: ReadonlyArray<string>) =>
+    Layer.scoped(Ring, Effect.map(make(members, Stream.never), (impl) => new Ring(impl)))
+}

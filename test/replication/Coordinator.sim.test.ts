@@ -1,0 +1,127 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
+import * as V from "../../src/clock/version.js"
+import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
+import { Entry } from "../../src/store/entry.js"
+import { type SimNode, simNode } from "../support/sim.js"
+
+const A = "10.0.0.1:8080"
+const B = "10.0.0.2:8080"
+const C = "10.0.0.3:8080"
+
+/** Three nodes that have joined each other, on a network with 10 ms links and 1 s timeouts. */
+const threeNodes = Effect.gen(function*() {
+  const network = new MemoryNetwork(Duration.seconds(1))
+  network.faults.delay = Duration.millis(10)
+  const a = yield* simNode(network, A, [])
+  const b = yield* simNode(network, B, [A])
+  const c = yield* simNode(network, C, [A])
+  for (let i = 0; i < 100 && [a, b, c].some((n) => n.ring.current().size < 3); i++) yield* TestClock.adjust("100 millis")
+  expect([a, b, c].map((n) => n.ring.current().size)).toEqual([3, 3, 3])
+  return { network, a, b, c }
+})
+
+const valueAt = (node: SimNode, key: string) => {
+  const found = node.store.read(key)
+  return found instanceof Entry ? { value: found.value, version: V.copy(found) } : undefined
+}
+
+const set = (node: SimNode, key: string, value: string, consistency?: "ONE" | "QUORUM" | "ALL") =>
+  node.api.set({ key, value, ttlSeconds: 0, consistency })
+
+describe("Coordinator (three in-memory nodes)", () => {
+  it.scoped("replicates a write to every replica; any node reads it back", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* threeNodes
+      const fiber = yield* Effect.fork(set(a, "foo", "bar"))
+      yield* TestClock.adjust("50 millis")
+      const written = yield* Fiber.join(fiber)
+      for (const node of [a, b, c]) expect(valueAt(node, "foo")).toEqual({ value: "bar", version: written.version })
+      for (const node of [b, c]) {
+        const read = yield* Effect.fork(node.api.get("foo", undefined))
+        yield* TestClock.adjust("50 millis")
+        expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("bar"))
+      }
+    }))
+
+  it.scoped("answers at quorum without waiting for a silent replica's timeout", () =>
+    Effect.gen(function*() {
+      const { a, network } = yield* threeNodes
+      network.faults.down.add(C)
+      const fiber = yield* Effect.fork(set(a, "k", "v"))
+      yield* TestClock.adjust("30 millis") // two round trips of 10 ms, far below the 1 s timeout
+      const done = yield* Fiber.poll(fiber)
+      expect(Option.isSome(done)).toBe(true)
+      const read = yield* Effect.fork(a.api.get("k", "QUORUM"))
+      yield* TestClock.adjust("30 millis")
+      expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("v"))
+    }))
+
+  it.scoped("fails with UNAVAILABLE counts when a quorum is out of reach, while ONE still reads", () =>
+    Effect.gen(function*() {
+      const { a, network } = yield* threeNodes
+      const seeded = yield* Effect.fork(set(a, "k", "v"))
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(seeded)
+      network.faults.down.add(B)
+      network.faults.down.add(C)
+      const write = yield* Effect.fork(Effect.either(set(a, "k", "w")))
+      yield* TestClock.adjust("2 seconds")
+      const failed = yield* Fiber.join(write)
+      expect(Either.isLeft(failed) && failed.left._tag).toBe("QuorumUnavailable")
+      expect(Either.isLeft(failed) && failed.left.message).toBe("quorum not reached: 1 of 3 replicas answered, 2 needed")
+      const read = yield* Effect.fork(a.api.get("k", "ONE"))
+      yield* TestClock.adjust("10 millis")
+      expect(Option.isSome(yield* Fiber.join(read))).toBe(true)
+    }))
+
+  it.scoped("retries a write above a newer version a replica holds", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* threeNodes
+      const future = { hlc: 9e15, nodeId: 7, generation: 7 }
+      for (const node of [b, c]) node.store.apply("k", { version: future, value: "from the future", expiresAtMs: 0 })
+      const fiber = yield* Effect.fork(set(a, "k", "now"))
+      yield* TestClock.adjust("200 millis")
+      const written = yield* Fiber.join(fiber)
+      expect(V.compare(written.version, future)).toBeGreaterThan(0)
+      for (const node of [b, c]) expect(valueAt(node, "k")?.value).toBe("now")
+    }))
+
+  it.scoped("writes the newest answer back to a quorum before returning it", () =>
+    Effect.gen(function*() {
+      const { a, b, c, network } = yield* threeNodes
+      const old = { hlc: 1000, nodeId: 1, generation: 1 }
+      const newer = { hlc: 2000, nodeId: 1, generation: 1 }
+      for (const node of [a, b, c]) node.store.apply("k", { version: old, value: "old", expiresAtMs: 0 })
+      b.store.apply("k", { version: newer, value: "new", expiresAtMs: 0 }) // a write that reached only B
+      network.faults.down.add(C)
+      const read = yield* Effect.fork(a.api.get("k", "QUORUM"))
+      yield* TestClock.adjust("100 millis")
+      expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("new"))
+      expect(valueAt(a, "k")).toEqual({ value: "new", version: newer }) // written back before the answer
+    }))
+
+  it.scoped("keeps replicas identical under many concurrent writers to one key", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* threeNodes
+      const writers = [a, b, c].flatMap((node, n) =>
+        Array.from({ length: 10 }, (_, i) => Effect.fork(Effect.either(set(node, "hot", `${n}-${i}`))))
+      )
+      const fibers = yield* Effect.all(writers)
+      yield* TestClock.adjust("5 seconds")
+      const outcomes = yield* Effect.forEach(fibers, Fiber.join)
+      const written = outcomes.filter(Either.isRight).map((o) => o.right.version)
+      expect(written.length).toBeGreaterThan(0)
+      for (const o of outcomes) if (Either.isLeft(o)) expect(o.left._tag).toBe("WriteContention")
+      // A read settles on the newest version and repairs every replica that is behind.
+      const read = yield* Effect.fork(a.api.get("hot", "QUORUM"))
+      yield* TestClock.adjust("1 second")
+      const seen = Option.getOrThrow(yield* Fiber.join(read))
+      const newestAcked = written.reduce((x, y) => (V.compare(x, y) >= 0 ? x : y))
+      expect(V.compare(seen.version, newestAcked)).toBeGreaterThanOrEqual(0)
+      const states = [a, b, c].map((node) => valueAt(node, "hot"))
+      expect(states[0]?.version).toEqual(seen.version)
+      expect(states[1]).toEqual(states[0])
+      expect(states[2]).toEqual(states[0])
+    }))
+})

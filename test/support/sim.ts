@@ -1,0 +1,59 @@
+import { Context, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { CacheApi } from "../../src/api/CacheApi.js"
+import { NodeConfig, type NodeConfigShape } from "../../src/config/NodeConfig.js"
+import { parseHostPort } from "../../src/config/parse.js"
+import { makeCore } from "../../src/Layers.js"
+import { Membership } from "../../src/membership/Membership.js"
+import type { MemoryNetwork } from "../../src/peer/PeerMemory.js"
+import { LocalReplica } from "../../src/replication/LocalReplica.js"
+import { Ring } from "../../src/ring/Ring.js"
+import { Store } from "../../src/store/ShardedStore.js"
+
+const hostPort = (address: string) => {
+  const parsed = parseHostPort(address)
+  if (!parsed.ok) throw new Error(parsed.error)
+  return parsed.value
+}
+
+/**
+ * Builds one in-process node on a MemoryNetwork (SWIM, ring, coordinator,
+ * store, all real; only the transport is in memory) and registers it. Runs
+ * on the caller's clock, so TestClock drives probes and delays.
+ */
+export const simNode = (
+  network: MemoryNetwork,
+  address: string,
+  seeds: ReadonlyArray<string>,
+  overrides: Partial<NodeConfigShape> = {}
+) =>
+  Effect.gen(function*() {
+    const cluster = Ring.Default.pipe(Layer.provideMerge(Membership.Default), Layer.provideMerge(network.layer(address)))
+    const config = NodeConfig.layer({ addr: hostPort(address), peers: seeds.map(hostPort), rateLimit: 0, ...overrides })
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(makeCore(cluster).pipe(Layer.provideMerge(config)), scope)
+    // Shutting a node down waits on its clock (the leave announcement has a
+    // timeout), so the test clock is driven until it is done.
+    const stop = Effect.gen(function*() {
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      while (Option.isNone(yield* Fiber.poll(closing))) yield* TestClock.adjust("100 millis")
+    })
+    yield* Effect.addFinalizer(() => stop)
+    const membership = Context.get(context, Membership)
+    const replica = Context.get(context, LocalReplica)
+    network.register(address, {
+      replicate: replica.handle,
+      ping: membership.onPing,
+      pingReq: membership.onPingReq,
+      join: membership.onJoin
+    })
+    return {
+      address,
+      stop,
+      api: Context.get(context, CacheApi),
+      membership,
+      ring: Context.get(context, Ring),
+      store: Context.get(context, Store)
+    }
+  })
+
+export type SimNode = Effect.Effect.Success<ReturnType<typeof simNode>>
