@@ -10,6 +10,9 @@ import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 /** Metadata key that carries CLUSTER_SECRET on internal calls. */
 export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
 
+const RECONNECT_BACKOFF_MIN_MS = 100
+const RECONNECT_BACKOFF_MAX_MS = 1000
+
 interface Peer {
   readonly channel: Channel
   readonly replica: ReturnType<typeof createClient<typeof ReplicaServiceDefinition>>
@@ -57,7 +60,11 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
       if (peer === undefined) {
         const channel = createChannel(address, undefined, {
           "grpc.max_receive_message_length": config.maxRecvMsgBytes,
-          "grpc.max_send_message_length": config.maxSendMsgBytes
+          "grpc.max_send_message_length": config.maxSendMsgBytes,
+          // grpc-js backs off up to 120 s after a failed connect and fails calls
+          // fast meanwhile; a peer that restarts must be reachable again at once.
+          "grpc.initial_reconnect_backoff_ms": RECONNECT_BACKOFF_MIN_MS,
+          "grpc.max_reconnect_backoff_ms": RECONNECT_BACKOFF_MAX_MS
         })
         peer = {
           channel,
@@ -71,6 +78,10 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
     const disconnect = (address: string) => {
       peers.get(address)?.channel.close()
       peers.delete(address)
+    }
+    /** A call that found no connection drops the channel, so the next one dials afresh. */
+    const invalidate = (address: string, error: unknown) => {
+      if (error instanceof ClientError && error.code === Status.UNAVAILABLE) disconnect(address)
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => [...peers.keys()].forEach(disconnect)))
 
@@ -88,6 +99,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
         },
         (error: unknown) => {
           const failure = toPeerError(address, timeoutMs, error)
+          invalidate(address, error)
           for (const pending of batch) pending.onDone(failure)
         }
       )
@@ -103,7 +115,13 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
     }
 
     const call = <A>(address: string, run: (peer: Peer) => Promise<A>): Effect.Effect<A, PeerError> =>
-      Effect.tryPromise({ try: () => run(peerOf(address)), catch: (error) => toPeerError(address, timeoutMs, error) })
+      Effect.tryPromise({
+        try: () => run(peerOf(address)),
+        catch: (error) => {
+          invalidate(address, error)
+          return toPeerError(address, timeoutMs, error)
+        }
+      })
 
     const client: PeerClientShape = {
       replicate: (address, request, onDone) => {
