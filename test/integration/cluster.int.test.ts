@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { ClientError, Status } from "nice-grpc"
+import { ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
+import { ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
+import { CLUSTER_SECRET_HEADER } from "../../src/peer/PeerPool.js"
 import { Consistency } from "../../src/generated/pb/cache.js"
 import { connect } from "../support/clients.js"
 import { freePort, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
@@ -100,5 +102,32 @@ describe("a five-node cluster of real processes", () => {
     clients.push(lateClient)
     for (let i = 0; i < 20; i++) await lateClient.cache.set({ key: `n${i}`, value: `v${i}` })
     for (let i = 0; i < 20; i++) expect((await clients[i % 4]!.cache.get({ key: `n${i}` })).value).toBe(`v${i}`)
+  })
+})
+
+describe("CLUSTER_SECRET", () => {
+  it("lets members with the secret replicate and refuses internal calls without it", async () => {
+    const { clients, addresses } = await startCluster(57, 2, { CLUSTER_SECRET: "s3cret", REPLICATION_FACTOR: "2" })
+    await clients[0]!.cache.set({ key: "k", value: "v" }) // needs the other replica (W = 2 of 2)
+    expect((await clients[1]!.cache.get({ key: "k" })).value).toBe("v")
+
+    const channel = createChannel(addresses[0]!)
+    const replica = createClient(ReplicaServiceDefinition, channel)
+    try {
+      expect(await statusOf(replica.batch({ ops: [{ key: "k", write: undefined }] }))).toBe(
+        "UNAUTHENTICATED: internal service: cluster secret missing or wrong"
+      )
+      const wrong = { metadata: Metadata({ [CLUSTER_SECRET_HEADER]: "guess" }) }
+      expect(await statusOf(replica.batch({ ops: [] }, wrong))).toMatch(/^UNAUTHENTICATED/)
+    } finally {
+      channel.close()
+    }
+
+    // A node with another secret cannot join.
+    const port = await freePort("127.0.0.59")
+    const stranger = spawnNode({ ADDR: `127.0.0.59:${port}`, PEERS: addresses[0]!, CLUSTER_SECRET: "other" })
+    running.push(stranger)
+    const refused = await stranger.waitForLog((l) => l["msg"] === "no seed answered; retrying")
+    expect(String(refused["reason"])).toContain("UNAUTHENTICATED")
   })
 })
