@@ -94,7 +94,10 @@ if (mode === "load") {
     const nodes = await startNodes(hosts)
     for (const op of ["set", "get"] as const) {
       const result = await runLoad(nodes.map((n) => n.address), op, seconds, inFlight)
-      const row = { scenario: name, op: `QUORUM ${op}`, opsPerSecond: Math.round(result.ops / result.seconds), ...result }
+      // A node under full load must never be declared dead by the others.
+      const falseDeaths = nodes.flatMap((n) => n.logs()).filter((l) => l["msg"] === "member dead").length
+      const suspicions = nodes.flatMap((n) => n.logs()).filter((l) => l["msg"] === "member suspect").length
+      const row = { scenario: name, op: `QUORUM ${op}`, opsPerSecond: Math.round(result.ops / result.seconds), ...result, suspicions, falseDeaths }
       console.log(JSON.stringify(row))
       rows.push(row)
     }
