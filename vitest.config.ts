@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // The fault suite runs on its own (pnpm test:faults): it needs root and network namespaces.
+    exclude: ["test/faults/**", "node_modules/**"],
     reporters: ["default", "./test/support/summaryReporter.ts"],
     // Process tests start real nodes; give them room on a shared 2-core machine.
     testTimeout: 60_000,

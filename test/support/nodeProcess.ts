@@ -44,9 +44,13 @@ export interface NodeProcess {
   readonly stop: (signal?: NodeJS.Signals) => Promise<Exit>
 }
 
-/** Spawns a node with the given environment (on top of a clean one). */
-export const spawnNode = (env: Record<string, string>): NodeProcess => {
-  const { args, command } = startCommand()
+/** Spawns a node with the given environment (on top of a clean one), optionally inside a network namespace. */
+export const spawnNode = (env: Record<string, string>, options: { readonly netns?: string } = {}): NodeProcess => {
+  const start = startCommand()
+  // `ip netns exec` execs the command, so the child's pid is the node's own (signals reach it directly).
+  const [command, args] = options.netns === undefined
+    ? [start.command, start.args]
+    : ["ip", ["netns", "exec", options.netns, start.command, ...start.args]]
   const child = spawn(command, args, {
     cwd: repoRoot,
     env: { PATH: process.env["PATH"] ?? "", LOG_FORMAT: "json", ...env },

@@ -1,0 +1,85 @@
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import type { Verdict } from "../../support/linearizability/checker.js"
+import type { Operation } from "../../support/linearizability/history.js"
+
+/** One nemesis period, in ms since the workload's origin. */
+export interface NemesisEvent {
+  readonly name: string
+  readonly description: string
+  readonly startMs: number
+  readonly endMs: number
+}
+
+export interface RunSummary {
+  readonly name: string
+  readonly nemesis: string
+  readonly consistency: string
+  readonly seed: number
+  readonly operations: number
+  readonly ok: number
+  readonly fail: number
+  readonly unknown: number
+  readonly linearizable: boolean
+}
+
+const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;" })[c]!)
+
+/** A timeline a person can read: a row per client, nemesis periods shaded, failing operations outlined. */
+export const timelineSvg = (history: ReadonlyArray<Operation>, events: ReadonlyArray<NemesisEvent>, culprits: ReadonlySet<number>) => {
+  const clients = Math.max(1, ...history.map((op) => op.client + 1))
+  const endMs = Math.max(1, ...history.map((op) => op.completedAtMs ?? op.invokedAtMs), ...events.map((e) => e.endMs))
+  const width = 1600
+  const row = 22
+  const x = (ms: number) => 60 + (ms / endMs) * (width - 80)
+  const parts: Array<string> = []
+  for (const e of events) {
+    parts.push(
+      `<rect x="${x(e.startMs)}" y="0" width="${Math.max(1, x(e.endMs) - x(e.startMs))}" height="${clients * row + 20}" fill="#f4cccc" opacity="0.6"><title>${
+        escape(`${e.name}: ${e.description}`)
+      }</title></rect>`
+    )
+  }
+  for (let c = 0; c < clients; c++) parts.push(`<text x="4" y="${c * row + 15}" font-size="11">client ${c}</text>`)
+  for (const op of history) {
+    const end = op.completedAtMs ?? endMs
+    const color = op.outcome === "fail" ? "#bbbbbb" : op.outcome === "unknown" ? "#f0a030" : op.kind === "get" ? "#4a7bd0" : op.kind === "set" ? "#3a9a50" : "#8a4ad0"
+    const label = `${op.kind} ${op.key}${op.value === undefined ? "" : ` = ${op.value}`} (${op.outcome})`
+    parts.push(
+      `<rect x="${x(op.invokedAtMs)}" y="${op.client * row + 4}" width="${Math.max(1, x(end) - x(op.invokedAtMs))}" height="14" fill="${color}"${
+        culprits.has(op.id) ? ` stroke="#d00000" stroke-width="2"` : ""
+      }${op.outcome === "unknown" ? ` opacity="0.5"` : ""}><title>${escape(label)}</title></rect>`
+    )
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${clients * row + 20}">${parts.join("")}</svg>`
+}
+
+/** Writes history.json, nemesis.json, verdict.json and report.html into `dir`. */
+export const writeReport = (
+  dir: string,
+  summary: RunSummary,
+  history: ReadonlyArray<Operation>,
+  events: ReadonlyArray<NemesisEvent>,
+  verdict: Verdict
+) => {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, "history.json"), JSON.stringify(history))
+  writeFileSync(join(dir, "nemesis.json"), JSON.stringify(events, null, 2))
+  writeFileSync(join(dir, "verdict.json"), JSON.stringify({ summary, verdict }, null, 2))
+  const culprits = new Set(verdict.keys.flatMap((k) => (k.failingPrefix ?? []).map((op) => op.id)))
+  const failures = verdict.keys.filter((k) => k.ok !== true)
+  writeFileSync(
+    join(dir, "report.html"),
+    `<!doctype html><meta charset="utf-8"><title>${escape(summary.name)}</title>
+<body style="font-family: sans-serif">
+<h1>${escape(summary.name)}: ${summary.linearizable ? "linearizable" : "NOT linearizable"}</h1>
+<p>nemesis ${escape(summary.nemesis)}, consistency ${escape(summary.consistency)}, seed ${summary.seed};
+${summary.operations} operations: ${summary.ok} ok, ${summary.fail} fail, ${summary.unknown} unknown.</p>
+<p>Rows are clients; bars run from invocation to completion (blue get, green set, purple delete, grey failed,
+faded orange unknown); red shading marks nemesis periods; red outlines mark the operations of a failing prefix.</p>
+${timelineSvg(history, events, culprits)}
+${failures.map((k) => `<h2>key ${escape(k.key)}</h2><pre>${escape(k.explanation ?? "")}</pre>`).join("")}
+<h2>Nemesis timeline</h2><ul>${events.map((e) => `<li>${Math.round(e.startMs)}-${Math.round(e.endMs)} ms: ${escape(e.name)}: ${escape(e.description)}</li>`).join("")}</ul>
+</body>`
+  )
+}

@@ -1,0 +1,137 @@
+import { spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { checkHistory, type Verdict } from "../../support/linearizability/checker.js"
+import type { Operation } from "../../support/linearizability/history.js"
+import { repoRoot, spawnNode } from "../../support/nodeProcess.js"
+import { type FaultCluster, nemeses } from "./nemesis.js"
+import { create, destroy } from "./netns.js"
+import { type NemesisEvent, type RunSummary, writeReport } from "./report.js"
+import { prng } from "./random.js"
+import type { WorkloadConfig } from "./workload.js"
+
+export interface FaultRunOptions {
+  readonly nemesis: keyof typeof nemeses
+  readonly consistency: "ONE" | "QUORUM" | "ALL"
+  readonly seed: number
+  readonly nodes?: number
+  readonly durationMs?: number
+  readonly clients?: number
+  readonly keys?: number
+  /** How long each fault lasts, and the quiet gap after it. */
+  readonly faultMs?: number
+  readonly quietMs?: number
+}
+
+export interface FaultRunResult {
+  readonly summary: RunSummary
+  readonly verdict: Verdict
+  readonly history: ReadonlyArray<Operation>
+  readonly events: ReadonlyArray<NemesisEvent>
+  readonly reportDir: string
+}
+
+const PORT = 8080
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const ringOf = (size: number) => (line: Record<string, unknown>) =>
+  line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
+
+/** The process-unique namespace prefix (veth names must stay within 15 characters). */
+const prefixFor = (seed: number) => `qf${process.pid % 1000}${seed % 100}`
+
+/**
+ * One fault run: a cluster in network namespaces, the workload in the client
+ * namespace, the nemesis cycling fault and heal until the workload's main
+ * phase ends, then the linearizability check and a report under
+ * `.reports/faults/`. Everything it made is torn down, even on failure.
+ */
+export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResult> => {
+  const nodeCount = options.nodes ?? 3
+  const durationMs = options.durationMs ?? 15_000
+  const faultMs = options.faultMs ?? 3_000
+  const quietMs = options.quietMs ?? 2_000
+  const name = `${options.nemesis}-${options.consistency}-${options.seed}`
+  const prefix = prefixFor(options.seed)
+  const topology = create(prefix, nodeCount)
+  const work = mkdtempSync(join(tmpdir(), "faults-"))
+  const cluster: FaultCluster = { hosts: topology.nodes, nodes: [], crashed: new Set() }
+  try {
+    const addresses = topology.nodes.map((h) => `${h.ip}:${PORT}`)
+    for (const [i, host] of topology.nodes.entries()) {
+      cluster.nodes.push(spawnNode({
+        ADDR: addresses[i]!,
+        PEERS: addresses.filter((a) => a !== addresses[i]).join(","),
+        RPC_TIMEOUT: "1",
+        RATE_LIMIT: "0"
+      }, { netns: host.ns }))
+    }
+    await Promise.all(cluster.nodes.map((node) => node.waitForLog(ringOf(nodeCount))))
+
+    const config: WorkloadConfig = {
+      targets: addresses,
+      clients: options.clients ?? 6,
+      keys: options.keys ?? 4,
+      durationMs,
+      settleMs: 3_000,
+      deadlineMs: 2_000,
+      consistency: options.consistency,
+      seed: options.seed
+    }
+    const configPath = join(work, "config.json")
+    const historyPath = join(work, "history.json")
+    writeFileSync(configPath, JSON.stringify(config))
+    const workload = spawn(
+      "ip",
+      ["netns", "exec", topology.client.ns, process.execPath, "--import", "tsx", join(repoRoot, "test/faults/harness/workload.ts"), configPath, historyPath],
+      { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] }
+    )
+    const workloadDone = new Promise<number | null>((resolve) => workload.once("exit", resolve))
+    const originEpochMs = Date.now()
+
+    // The nemesis: fault, heal, quiet, until the main phase ends.
+    const nemesis = nemeses[options.nemesis]!
+    const random = prng(options.seed * 7 + 1)
+    const events: Array<NemesisEvent> = []
+    await sleep(quietMs)
+    while (Date.now() - originEpochMs + faultMs < durationMs) {
+      const startMs = Date.now() - originEpochMs
+      const description = nemesis.start(cluster, random)
+      await sleep(faultMs)
+      nemesis.stop(cluster)
+      events.push({ name: nemesis.name, description, startMs, endMs: Date.now() - originEpochMs })
+      await sleep(quietMs)
+    }
+    const exitCode = await workloadDone
+    if (exitCode !== 0) throw new Error(`workload exited with ${exitCode}`)
+    const recorded = JSON.parse(readFileSync(historyPath, "utf8")) as { history: Array<Operation>; originEpochMs: number }
+    // Nemesis times on the workload's clock (both are wall-clock origins; close enough for a picture).
+    const shift = originEpochMs - recorded.originEpochMs
+    const aligned = events.map((e) => ({ ...e, startMs: e.startMs + shift, endMs: e.endMs + shift }))
+
+    const history = recorded.history
+    const verdict = checkHistory(history)
+    const count = (outcome: Operation["outcome"]) => history.filter((op) => op.outcome === outcome).length
+    const summary: RunSummary = {
+      name,
+      nemesis: options.nemesis,
+      consistency: options.consistency,
+      seed: options.seed,
+      operations: history.length,
+      ok: count("ok"),
+      fail: count("fail"),
+      unknown: count("unknown"),
+      linearizable: verdict.ok
+    }
+    const reportDir = join(repoRoot, ".reports", "faults", name)
+    writeReport(reportDir, summary, history, aligned, verdict)
+    return { summary, verdict, history, events: aligned, reportDir }
+  } finally {
+    await Promise.all(cluster.nodes.map((node) => {
+      node.child.kill("SIGCONT")
+      return node.stop("SIGKILL")
+    }))
+    destroy(prefix)
+    rmSync(work, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Client-side records of key/value operations, as fed to the linearizability
+ * checker. Each key is a register whose state is a string or absent.
+ */
+
+export type OpKind = "get" | "set" | "delete"
+
+/**
+ * "fail": the operation certainly did not take effect.
+ * "unknown": the client never learnt (timeout, UNAVAILABLE after send, ...),
+ * so a write may have taken effect at any time after its invocation, or never.
+ */
+export type Outcome = "ok" | "fail" | "unknown"
+
+export interface Operation {
+  readonly id: number
+  readonly client: number
+  readonly key: string
+  readonly kind: OpKind
+  /** set: the (unique) value written. get with outcome ok: the value read, or undefined for NOT_FOUND. */
+  readonly value: string | undefined
+  /** One monotonic clock shared by all clients, so intervals are comparable. */
+  readonly invokedAtMs: number
+  /** undefined when the client never got an answer (unknown). */
+  readonly completedAtMs: number | undefined
+  readonly outcome: Outcome
+}
+
+export type History = ReadonlyArray<Operation>
