@@ -129,6 +129,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
           if (verdict._tag === "Written") return { version, existed: verdict.existed }
           if (verdict._tag === "Unavailable") return yield* unavailable(required, verdict.acked, replicas.length)
           hlc.observe(verdict.newest)
+          if (verdict._tag === "Superseded") return yield* Effect.fail(new WriteContention({ attempts: attempt + 1 }))
           yield* contentionBackoff(attempt)
         }
         return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
@@ -159,7 +160,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             if (written._tag === "Unavailable") {
               return yield* unavailable(required, verdict.holders.length + written.acked, replicas.length)
             }
-            if (written._tag === "Stale") {
+            if (written._tag !== "Written") {
               hlc.observe(written.newest)
               continue // a newer write raced with this read: read again
             }

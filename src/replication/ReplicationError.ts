@@ -11,12 +11,15 @@ export class QuorumUnavailable extends Schema.TaggedError<QuorumUnavailable>()("
   }
 }
 
-/** Writes kept meeting newer versions and gave up after a bounded number of retries. */
+/**
+ * The write lost to concurrent newer writes of the same key: it may have
+ * been visible briefly, then overwritten, or not at all. Retrying is safe.
+ */
 export class WriteContention extends Schema.TaggedError<WriteContention>()("WriteContention", {
   attempts: Schema.Number
 }) {
   override get message(): string {
-    return `write lost to newer concurrent versions ${this.attempts} times; retry`
+    return `write lost to concurrent newer writes of the same key (after ${this.attempts} attempts); retry`
   }
 }
 

@@ -14,8 +14,14 @@ export type Unavailable = { readonly _tag: "Unavailable"; readonly acked: number
 
 export type WriteVerdict =
   | { readonly _tag: "Written"; readonly existed: boolean }
-  /** Too many replicas hold or forgot a newer version: retry above `newest`. */
+  /** Newer versions stop this attempt and it cannot have become visible: retry above `newest`. */
   | { readonly _tag: "Stale"; readonly newest: Version }
+  /**
+   * Too few applied and some did: the attempt may already be visible, so a
+   * retry at a newer version could make the same write appear twice. The
+   * write lost to concurrent newer ones; its outcome is unknown.
+   */
+  | { readonly _tag: "Superseded"; readonly newest: Version }
   | Unavailable
 
 /** Counts Applied acks of a write towards `required` out of `replicas`. */
@@ -44,9 +50,14 @@ export class WriteRound {
     if (this.applied >= this.required) return { _tag: "Written", existed: this.existed }
     const open = this.replicas - this.applied - this.failed - this.stale
     if (this.applied + open >= this.required) return undefined
-    return this.replicas - this.failed >= this.required
-      ? { _tag: "Stale", newest: this.newest }
-      : { _tag: "Unavailable", acked: this.applied }
+    if (this.replicas - this.failed < this.required) return { _tag: "Unavailable", acked: this.applied }
+    // W is out of reach because of newer versions. Wait for every answer, then
+    // retry only if this attempt can never be seen: nobody applied it (or may
+    // have, having timed out), or the replicas holding newer versions meet
+    // every read quorum, so the attempt is never the newest a quorum read sees.
+    if (open > 0) return undefined
+    const invisible = (this.applied === 0 && this.failed === 0) || this.stale > this.replicas - this.required
+    return invisible ? { _tag: "Stale", newest: this.newest } : { _tag: "Superseded", newest: this.newest }
   }
 }
 

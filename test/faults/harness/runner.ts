@@ -56,6 +56,14 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   const topology = create(prefix, nodeCount)
   const work = mkdtempSync(join(tmpdir(), "faults-"))
   const cluster: FaultCluster = { hosts: topology.nodes, nodes: [], crashed: new Set() }
+  // Interrupted (Ctrl-C, CI timeout): leave no processes or namespaces behind.
+  const onSignal = () => {
+    for (const node of cluster.nodes) node.child.kill("SIGKILL")
+    destroy(prefix)
+    process.exit(130)
+  }
+  process.once("SIGINT", onSignal)
+  process.once("SIGTERM", onSignal)
   try {
     const addresses = topology.nodes.map((h) => `${h.ip}:${PORT}`)
     for (const [i, host] of topology.nodes.entries()) {
@@ -127,6 +135,8 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
     writeReport(reportDir, summary, history, aligned, verdict)
     return { summary, verdict, history, events: aligned, reportDir }
   } finally {
+    process.off("SIGINT", onSignal)
+    process.off("SIGTERM", onSignal)
     await Promise.all(cluster.nodes.map((node) => {
       node.child.kill("SIGCONT")
       return node.stop("SIGKILL")

@@ -359,6 +359,25 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     return false
   }
 
+  /**
+   * Pending deletes all write the same thing and have no deadline, so one
+   * invoked earlier can stand in for any later one: use them in invocation
+   * order, and the search only sees how many were used, not which.
+   */
+  const earlierPendingDelete = new Int32Array(n).fill(-1)
+  let lastPendingDelete = -1
+  for (let e = 1; e <= entries; e++) {
+    const x = entryOp[e]!
+    if (entryIsCall[e] === 1 && !ops[x]!.required && ops[x]!.kind === "delete") {
+      earlierPendingDelete[x] = lastPendingDelete
+      lastPendingDelete = x
+    }
+  }
+  const deleteInTurn = (x: number): boolean => {
+    const earlier = earlierPendingDelete[x]!
+    return earlier < 0 || linearized[earlier] === 1
+  }
+
   let fresh = true
   for (;;) {
     if (fresh) {
@@ -393,7 +412,7 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     }
     const x = entryOp[entry]!
     // Reads that do not match the state cannot go here; matching ones were taken above.
-    if (ops[x]!.kind !== "get" && (ops[x]!.required || readNow(ops[x]!.valueCode))) {
+    if (ops[x]!.kind !== "get" && (ops[x]!.required || (readNow(ops[x]!.valueCode) && deleteInTurn(x)))) {
       if (tryPush(x, false)) {
         if (requiredLeft === 0) return { _tag: "Linearizable", states: seen.size }
         fresh = true
