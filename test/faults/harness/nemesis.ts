@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs"
 import type { NodeProcess } from "../../support/nodeProcess.js"
 import { block, type Host, unblock } from "./netns.js"
 
@@ -7,6 +8,8 @@ export interface FaultCluster {
   readonly nodes: Array<NodeProcess>
   /** Nodes killed for good (no restart until the data-movement work). */
   readonly crashed: Set<number>
+  /** Per node, the libfaketime offset file its wall clock follows (clock-skew runs only). */
+  readonly clockFiles: ReadonlyArray<string> | undefined
 }
 
 /** A fault with a start and an end that heals it; `start` says what it did. */
@@ -93,6 +96,24 @@ export const nemeses: Record<string, Nemesis> = {
     }
   },
 
+  /** One node's wall clock jumps 2-10 s ahead or behind (monotonic time is untouched), then back. */
+  "clock-skew": {
+    name: "clock-skew",
+    start: (cluster, random) => {
+      const candidates = live(cluster)
+      const i = candidates[Math.floor(random() * candidates.length)]!
+      const offset = `${random() < 0.5 ? "-" : "+"}${2 + Math.floor(random() * 9)}s`
+      setClockOffset(cluster, i, offset)
+      skewedNode.set(cluster, i)
+      return `${cluster.hosts[i]!.ip} clock ${offset}`
+    },
+    stop: (cluster) => {
+      const i = skewedNode.get(cluster)
+      if (i !== undefined) setClockOffset(cluster, i, "+0")
+      skewedNode.delete(cluster)
+    }
+  },
+
   /** SIGKILL one node, once per run (with three nodes a second crash would end every quorum). */
   crash: {
     name: "crash",
@@ -109,3 +130,11 @@ export const nemeses: Record<string, Nemesis> = {
 }
 
 const pausedNode = new WeakMap<FaultCluster, number>()
+const skewedNode = new WeakMap<FaultCluster, number>()
+
+/** Moves one node's wall clock by `offset` ("+0" resets); libfaketime re-reads the file every second. */
+const setClockOffset = (cluster: FaultCluster, node: number, offset: string) => {
+  const file = cluster.clockFiles?.[node]
+  if (file === undefined) throw new Error("clock skew needs nodes started with libfaketime")
+  writeFileSync(file, `${offset}\n`)
+}

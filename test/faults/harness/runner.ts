@@ -33,6 +33,8 @@ export interface FaultRunResult {
 }
 
 const PORT = 8080
+/** Debian's libfaketime (package faketime), preloaded into nodes whose clocks the nemesis moves. */
+const FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const ringOf = (size: number) => (line: Record<string, unknown>) =>
   line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
@@ -55,7 +57,12 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   const prefix = prefixFor(options.seed)
   const topology = create(prefix, nodeCount)
   const work = mkdtempSync(join(tmpdir(), "faults-"))
-  const cluster: FaultCluster = { hosts: topology.nodes, nodes: [], crashed: new Set() }
+  // Clock skew needs every node's wall clock behind libfaketime, driven by a file per node.
+  const clockFiles = options.nemesis === "clock-skew"
+    ? topology.nodes.map((_, i) => join(work, `clock-n${i + 1}`))
+    : undefined
+  clockFiles?.forEach((file) => writeFileSync(file, "+0\n"))
+  const cluster: FaultCluster = { hosts: topology.nodes, nodes: [], crashed: new Set(), clockFiles }
   // Interrupted (Ctrl-C, CI timeout): leave no processes or namespaces behind.
   const onSignal = () => {
     for (const node of cluster.nodes) node.child.kill("SIGKILL")
@@ -67,11 +74,18 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   try {
     const addresses = topology.nodes.map((h) => `${h.ip}:${PORT}`)
     for (const [i, host] of topology.nodes.entries()) {
+      const clock = clockFiles === undefined ? {} : {
+        LD_PRELOAD: FAKETIME_LIBRARY,
+        FAKETIME_TIMESTAMP_FILE: clockFiles[i]!,
+        FAKETIME_CACHE_DURATION: "1",
+        FAKETIME_DONT_FAKE_MONOTONIC: "1"
+      }
       cluster.nodes.push(spawnNode({
         ADDR: addresses[i]!,
         PEERS: addresses.filter((a) => a !== addresses[i]).join(","),
         RPC_TIMEOUT: "1",
-        RATE_LIMIT: "0"
+        RATE_LIMIT: "0",
+        ...clock
       }, { netns: host.ns }))
     }
     await Promise.all(cluster.nodes.map((node) => node.waitForLog(ringOf(nodeCount))))
