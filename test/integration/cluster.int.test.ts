@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
+import { createChannel, createClient, Metadata } from "nice-grpc"
 import { ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { CLUSTER_SECRET_HEADER } from "../../src/peer/PeerPool.js"
 import { Consistency } from "../../src/generated/pb/cache.js"
-import { connect } from "../support/clients.js"
-import { freePort, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { connect, statusOf } from "../support/clients.js"
+import { freePort, type NodeProcess, ringOf, spawnNode } from "../support/nodeProcess.js"
 
 type Client = ReturnType<typeof connect>
 
@@ -14,9 +14,6 @@ afterEach(async () => {
   clients.splice(0).forEach((c) => c.close())
   await Promise.all(running.splice(0).map((n) => n.stop("SIGKILL")))
 })
-
-const ringOf = (size: number) => (line: Record<string, unknown>) =>
-  line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
 
 /** Starts `n` nodes on 127.0.0.(base+i), each with every other as a seed, and waits until all see all. */
 const startCluster = async (base: number, n: number, env: Record<string, string> = {}) => {
@@ -33,15 +30,6 @@ const startCluster = async (base: number, n: number, env: Record<string, string>
   return { nodes, clients: conns, addresses }
 }
 
-const statusOf = async (call: Promise<unknown>) => {
-  try {
-    await call
-    return "OK"
-  } catch (error) {
-    if (error instanceof ClientError) return `${Status[error.code]}: ${error.details}`
-    throw error
-  }
-}
 
 /** Retries `check` until it returns true (bounded), for conditions that settle asynchronously. */
 const eventually = async (check: () => Promise<boolean>, attempts = 100) => {

@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ClientError, Status } from "nice-grpc"
 import type { Consistency } from "../../src/generated/pb/cache.js"
-import { connect } from "../support/clients.js"
+import { connect, statusOf } from "../support/clients.js"
 import { type NodeProcess, startNode } from "../support/nodeProcess.js"
 import { fileContainingSymbol, listServices } from "../support/reflection.js"
 
 const HOST = "127.0.0.11"
 
-/** The gRPC status of a failed call (or "OK"). */
-const statusOf = async (call: Promise<unknown>): Promise<string> => {
-  try {
-    await call
-    return "OK"
-  } catch (error) {
-    if (error instanceof ClientError) return `${Status[error.code]}: ${error.details}`
-    throw error
-  }
-}
 
 describe("a node started with the real entry point", () => {
   let node: NodeProcess

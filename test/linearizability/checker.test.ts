@@ -254,9 +254,11 @@ describe("checkHistory", () => {
   })
 
   it("reports timeout, not a verdict, when the search exceeds maxStates", () => {
-    // Twelve concurrent writes and a read nobody wrote: the search must try many orders.
+    // Twelve concurrent writes, each seen by a concurrent read, then reads
+    // going back to an older value: the search must try the writes' orders.
     const writes = Array.from({ length: 12 }, (_, i) => set(i, `w${i}`, [0, 100]))
-    const h = history(...writes, get(20, "ghost", [50, 150]))
+    const reads = Array.from({ length: 12 }, (_, i) => get(20 + i, `w${i}`, [0, 100]))
+    const h = history(...writes, ...reads, get(40, "w0", [200, 201]), get(40, "w1", [300, 301]), get(40, "w0", [400, 401]))
     const limited = checkHistory(h, { maxStates: 100 })
     expect(limited.ok).toBe(false)
     expect(limited.keys[0]).toMatchObject({ key: "k", ok: "timeout" })

@@ -112,6 +112,10 @@ export const spawnNode = (env: Record<string, string>, options: { readonly netns
   }
 }
 
+/** Matches the log line of a node whose ring has reached `size` members. */
+export const ringOf = (size: number) => (line: Record<string, unknown>): boolean =>
+  line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
+
 /** Starts a node on a free port of `host` and waits until it logs "ready". */
 export const startNode = async (host: string, env: Record<string, string> = {}): Promise<NodeProcess> => {
   const port = await freePort(host)

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { checkHistory, type Verdict } from "../../support/linearizability/checker.js"
 import type { Operation } from "../../support/linearizability/history.js"
-import { repoRoot, spawnNode } from "../../support/nodeProcess.js"
+import { repoRoot, ringOf, spawnNode } from "../../support/nodeProcess.js"
 import { type FaultCluster, nemeses } from "./nemesis.js"
 import { create, destroy } from "./netns.js"
 import { type NemesisEvent, type RunSummary, writeReport } from "./report.js"
@@ -36,8 +36,6 @@ const PORT = 8080
 /** Debian's libfaketime (package faketime), preloaded into nodes whose clocks the nemesis moves. */
 const FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const ringOf = (size: number) => (line: Record<string, unknown>) =>
-  line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
 
 /** The process-unique namespace prefix (veth names must stay within 15 characters). */
 const prefixFor = (seed: number) => `qf${process.pid % 1000}${seed % 100}`

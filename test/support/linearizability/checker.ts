@@ -5,16 +5,17 @@
  * (P-compositionality). Per key this is the Wing & Gong search with Lowe's
  * memoisation, as in Porcupine: call and return events sorted by time in a
  * linked list; a depth-first search linearizes a pending call that precedes
- * the earliest pending return, lifts it out of the list, and backtracks when
- * it reaches a return it could not linearize in time.
+ * the earliest pending return, lifts it out of the list, remembers each
+ * (linearized set, register state) it reaches, and backtracks when it reaches
+ * a return it could not linearize in time or a state it has seen before.
  */
 import type { Operation, OpKind } from "./history.js"
 
-/** Enough for any ordinary history; a few hundred MB of memo in the worst case. */
-export const DEFAULT_MAX_STATES = 2_000_000
+/** Plenty for ordinary histories; the memo costs roughly 100 bytes a state. */
+export const DEFAULT_MAX_STATES = 4_000_000
 
 export interface CheckOptions {
-  /** Distinct (linearized set, register state) pairs to explore per search before giving up with "timeout". */
+  /** Distinct states one search may explore before giving up with "timeout". */
   readonly maxStates?: number
 }
 
@@ -34,6 +35,7 @@ export interface KeyVerdict {
 export interface Verdict {
   /** true only when every key is proven linearizable; a key that timed out makes it false. */
   readonly ok: boolean
+  /** One per key, in order of first appearance. */
   readonly keys: ReadonlyArray<KeyVerdict>
   /** Ops that constrain the check: ok ops plus writes with an unknown outcome. */
   readonly checkedOps: number
@@ -78,13 +80,24 @@ const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number)
   if (full._tag === "GaveUp") {
     return { key, ok: "timeout", explanation: `gave up after exploring ${full.states} states (maxStates ${maxStates})` }
   }
-  // Non-linearizability can only appear when an ok op completes (new pending ops
-  // are optional), so the cut points worth trying are the ok completion times.
+  // Non-linearizability can only appear when an ok op completes (newly invoked
+  // ops are pending, hence optional), so the cuts worth trying are ok completions.
   const cuts = [...new Set(ops.flatMap((o) => o.outcome === "ok" ? [o.completedAtMs!] : []))].sort((a, b) => a - b)
-  // Invariant: the history as observed at cuts[hi] is non-linearizable (the full one is).
-  let lo = 0
+  // Invariant: the history as observed at cuts[hi] is non-linearizable.
   let hi = cuts.length - 1
   let failure = full
+  // Failing searches are the slow ones, and the op the search got stuck on is
+  // usually the culprit: try its cut first so the bisection below mostly
+  // probes linearizable prefixes.
+  const hintMs = full.blockedBy?.completedAtMs
+  if (hintMs !== undefined && hintMs < cuts[hi]!) {
+    const result = search(observedBy(ops, hintMs), maxStates)
+    if (result._tag === "NotLinearizable") {
+      hi = cuts.indexOf(hintMs)
+      failure = result
+    }
+  }
+  let lo = 0
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
     const result = search(observedBy(ops, cuts[mid]!), maxStates)
@@ -97,17 +110,21 @@ const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number)
   }
   const cutMs = cuts[hi]!
   const failingPrefix = ops.filter((o) => o.invokedAtMs <= cutMs)
-  const breakers = ops.filter((o) => o.outcome === "ok" && o.completedAtMs === cutMs)
-  return { key, ok: false, failingPrefix, explanation: explain(breakers, cutMs, failure.deepest) }
+  const breakers = ops.filter((o) => o.outcome === "ok" && o.completedAtMs === cutMs).map(describeOp).join(", ")
+  return { key, ok: false, failingPrefix, explanation: `not linearizable once ${breakers} completed at ${cutMs} ms. ${failure.reason}` }
 }
+
+const ABSENT = 0
+/** Stands for every state that no remaining read can return: they all have the same future. */
+const DEAD = -1
 
 /**
  * The history as it looked at time cutMs: ops invoked by then, where an op not
  * yet complete is pending (a write may or may not take effect; a read says
  * nothing). This keeps prefixes of a linearizable history linearizable, which
- * the binary search relies on: a read complete by cutMs can only have read a
+ * the bisection relies on: a read complete by cutMs can only have read a
  * write invoked before it completed, and that write is in the prefix.
- * Checking the recorded ops of the prefix as they are is at least as strict.
+ * The recorded ops of the prefix, taken as they are, are at least as strict.
  */
 const observedBy = (ops: ReadonlyArray<Operation>, cutMs: number): Array<SearchOp> => {
   const codes = new Map<string, number>()
@@ -131,37 +148,14 @@ const observedBy = (ops: ReadonlyArray<Operation>, cutMs: number): Array<SearchO
       valueCode: op.kind === "delete" ? ABSENT : code(op.value)
     })
   }
-  // An optional write whose resulting state no read ever sees cannot explain
-  // anything, so dropping it keeps the verdict and shrinks the search.
-  const seen = new Set(result.filter((o) => o.kind === "get").map((o) => o.valueCode))
-  return result.filter((o) => o.required || seen.has(o.valueCode))
-}
-
-const describeOp = (op: Operation): string => {
-  const what = op.kind === "set"
-    ? `set(${JSON.stringify(op.value)})`
-    : op.kind === "delete"
-    ? "delete"
-    : op.outcome === "ok"
-    ? `get -> ${op.value === undefined ? "NOT_FOUND" : JSON.stringify(op.value)}`
-    : "get"
-  return `#${op.id} client ${op.client} ${what} [${op.invokedAtMs}..${op.completedAtMs ?? "?"} ms, ${op.outcome}]`
-}
-
-const explain = (breakers: ReadonlyArray<Operation>, cutMs: number, deepest: Deepest): string => {
-  const state = deepest.state === undefined ? "absent" : JSON.stringify(deepest.state)
-  const blocked = deepest.blockedBy === undefined
-    ? ""
-    : `; there ${describeOp(deepest.blockedBy)} could not be linearized`
-  return `not linearizable once ${breakers.map(describeOp).join(", ")} completed at ${cutMs} ms. ` +
-    `Deepest point reached: ${deepest.linearized} of ${deepest.required} completed ops linearized, ` +
-    `register ${state}${blocked}`
+  // A pending write whose value no read returns cannot explain anything, so
+  // dropping it keeps the verdict and shrinks the search.
+  const read = new Set(result.filter((o) => o.kind === "get").map((o) => o.valueCode))
+  return result.filter((o) => o.required || read.has(o.valueCode))
 }
 
 // ---------------------------------------------------------------------------
 // The search
-
-const ABSENT = 0
 
 /** An op as the search sees it; values are interned so the register state is a small integer. */
 interface SearchOp {
@@ -176,32 +170,57 @@ interface SearchOp {
   readonly valueCode: number
 }
 
-interface Deepest {
-  readonly linearized: number
-  readonly required: number
-  readonly state: string | undefined
-  readonly blockedBy: Operation | undefined
-}
-
 type SearchResult =
   | { readonly _tag: "Linearizable"; readonly states: number }
-  | { readonly _tag: "NotLinearizable"; readonly states: number; readonly deepest: Deepest }
+  | {
+    readonly _tag: "NotLinearizable"
+    readonly states: number
+    /** The required op that could not be linearized at the deepest point reached. */
+    readonly blockedBy: Operation | undefined
+    readonly reason: string
+  }
   | { readonly _tag: "GaveUp"; readonly states: number }
 
 interface Frame {
   readonly op: number
-  /** Linearized as a read that matched: if the rest fails, so does the state before it. */
+  /** Linearized without a choice point: if the rest fails, so does the state before it. */
   readonly forced: boolean
-  readonly prevState: number
-  readonly prevFrontier: number
-  readonly prevExtras: ReadonlyArray<number>
+  readonly state: number
+  readonly frontier: number
+  readonly extras: ReadonlyArray<number>
+  readonly deletesUsed: number
 }
 
 const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult => {
   const n = ops.length
-  const requiredTotal = ops.reduce((sum, o) => sum + (o.required ? 1 : 0), 0)
-  let requiredLeft = requiredTotal
+  let requiredLeft = 0
+  let valueCount = 1
+  for (const o of ops) {
+    if (o.required) requiredLeft++
+    valueCount = Math.max(valueCount, o.valueCode + 1)
+  }
+  const requiredTotal = requiredLeft
   if (requiredLeft === 0) return { _tag: "Linearizable", states: 0 }
+
+  // A read of a value that no write invoked before the read completed could
+  // produce fails whatever the order; say so instead of searching exhaustively.
+  const firstWriteAtMs = new Float64Array(valueCount).fill(Infinity)
+  firstWriteAtMs[ABSENT] = -Infinity // the initial state
+  for (const o of ops) {
+    if (o.kind === "set") firstWriteAtMs[o.valueCode] = Math.min(firstWriteAtMs[o.valueCode]!, o.callAtMs)
+  }
+  const impossible = ops.find((o) => o.kind === "get" && firstWriteAtMs[o.valueCode]! > o.returnAtMs)
+  if (impossible !== undefined) {
+    return {
+      _tag: "NotLinearizable",
+      states: 0,
+      blockedBy: impossible.op,
+      reason: `${describeOp(impossible.op)} returned a value that no set invoked before it completed wrote`
+    }
+  }
+  /** Reads not yet linearized, per value. */
+  const readsLeft = new Int32Array(valueCount)
+  for (const o of ops) if (o.kind === "get") readsLeft[o.valueCode] = readsLeft[o.valueCode]! + 1
 
   // Events in time order; at equal times calls first, since ops that touch
   // at one instant are concurrent (only "completed before invoked" orders them).
@@ -211,7 +230,8 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     if (o.returnAtMs !== Infinity) events.push({ timeMs: o.returnAtMs, isCall: false, op: i })
   })
   events.sort((a, b) => a.timeMs - b.timeMs || Number(b.isCall) - Number(a.isCall) || a.op - b.op)
-  // Doubly linked list over entries 1..E, head sentinel 0, tail sentinel E + 1.
+  // Doubly linked list over entries 1..E, with sentinels 0 (head) and E + 1
+  // (tail, which counts as "not a call" and so ends every scan).
   const entries = events.length
   const head = 0
   const next = new Int32Array(entries + 2)
@@ -239,19 +259,12 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     next[prev[e]!] = e
     prev[next[e]!] = e
   }
-  const lift = (x: number) => {
-    unlink(callEntry[x]!)
-    if (returnEntry[x]! >= 0) unlink(returnEntry[x]!)
-  }
-  const unlift = (x: number) => {
-    if (returnEntry[x]! >= 0) relink(returnEntry[x]!)
-    relink(callEntry[x]!)
-  }
 
-  // Memo key for the linearized set, compact instead of an n-bit bitset: every
-  // op returning before the earliest unlinearized return is linearized, so the
-  // set is that frontier (a rank in return order) plus the few linearized ops
-  // beyond it (ones still running there, and pending writes).
+  // The memo key is a short tuple rather than an n-bit set: every op returning
+  // before the earliest unlinearized return (the frontier, a rank in return
+  // order) is linearized, so the linearized set is the frontier plus the few
+  // linearized ops beyond it ("extras": ops still running there, and pending
+  // writes that a remaining read may still need).
   const byReturn = ops.map((_, i) => i).sort((a, b) =>
     ops[a]!.returnAtMs - ops[b]!.returnAtMs || ops[a]!.callAtMs - ops[b]!.callAtMs || a - b
   )
@@ -259,47 +272,89 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
   byReturn.forEach((op, rank) => {
     rankOf[op] = rank
   })
+  // Pending deletes all write the same thing and have no deadline, so one
+  // invoked earlier can stand in for any later one: use them in invocation
+  // order, and only how many were used matters, not which.
+  const earlierPendingDelete = new Int32Array(n).fill(-1)
+  let lastPendingDelete = -1
+  for (let e = 1; e <= entries; e++) {
+    const x = entryOp[e]!
+    if (entryIsCall[e] === 1 && !ops[x]!.required && ops[x]!.kind === "delete") {
+      earlierPendingDelete[x] = lastPendingDelete
+      lastPendingDelete = x
+    }
+  }
+
   const linearized = new Uint8Array(n)
+  let state = ABSENT
   let frontier = 0
   let extras: ReadonlyArray<number> = [] // sorted ranks > frontier
-  let state = ABSENT
-  const seen = new Set<string>()
+  let deletesUsed = 0
   const stack: Array<Frame> = []
-  let gaveUp = false
+  const seen = new TupleSet()
+  let tuple: Int32Array = new Int32Array(16)
 
-  /** Linearizes op x now unless that state was explored before; the caller checks x is allowed. */
-  const tryPush = (x: number, forced: boolean): boolean => {
+  const apply = (x: number, forced: boolean): void => {
+    stack.push({ op: x, forced, state, frontier, extras, deletesUsed })
     const o = ops[x]!
-    const nextState = o.kind === "get" ? state : o.valueCode
-    const rank = rankOf[x]!
-    let nextFrontier = frontier
-    let nextExtras = extras
-    if (rank === frontier) {
-      nextFrontier++
-      while (nextFrontier < n && linearized[byReturn[nextFrontier]!] === 1) nextFrontier++
-      let drop = 0
-      while (drop < extras.length && extras[drop]! < nextFrontier) drop++
-      if (drop > 0) nextExtras = extras.slice(drop)
+    linearized[x] = 1
+    unlink(callEntry[x]!)
+    if (returnEntry[x]! >= 0) unlink(returnEntry[x]!)
+    if (o.kind === "get") {
+      // Once no read of a value is left, pending writes of it no longer matter.
+      if (--readsLeft[o.valueCode]! === 0) extras = extras.filter((r) => ops[byReturn[r]!]!.valueCode !== o.valueCode || ops[byReturn[r]!]!.required)
     } else {
-      let at = extras.length
-      while (at > 0 && extras[at - 1]! > rank) at--
-      nextExtras = [...extras.slice(0, at), rank, ...extras.slice(at)]
+      state = o.valueCode
     }
-    const key = `${nextState}:${nextFrontier}:${nextExtras.join(",")}`
-    if (seen.has(key)) return false
+    if (o.required) {
+      requiredLeft--
+      const rank = rankOf[x]!
+      if (rank === frontier) {
+        frontier++
+        while (frontier < n && linearized[byReturn[frontier]!] === 1) frontier++
+        let drop = 0
+        while (drop < extras.length && extras[drop]! < frontier) drop++
+        if (drop > 0) extras = extras.slice(drop)
+      } else {
+        extras = insertSorted(extras, rank)
+      }
+    } else if (o.kind === "delete") {
+      deletesUsed++
+    } else {
+      extras = insertSorted(extras, rankOf[x]!)
+    }
+  }
+
+  const undo = (frame: Frame): void => {
+    const x = frame.op
+    const o = ops[x]!
+    linearized[x] = 0
+    if (returnEntry[x]! >= 0) relink(returnEntry[x]!)
+    relink(callEntry[x]!)
+    if (o.kind === "get") readsLeft[o.valueCode] = readsLeft[o.valueCode]! + 1
+    if (o.required) requiredLeft++
+    state = frame.state
+    frontier = frame.frontier
+    extras = frame.extras
+    deletesUsed = frame.deletesUsed
+  }
+
+  /** Linearizes op x now, unless the resulting state was seen before; the caller checks x is allowed. */
+  let gaveUp = false
+  const tryPush = (x: number, forced: boolean): boolean => {
     if (seen.size >= maxStates) {
       gaveUp = true
       return false
     }
-    seen.add(key)
-    stack.push({ op: x, forced, prevState: state, prevFrontier: frontier, prevExtras: extras })
-    linearized[x] = 1
-    if (o.required) requiredLeft--
-    state = nextState
-    frontier = nextFrontier
-    extras = nextExtras
-    lift(x)
-    return true
+    apply(x, forced)
+    if (tuple.length < extras.length + 3) tuple = new Int32Array(2 * (extras.length + 3))
+    tuple[0] = readsLeft[state]! > 0 ? state : DEAD
+    tuple[1] = frontier
+    tuple[2] = readsLeft[ABSENT]! > 0 ? deletesUsed : 0
+    for (let i = 0; i < extras.length; i++) tuple[i + 3] = extras[i]!
+    if (seen.add(tuple, extras.length + 3)) return true
+    undo(stack.pop()!)
+    return false
   }
 
   let entry: number = head
@@ -308,42 +363,13 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     for (;;) {
       const frame = stack.pop()
       if (frame === undefined) return false
-      const x = frame.op
-      linearized[x] = 0
-      if (ops[x]!.required) requiredLeft++
-      state = frame.prevState
-      frontier = frame.prevFrontier
-      extras = frame.prevExtras
-      unlift(x)
+      undo(frame)
       if (!frame.forced) {
-        entry = next[callEntry[x]!]!
+        entry = next[callEntry[frame.op]!]!
         return true
       }
     }
   }
-
-  let deepest: Deepest | undefined
-  const decode = new Map<number, string>()
-  for (const o of ops) if (o.valueCode !== ABSENT && o.op.value !== undefined) decode.set(o.valueCode, o.op.value)
-  const noteDeadEnd = (e: number) => {
-    const linearizedRequired = requiredTotal - requiredLeft
-    if (deepest !== undefined && deepest.linearized >= linearizedRequired) return
-    const blocked = entryOp[e]!
-    deepest = {
-      linearized: linearizedRequired,
-      required: requiredTotal,
-      state: decode.get(state),
-      blockedBy: blocked >= 0 ? ops[blocked]!.op : undefined
-    }
-  }
-  const stopped = (): SearchResult =>
-    gaveUp
-      ? { _tag: "GaveUp", states: seen.size }
-      : {
-        _tag: "NotLinearizable",
-        states: seen.size,
-        deepest: deepest ?? { linearized: 0, required: requiredTotal, state: undefined, blockedBy: undefined }
-      }
 
   /**
    * Whether a read of this state may go next. A pending write only matters if
@@ -358,43 +384,54 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     }
     return false
   }
-
-  /**
-   * Pending deletes all write the same thing and have no deadline, so one
-   * invoked earlier can stand in for any later one: use them in invocation
-   * order, and the search only sees how many were used, not which.
-   */
-  const earlierPendingDelete = new Int32Array(n).fill(-1)
-  let lastPendingDelete = -1
-  for (let e = 1; e <= entries; e++) {
-    const x = entryOp[e]!
-    if (entryIsCall[e] === 1 && !ops[x]!.required && ops[x]!.kind === "delete") {
-      earlierPendingDelete[x] = lastPendingDelete
-      lastPendingDelete = x
-    }
-  }
-  const deleteInTurn = (x: number): boolean => {
+  const mayTry = (x: number): boolean => {
+    const o = ops[x]!
+    if (o.kind === "get") return false // only matching reads can go, and those were taken already
+    if (o.required) return true
     const earlier = earlierPendingDelete[x]!
-    return earlier < 0 || linearized[earlier] === 1
+    return readNow(o.valueCode) && (earlier < 0 || linearized[earlier] === 1)
+  }
+
+  let deepest = -1
+  let deepestState = ABSENT
+  let blockedBy: Operation | undefined
+  const noteDeadEnd = (e: number) => {
+    const done = requiredTotal - requiredLeft
+    if (done <= deepest) return
+    deepest = done
+    deepestState = state
+    const blocked = entryOp[e]!
+    blockedBy = blocked >= 0 ? ops[blocked]!.op : undefined
+  }
+  const stopped = (): SearchResult => {
+    if (gaveUp) return { _tag: "GaveUp", states: seen.size }
+    const writer = ops.find((o) => o.kind === "set" && o.valueCode === deepestState)
+    const register = deepestState === ABSENT ? "absent" : `holding ${JSON.stringify(writer?.op.value)}`
+    const reason = `Deepest point reached: ${deepest} of ${requiredTotal} completed ops linearized, register ${register}` +
+      (blockedBy === undefined ? "" : `; there ${describeOp(blockedBy)} could not be linearized`)
+    return { _tag: "NotLinearizable", states: seen.size, blockedBy, reason }
   }
 
   let fresh = true
   for (;;) {
     if (fresh) {
       fresh = false
-      // A read that matches the state and may go next can always go first: any
-      // linearization from here can be rearranged to start with it. So take it
-      // without leaving a choice point.
-      let read = -1
+      // Some ops that may go next can always go first: any linearization from
+      // here can be rearranged to start with them. Take those without leaving
+      // a choice point: a read that matches the state; and when no remaining
+      // read can see the state, a write that no remaining read can see either
+      // (whatever follows it is a write anyway).
+      const deadState = readsLeft[state] === 0
+      let forced = -1
       for (let e = next[head]!; entryIsCall[e] === 1; e = next[e]!) {
-        const x = entryOp[e]!
-        if (ops[x]!.kind === "get" && ops[x]!.valueCode === state) {
-          read = x
+        const o = ops[entryOp[e]!]!
+        if (o.kind === "get" ? o.valueCode === state : deadState && o.required && readsLeft[o.valueCode] === 0) {
+          forced = entryOp[e]!
           break
         }
       }
-      if (read >= 0) {
-        if (tryPush(read, true)) {
+      if (forced >= 0) {
+        if (tryPush(forced, true)) {
           if (requiredLeft === 0) return { _tag: "Linearizable", states: seen.size }
           fresh = true
         } else if (gaveUp || !backtrack()) {
@@ -411,8 +448,7 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
       continue
     }
     const x = entryOp[entry]!
-    // Reads that do not match the state cannot go here; matching ones were taken above.
-    if (ops[x]!.kind !== "get" && (ops[x]!.required || (readNow(ops[x]!.valueCode) && deleteInTurn(x)))) {
+    if (mayTry(x)) {
       if (tryPush(x, false)) {
         if (requiredLeft === 0) return { _tag: "Linearizable", states: seen.size }
         fresh = true
@@ -422,4 +458,101 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     }
     entry = next[entry]!
   }
+}
+
+const insertSorted = (sorted: ReadonlyArray<number>, value: number): Array<number> => {
+  let at = sorted.length
+  while (at > 0 && sorted[at - 1]! > value) at--
+  return [...sorted.slice(0, at), value, ...sorted.slice(at)]
+}
+
+/**
+ * Open-addressing hash set of int tuples stored flat in typed arrays: several
+ * times faster and smaller than a Set of strings, and exact (tuples are
+ * compared on a hash match, so a collision never prunes an unexplored state).
+ */
+class TupleSet {
+  size = 0
+  private slots: Int32Array = new Int32Array(1 << 12) // entry index + 1; 0 = empty
+  private hashes: Int32Array = new Int32Array(1 << 11)
+  private starts: Int32Array = new Int32Array(1 << 11)
+  private data: Int32Array = new Int32Array(1 << 14) // per entry: length, then the ints
+  private used = 0
+
+  /** Adds the first `length` ints of tuple; false when they were already there. */
+  add(tuple: Int32Array, length: number): boolean {
+    const h = hashInts(tuple, length)
+    const mask = this.slots.length - 1
+    let slot = h & mask
+    for (let s = this.slots[slot]!; s !== 0; s = this.slots[slot]!) {
+      if (this.hashes[s - 1] === h && this.matches(s - 1, tuple, length)) return false
+      slot = (slot + 1) & mask
+    }
+    const entry = this.size
+    if (entry === this.hashes.length) {
+      this.hashes = grow(this.hashes, entry + 1)
+      this.starts = grow(this.starts, entry + 1)
+    }
+    if (this.used + length + 1 > this.data.length) this.data = grow(this.data, this.used + length + 1)
+    this.starts[entry] = this.used
+    this.data[this.used] = length
+    this.data.set(tuple.subarray(0, length), this.used + 1)
+    this.used += length + 1
+    this.hashes[entry] = h
+    this.slots[slot] = entry + 1
+    this.size++
+    if (this.size * 2 > this.slots.length) this.rehash()
+    return true
+  }
+
+  private matches(entry: number, tuple: Int32Array, length: number): boolean {
+    const start = this.starts[entry]!
+    if (this.data[start] !== length) return false
+    for (let i = 0; i < length; i++) if (this.data[start + 1 + i] !== tuple[i]) return false
+    return true
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2)
+    const mask = slots.length - 1
+    for (let entry = 0; entry < this.size; entry++) {
+      let slot = this.hashes[entry]! & mask
+      while (slots[slot] !== 0) slot = (slot + 1) & mask
+      slots[slot] = entry + 1
+    }
+    this.slots = slots
+  }
+}
+
+const grow = (array: Int32Array, minLength: number): Int32Array => {
+  const grown = new Int32Array(Math.max(minLength, array.length * 2))
+  grown.set(array)
+  return grown
+}
+
+/** MurmurHash3 (x86, 32-bit) over ints. */
+const hashInts = (ints: Int32Array, length: number): number => {
+  let h = length
+  for (let i = 0; i < length; i++) {
+    let k = Math.imul(ints[i]!, 0xcc9e2d51)
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
+    h ^= k
+    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64
+  }
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return h ^ (h >>> 16)
+}
+
+const describeOp = (op: Operation): string => {
+  const what = op.kind === "set"
+    ? `set(${JSON.stringify(op.value)})`
+    : op.kind === "delete"
+    ? "delete"
+    : op.outcome === "ok"
+    ? `get -> ${op.value === undefined ? "NOT_FOUND" : JSON.stringify(op.value)}`
+    : "get"
+  return `#${op.id} client ${op.client} ${what} [${op.invokedAtMs}..${op.completedAtMs ?? "?"} ms, ${op.outcome}]`
 }
