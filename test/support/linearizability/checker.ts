@@ -11,8 +11,8 @@
  */
 import type { Operation, OpKind } from "./history.js"
 
-/** Plenty for ordinary histories; the memo costs roughly 100 bytes a state. */
-export const DEFAULT_MAX_STATES = 4_000_000
+/** Far more than ordinary histories need (thousands); the memo takes 50 to 150 bytes a state. */
+export const DEFAULT_MAX_STATES = 2_000_000
 
 export interface CheckOptions {
   /** Distinct states one search may explore before giving up with "timeout". */
@@ -301,8 +301,14 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
     unlink(callEntry[x]!)
     if (returnEntry[x]! >= 0) unlink(returnEntry[x]!)
     if (o.kind === "get") {
-      // Once no read of a value is left, pending writes of it no longer matter.
-      if (--readsLeft[o.valueCode]! === 0) extras = extras.filter((r) => ops[byReturn[r]!]!.valueCode !== o.valueCode || ops[byReturn[r]!]!.required)
+      readsLeft[o.valueCode] = readsLeft[o.valueCode]! - 1
+      if (readsLeft[o.valueCode] === 0) {
+        // No read of this value is left, so whether its pending write was used no longer matters.
+        extras = extras.filter((rank) => {
+          const other = ops[byReturn[rank]!]!
+          return other.required || other.valueCode !== o.valueCode
+        })
+      }
     } else {
       state = o.valueCode
     }
@@ -372,7 +378,7 @@ const search = (ops: ReadonlyArray<SearchOp>, maxStates: number): SearchResult =
   }
 
   /**
-   * Whether a read of this state may go next. A pending write only matters if
+   * Whether a read of this value may go next. A pending write only matters if
    * a read sees it, and it can always be put off until just before the first
    * such read (it has no deadline), so it is only worth trying then. Without
    * this, every pending write is tried at every step and the search blows up.
@@ -537,7 +543,7 @@ const hashInts = (ints: Int32Array, length: number): number => {
     let k = Math.imul(ints[i]!, 0xcc9e2d51)
     k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
     h ^= k
-    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0
   }
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
