@@ -1,4 +1,5 @@
 import { Cause, Console, Effect, Layer, Option } from "effect"
+import { Handoff } from "./antientropy/Handoff.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
 import { describeConfigError, NodeConfig } from "./config/NodeConfig.js"
@@ -26,6 +27,8 @@ export const ClusterLive = Ring.Default.pipe(
 /** Everything below the gRPC edge over a given cluster view; needs a NodeConfig. */
 export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClient, E, R>) =>
   CacheApi.Default.pipe(
+    // Built before the gRPC server, so released after it has drained: hand-off, then leave.
+    Layer.provideMerge(Handoff.Default),
     Layer.provideMerge(Replication.Default),
     Layer.provideMerge(LocalReplica.Default),
     Layer.provideMerge(cluster),

@@ -57,6 +57,8 @@ export interface NodeConfigShape {
   readonly peerBatchMax: number
   /** How long a dead member stays on the ring before it is removed. */
   readonly deadNodeTimeout: Duration.Duration
+  /** How long a leaving node waits for the new owners to confirm its data. */
+  readonly handoffTimeout: Duration.Duration
 }
 
 /** The defaults, as documented in the README. */
@@ -89,7 +91,8 @@ export const defaults: NodeConfigShape = {
   indirectProbes: 3,
   gossipPerMessage: 16,
   peerBatchMax: 512,
-  deadNodeTimeout: Duration.seconds(60)
+  deadNodeTimeout: Duration.seconds(60),
+  handoffTimeout: Duration.seconds(30)
 }
 
 /** Default port of a `PEERS` entry given without one. */
@@ -209,7 +212,9 @@ const config = Config.all({
   deadNodeTimeout: setting("DEAD_NODE_TIMEOUT", "how long a dead member stays on the ring", positiveDuration).pipe(
     Config.map(millis),
     Config.withDefault(defaults.deadNodeTimeout)
-  )
+  ),
+  handoffTimeout: setting("HANDOFF_TIMEOUT", "how long a leaving node waits for its data to be confirmed", positiveDuration)
+    .pipe(Config.map(millis), Config.withDefault(defaults.handoffTimeout))
 }).pipe(
   Config.map(({ rateLimitBurst, ...rest }): NodeConfigShape => ({
     ...rest,

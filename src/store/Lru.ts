@@ -159,6 +159,14 @@ export class LruShard {
     return this.entries.keys()
   }
 
+  /** Every live entry and tombstone, for hand-off and repair (expired entries are skipped, not removed). */
+  *records(nowMs: number): Generator<readonly [string, Entry | Tombstone]> {
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAtMs === 0 || entry.expiresAtMs > nowMs) yield [key, entry]
+    }
+    yield* this.tombstones
+  }
+
   private evictToLimits(): void {
     while (this.entries.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) {
       const [key, entry] = this.entries.entries().next().value as [string, Entry]

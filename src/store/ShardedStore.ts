@@ -1,6 +1,6 @@
 import { Duration, Effect, Schedule } from "effect"
 import { NodeConfig, type NodeConfigShape } from "../config/NodeConfig.js"
-import type { ApplyResult, Write } from "./entry.js"
+import type { ApplyResult, Entry, Tombstone, Write } from "./entry.js"
 import { fnv1a32 } from "./hash.js"
 import { LruShard, type ReplicaRead, type ShardLimits } from "./Lru.js"
 
@@ -64,6 +64,11 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       /** Sweeps every shard once now (the background fiber does this on its own). */
       sweep: sweepOnce,
       nowMs: (): number => clock.unsafeCurrentTimeMillis(),
+      /** A copy of every record held now (live entries and tombstones), for hand-off. */
+      snapshot: (): Array<readonly [string, Entry | Tombstone]> => {
+        const nowMs = clock.unsafeCurrentTimeMillis()
+        return shards.flatMap((shard) => [...shard.records(nowMs)])
+      },
       stats: (): StoreStats => {
         const stats = {
           shards: shards.length,
