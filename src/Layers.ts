@@ -1,5 +1,5 @@
 import { Cause, Console, Effect, Layer, Option } from "effect"
-import { Handoff } from "./antientropy/Handoff.js"
+import { Rebalancer } from "./antientropy/Rebalancer.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
 import { describeConfigError, NodeConfig } from "./config/NodeConfig.js"
@@ -28,7 +28,7 @@ export const ClusterLive = Ring.Default.pipe(
 export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClient, E, R>) =>
   CacheApi.Default.pipe(
     // Built before the gRPC server, so released after it has drained: hand-off, then leave.
-    Layer.provideMerge(Handoff.Default),
+    Layer.provideMerge(Rebalancer.Default),
     Layer.provideMerge(Replication.Default),
     Layer.provideMerge(LocalReplica.Default),
     Layer.provideMerge(cluster),

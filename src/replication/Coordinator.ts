@@ -11,7 +11,7 @@ import type { Value, Write } from "../store/entry.js"
 import { type Consistency, required as requiredFor } from "./consistency.js"
 import { LocalReplica } from "./LocalReplica.js"
 import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
-import { type ReadVerdict, ReadRound, type ReadWinner, type WriteVerdict, WriteRound } from "./quorum.js"
+import { type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
 import { QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
 
 /** A value as a read returns it. */
@@ -66,13 +66,19 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       else peers.replicate(address, request, onReply)
     }
 
-    /** Sends one write to `targets` and settles as soon as the round has a verdict. */
+    /**
+     * Sends one write to `targets` and settles as soon as the round has a
+     * verdict. The local copy is applied only once a remote replica has
+     * applied the attempt (or at once when one ack is enough): an attempt
+     * that every remote refuses as stale then exists nowhere and can be
+     * retried at a newer version without ever being seen twice.
+     */
     const writeRound = (key: string, targets: ReadonlyArray<string>, required: number, write: Write) =>
       Effect.async<WriteVerdict>((resume) => {
         const round = new WriteRound(targets.length, required)
         let settled = false
         const request: ReplicaRequest = { key, write }
-        const onReply = (reply: Reply) => {
+        const record = (reply: Reply | Withheld) => {
           if (settled) return
           const verdict = round.record(reply)
           if (verdict !== undefined) {
@@ -80,7 +86,26 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             resume(Effect.succeed(verdict))
           }
         }
-        for (const address of targets) send(address, request, onReply)
+        const remotes = targets.filter((address) => address !== self)
+        let localPending = remotes.length < targets.length
+        const applyLocal = () => {
+          if (!localPending) return
+          localPending = false
+          record(local.handle(request))
+        }
+        let unanswered = remotes.length
+        for (const address of remotes) {
+          peers.replicate(address, request, (reply) => {
+            unanswered--
+            record(reply)
+            if (reply._tag === "Applied") applyLocal()
+            else if (unanswered === 0 && localPending) {
+              localPending = false
+              record(WITHHELD)
+            }
+          })
+        }
+        if (required <= 1 || remotes.length === 0) applyLocal()
       })
 
     const winnerWrite = (winner: ReadWinner): Write =>

@@ -14,7 +14,7 @@ export type Unavailable = { readonly _tag: "Unavailable"; readonly acked: number
 
 export type WriteVerdict =
   | { readonly _tag: "Written"; readonly existed: boolean }
-  /** Newer versions stop this attempt and it cannot have become visible: retry above `newest`. */
+  /** Newer versions stop this attempt and no replica took it: retry above `newest`. */
   | { readonly _tag: "Stale"; readonly newest: Version }
   /**
    * Too few applied and some did: the attempt may already be visible, so a
@@ -23,6 +23,10 @@ export type WriteVerdict =
    */
   | { readonly _tag: "Superseded"; readonly newest: Version }
   | Unavailable
+
+/** A replica the coordinator chose not to send this attempt to (its local copy, held back). */
+export type Withheld = { readonly _tag: "Withheld" }
+export const WITHHELD: Withheld = { _tag: "Withheld" }
 
 /** Counts Applied acks of a write towards `required` out of `replicas`. */
 export class WriteRound {
@@ -34,8 +38,11 @@ export class WriteRound {
 
   constructor(readonly replicas: number, readonly required: number) {}
 
-  record(reply: ReplicaReply | { readonly _tag: "PeerUnavailable" | "PeerTimeout" }): WriteVerdict | undefined {
+  record(reply: ReplicaReply | Withheld | { readonly _tag: "PeerUnavailable" | "PeerTimeout" }): WriteVerdict | undefined {
     switch (reply._tag) {
+      case "Withheld":
+        this.stale++ // never sent: certainly not applied
+        break
       case "Applied":
         this.applied++
         this.existed ||= reply.existed
@@ -50,14 +57,16 @@ export class WriteRound {
     if (this.applied >= this.required) return { _tag: "Written", existed: this.existed }
     const open = this.replicas - this.applied - this.failed - this.stale
     if (this.applied + open >= this.required) return undefined
-    if (this.replicas - this.failed < this.required) return { _tag: "Unavailable", acked: this.applied }
+    // Out of reach: say how many replicas could be reached at all.
+    if (this.replicas - this.failed < this.required) return { _tag: "Unavailable", acked: this.replicas - this.failed }
     // W is out of reach because of newer versions. Wait for every answer, then
-    // retry only if this attempt can never be seen: nobody applied it (or may
-    // have, having timed out), or the replicas holding newer versions meet
-    // every read quorum, so the attempt is never the newest a quorum read sees.
+    // retry only if this attempt cannot have been seen: no replica applied it
+    // (nor may have, having timed out). Any replica that applied it could have
+    // shown it to a concurrent read before the refusals arrived.
     if (open > 0) return undefined
-    const invisible = (this.applied === 0 && this.failed === 0) || this.stale > this.replicas - this.required
-    return invisible ? { _tag: "Stale", newest: this.newest } : { _tag: "Superseded", newest: this.newest }
+    return this.applied === 0 && this.failed === 0
+      ? { _tag: "Stale", newest: this.newest }
+      : { _tag: "Superseded", newest: this.newest }
   }
 }
 

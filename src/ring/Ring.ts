@@ -1,4 +1,4 @@
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Stream, SubscriptionRef } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { Membership } from "../membership/Membership.js"
 import { HashRing } from "./HashRing.js"
@@ -15,14 +15,18 @@ const make = (members: ReadonlyArray<string>, changes: Stream.Stream<ReadonlyArr
       HashRing.build(current, { vnodes: config.vnodes, replicas: config.replicationFactor, hash })
     // The snapshot is swapped whole; readers take it without a lock or an Effect.
     let snapshot = build(members)
+    const snapshots = yield* SubscriptionRef.make(snapshot)
     yield* Effect.forkScoped(Stream.runForEach(changes, (next) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         snapshot = build(next)
+        return SubscriptionRef.set(snapshots, snapshot)
       }).pipe(Effect.zipRight(Effect.logInfo("ring changed").pipe(Effect.annotateLogs({ members: next.join(",") }))))))
     return {
       /** The key's replicas, primary first. */
       replicasFor: (key: string): ReadonlyArray<string> => snapshot.preferenceList(hash(key)),
       current: (): HashRing => snapshot,
+      /** Ring snapshots as they change (the current one first), for data movement. */
+      snapshots: snapshots.changes as Stream.Stream<HashRing>,
       hash
     } as const
   })

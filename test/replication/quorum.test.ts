@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ReplicaReply } from "../../src/replication/protocol.js"
-import { ReadRound, WriteRound } from "../../src/replication/quorum.js"
+import { ReadRound, type Withheld, WriteRound } from "../../src/replication/quorum.js"
 
 const v = (hlc: number) => ({ hlc, nodeId: 1, generation: 1 })
 const applied: ReplicaReply = { _tag: "Applied", existed: false }
@@ -8,7 +8,7 @@ const stale = (hlc: number): ReplicaReply => ({ _tag: "Stale", current: v(hlc) }
 const down = { _tag: "PeerTimeout" } as const
 
 /** Feeds replies in order; returns the first verdict and after how many replies it came. */
-const run = (round: WriteRound, replies: ReadonlyArray<ReplicaReply | typeof down>) => {
+const run = (round: WriteRound, replies: ReadonlyArray<ReplicaReply | typeof down | Withheld>) => {
   for (const [i, reply] of replies.entries()) {
     const verdict = round.record(reply)
     if (verdict !== undefined) return { after: i + 1, verdict: verdict._tag }
@@ -17,21 +17,20 @@ const run = (round: WriteRound, replies: ReadonlyArray<ReplicaReply | typeof dow
 }
 
 describe("WriteRound", () => {
-  const cases: ReadonlyArray<readonly [string, ReadonlyArray<ReplicaReply | typeof down>, { after: number; verdict: string }]> = [
+  const cases: ReadonlyArray<readonly [string, ReadonlyArray<ReplicaReply | typeof down | Withheld>, { after: number; verdict: string }]> = [
     ["succeeds at the second Applied, without the third", [applied, applied, stale(9)], { after: 2, verdict: "Written" }],
     ["succeeds despite one silent replica", [down, applied, applied], { after: 3, verdict: "Written" }],
     ["is unavailable once two of three are down", [applied, down, down], { after: 3, verdict: "Unavailable" }],
     ["retries when every replica refused and none applied", [stale(5), stale(9), stale(7)], { after: 3, verdict: "Stale" }],
     ["waits for the last answer before choosing retry or give-up", [stale(5), stale(9)], { after: 2, verdict: "none" }],
-    ["gives up when an attempt was partly applied and could be read (a retry could show it twice)", [applied, stale(9), down], { after: 3, verdict: "Superseded" }],
-    ["retries a partly applied attempt when newer versions meet every read quorum", [applied, stale(9), stale(7)], { after: 3, verdict: "Stale" }],
-    ["retries even if a timed-out replica took the attempt, when newer versions meet every read quorum", [stale(5), down, stale(7)], { after: 3, verdict: "Stale" }]
+    ["gives up when an attempt was partly applied (a read may have seen it; a retry could show it twice)", [applied, stale(9), stale(7)], { after: 3, verdict: "Superseded" }],
+    ["retries when the remotes refused and the local copy was withheld", [stale(9), stale(7), { _tag: "Withheld" }], { after: 3, verdict: "Stale" }],
+    ["gives up when a timed-out replica may have taken the attempt", [stale(5), down, stale(7)], { after: 3, verdict: "Superseded" }]
   ]
   for (const [name, replies, expected] of cases) it(name, () => expect(run(new WriteRound(3, 2), replies)).toEqual(expected))
 
-  it("gives up when a timed-out replica may hold the attempt and newer versions do not meet every quorum", () => {
-    // Five replicas, W = 3: two refusals leave a read quorum of three without a newer version.
-    expect(run(new WriteRound(5, 3), [stale(9), stale(8), down, down, stale(7)]).verdict).toBe("Stale")
+  it("decides only once every replica answered, with five replicas", () => {
+    expect(run(new WriteRound(5, 3), [stale(9), stale(8), stale(1), stale(2), stale(7)])).toEqual({ after: 5, verdict: "Stale" })
     expect(run(new WriteRound(5, 3), [stale(9), down, down, stale(8), applied])).toEqual({ after: 5, verdict: "Superseded" })
   })
 

@@ -47,10 +47,15 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
     let outcome: Outcome = "ok"
     let read: string | undefined = value
     let completedAtMs: number | undefined
+    let version: { hlc: number; nodeId: number } | undefined
     try {
-      if (kind === "set") await cache.set({ key, value: value!, ttlSeconds: 0, consistency: level }, options)
-      else if (kind === "delete") await cache.delete({ key, consistency: level }, options)
-      else read = (await cache.get({ key, consistency: level }, options)).value
+      if (kind === "set") version = (await cache.set({ key, value: value!, ttlSeconds: 0, consistency: level }, options)).version
+      else if (kind === "delete") version = (await cache.delete({ key, consistency: level }, options)).version
+      else {
+        const got = await cache.get({ key, consistency: level }, options)
+        read = got.value
+        version = got.version
+      }
       completedAtMs = now()
     } catch (error) {
       if (kind === "get" && error instanceof ClientError && error.code === Status.NOT_FOUND) {
@@ -63,7 +68,8 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
         outcome = "unknown" // timeout, UNAVAILABLE, ABORTED...: the write may have happened
       }
     }
-    history.push({ id: nextId++, client, key, kind, value: read, invokedAtMs, completedAtMs, outcome })
+    const op: Operation = { id: nextId++, client, key, kind, value: read, invokedAtMs, completedAtMs, outcome }
+    history.push(version === undefined ? op : { ...op, version: `${version.hlc}/${version.nodeId}` })
     return outcome
   }
 

@@ -24,6 +24,8 @@ export interface Operation {
   /** undefined when the client never got an answer (unknown). */
   readonly completedAtMs: number | undefined
   readonly outcome: Outcome
+  /** The version the node reported (`hlc/nodeId`), for diagnosis only; the checker ignores it. */
+  readonly version?: string
 }
 
 export type History = ReadonlyArray<Operation>

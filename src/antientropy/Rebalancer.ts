@@ -1,4 +1,4 @@
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Stream } from "effect"
 import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { Membership } from "../membership/Membership.js"
@@ -9,7 +9,7 @@ import { Ring } from "../ring/Ring.js"
 import { Entry, type Tombstone, type Write } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 
-/** Records sent per round of a hand-off: bounds memory and the burst on peers. */
+/** Records sent per round: bounds memory and the burst on peers. */
 const HANDOFF_CHUNK = 2048
 
 const toWrite = (record: Entry | Tombstone): Write =>
@@ -17,8 +17,8 @@ const toWrite = (record: Entry | Tombstone): Write =>
     ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
     : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
 
-/** What a hand-off did, for the log and tests. */
-export interface HandoffReport {
+/** What one push did, for the log and tests. */
+export interface PushReport {
   readonly records: number
   readonly sent: number
   readonly confirmed: number
@@ -26,14 +26,18 @@ export interface HandoffReport {
 }
 
 /**
- * Graceful leave, data side: when the node shuts down (after its gRPC
- * server has drained, before SWIM announces the leave) it sends every
- * record it holds to the members that will replicate that key once it is
- * gone and do not already, and waits for them to confirm, up to
- * HANDOFF_TIMEOUT. A key that had its acknowledged write on this node and
- * only one other therefore still has it on a quorum after the leave.
+ * Moves data when the ring changes: every node sends each record it holds
+ * to the members that replicate that key after the change and did not
+ * before (a node that joined, or the next one along when a member left or
+ * was removed as dead), so keys get back to their replication factor.
+ * On graceful shutdown (after the gRPC server has drained, before SWIM
+ * announces the leave) the node does the same for the ring without itself
+ * and waits, up to HANDOFF_TIMEOUT, for the new owners to confirm.
+ *
+ * Until a push completes, a new owner may be asked for keys it does not
+ * hold yet; pending replicas and ring epochs (not built yet) close that gap.
  */
-export class Handoff extends Effect.Service<Handoff>()("cache/antientropy/Handoff", {
+export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/Rebalancer", {
   scoped: Effect.gen(function*() {
     const config = yield* NodeConfig
     const ring = yield* Ring
@@ -70,21 +74,37 @@ export class Handoff extends Effect.Service<Handoff>()("cache/antientropy/Handof
         done()
       })
 
-    const handOff = Effect.gen(function*() {
+    /** Sends every record whose owners gained members from `before` to `after` to those members. */
+    const push = (before: HashRing, after: HashRing) =>
+      Effect.gen(function*() {
+        const records = store.snapshot()
+        const report = { records: records.length, sent: 0, confirmed: 0, failed: 0 }
+        for (let i = 0; i < records.length; i += HANDOFF_CHUNK) {
+          const tally = yield* sendChunk(records.slice(i, i + HANDOFF_CHUNK), before, after)
+          report.sent += tally.sent
+          report.confirmed += tally.confirmed
+          report.failed += tally.failed
+        }
+        return report
+      })
+
+    const handOff = Effect.suspend(() => {
       const before = ring.current()
       const remaining = before.members.filter((member) => member !== self)
-      if (remaining.length === 0) return { records: 0, sent: 0, confirmed: 0, failed: 0 }
-      const after = HashRing.build(remaining, { vnodes: config.vnodes, replicas: config.replicationFactor, hash: ring.hash })
-      const records = store.snapshot()
-      const report = { records: records.length, sent: 0, confirmed: 0, failed: 0 }
-      for (let i = 0; i < records.length; i += HANDOFF_CHUNK) {
-        const tally = yield* sendChunk(records.slice(i, i + HANDOFF_CHUNK), before, after)
-        report.sent += tally.sent
-        report.confirmed += tally.confirmed
-        report.failed += tally.failed
-      }
-      return report
+      if (remaining.length === 0) return Effect.succeed({ records: 0, sent: 0, confirmed: 0, failed: 0 })
+      return push(before, HashRing.build(remaining, { vnodes: config.vnodes, replicas: config.replicationFactor, hash: ring.hash }))
     })
+
+    // Follow ring changes, one at a time, each against the ring before it.
+    let previous = ring.current()
+    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (next) =>
+      Effect.gen(function*() {
+        const before = previous
+        previous = next
+        if (before === next) return
+        const report = yield* push(before, next)
+        if (report.sent > 0) yield* Effect.logInfo("rebalanced after a ring change").pipe(Effect.annotateLogs(report))
+      })))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
