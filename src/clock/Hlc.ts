@@ -19,9 +19,7 @@ const make = (nodeId: number, generation: number) =>
       /** Moves the clock past a version seen elsewhere. */
       observe: (seen: Version): void => {
         last = hlc.observe(last, seen.hlc)
-      },
-      /** The current reading, without advancing. */
-      peek: (): number => last
+      }
     } as const
   })
 

@@ -21,8 +21,6 @@ export const compare = (a: Version, b: Version): number =>
     ? a.nodeId - b.nodeId
     : a.generation - b.generation
 
-export const isNewer = (a: Version, b: Version): boolean => compare(a, b) > 0
-
 export const max = (a: Version, b: Version): Version => (compare(a, b) >= 0 ? a : b)
 
 /** A copy that does not keep the (larger) object it was read from alive. */
