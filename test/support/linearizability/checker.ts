@@ -150,6 +150,3 @@ const observedBy = (ops: ReadonlyArray<Operation>, cutMs: number): Array<SearchO
   const read = new Set(result.filter((o) => o.kind === "get").map((o) => o.valueCode))
   return result.filter((o) => o.required || read.has(o.valueCode))
 }
-
-// ---------------------------------------------------------------------------
-// The search
