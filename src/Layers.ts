@@ -51,8 +51,14 @@ const announce = Layer.scopedDiscard(
   })
 )
 
-const ready = Layer.effectDiscard(
-  Effect.flatMap(GrpcServer, (server) => Effect.logInfo("ready").pipe(Effect.annotateLogs({ address: server.address })))
+/** Once the server answers: join the cluster and say so. */
+const ready = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const server = yield* GrpcServer
+    const membership = yield* Membership
+    yield* membership.joinInBackground
+    yield* Effect.logInfo("ready").pipe(Effect.annotateLogs({ address: server.address }))
+  })
 )
 
 /** The whole node as `pnpm start` runs it: settings from the environment. */

@@ -1,4 +1,4 @@
-import { Array as Arr, Duration, Effect, Layer, Random, Schedule, Stream, SubscriptionRef } from "effect"
+import { Array as Arr, Duration, Effect, Layer, Random, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { PeerClient, type ProbeMessage } from "../peer/PeerClient.js"
@@ -135,13 +135,18 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
         Effect.tap(() => Effect.logInfo("joined the cluster").pipe(Effect.annotateLogs({ seed, members: table.members().length })))
       )
     ))
-    if (seeds.length > 0) {
-      yield* Effect.forkScoped(joinOnce.pipe(
+    /**
+     * Joins through the seeds in the background, retrying with backoff. Called
+     * once this node answers peer calls: joining earlier would put it on
+     * others' rings while it still refuses their connections.
+     */
+    const joinInBackground: Effect.Effect<void, never, Scope.Scope> = seeds.length === 0 ? Effect.void : Effect.asVoid(
+      Effect.forkScoped(joinOnce.pipe(
         Effect.tapError((error) => Effect.logWarning("no seed answered; retrying").pipe(Effect.annotateLogs({ reason: error.message }))),
         Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced(JOIN_BACKOFF_MAX)))),
         Effect.ignore
       ))
-    }
+    )
 
     // Leaving: mark ourselves left and tell a few members directly; gossip does the rest.
     yield* Effect.addFinalizer(() =>
@@ -158,6 +163,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
 
     return {
       self,
+      joinInBackground,
       /** Everyone known, self included, with status and incarnation. */
       members: (): ReadonlyArray<MemberRecord> => table.members(),
       /** The addresses that make up the ring now. */
@@ -184,6 +190,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
         members: () => [{ address: self, incarnation: 0, status: "alive", changedAtMs: 0 }],
         ringMembers: () => [self],
         ringChanges: Stream.make([self]),
+        joinInBackground: Effect.void,
         onPing: () => Effect.succeed([]),
         onPingReq: () => Effect.succeed({ ack: false, gossip: [] }),
         onJoin: () => Effect.succeed([])

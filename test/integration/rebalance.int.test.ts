@@ -37,7 +37,7 @@ const unreadableAtOne = async (client: ReturnType<typeof connect>) => {
 }
 
 describe("data movement", () => {
-  it("gives a node that joins its share of the keys", async () => {
+  it("gives a node that joins its share of the keys", { timeout: 120_000 }, async () => {
     const addresses = await addressesOn([66, 67, 68])
     await startAll(addresses)
     for (let i = 0; i < KEYS; i++) await clients[i % 3]!.cache.set({ key: `key-${i}`, value: `value-${i}` })
@@ -50,7 +50,7 @@ describe("data movement", () => {
     expect(await unreadableAtOne(client)).toEqual([])
   })
 
-  it("re-replicates the keys of a node removed as dead", async () => {
+  it("re-replicates the keys of a node removed as dead", { timeout: 120_000 }, async () => {
     const addresses = await addressesOn([70, 71, 72, 73])
     await startAll(addresses, { DEAD_NODE_TIMEOUT: "3" })
     for (let i = 0; i < KEYS; i++) await clients[i % 4]!.cache.set({ key: `key-${i}`, value: `value-${i}` })
@@ -62,7 +62,7 @@ describe("data movement", () => {
     for (const client of clients.slice(0, 3)) expect(await unreadableAtOne(client)).toEqual([])
   })
 
-  it("hands a leaving node's data to the new owners, so no acknowledged write is lost", async () => {
+  it("hands a leaving node's data to the new owners, so no acknowledged write is lost", { timeout: 120_000 }, async () => {
     const addresses = await addressesOn([61, 62, 63, 64, 65])
     await startAll(addresses)
     const a = clients[0]!
@@ -74,7 +74,6 @@ describe("data movement", () => {
     for (let i = 0; i < KEYS; i++) await a.cache.set({ key: `key-${i}`, value: `value-${i}` })
     nodes[3] = spawnNode({ ADDR: addresses[3]!, PEERS: addresses[0]!, RATE_LIMIT: "0" })
     await nodes[3].waitForLog(ringOf(5))
-    await nodes[0]!.waitForLog((l) => l["msg"] === "member alive" && l["member"] === addresses[3] && Number(l["incarnation"]) > 0)
     const d = connect(addresses[3]!)
     clients.push(d)
 

@@ -46,6 +46,7 @@ export const simNode = (
       pingReq: membership.onPingReq,
       join: membership.onJoin
     })
+    yield* Scope.extend(membership.joinInBackground, scope)
     return {
       address,
       stop,
