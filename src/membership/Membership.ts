@@ -8,6 +8,8 @@ import { MemberTable, type MemberRecord, type MemberUpdate } from "./swim.js"
 
 /** Gossip updates waiting to be piggybacked, at most. */
 const GOSSIP_QUEUE_MAX = 4096
+/** Protocol periods between full state syncs with a random member. */
+const STATE_SYNC_EVERY_PERIODS = 10
 /** Longest pause between join attempts while no seed answers. */
 const JOIN_BACKOFF_MAX = Duration.seconds(10)
 
@@ -73,6 +75,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     /** Members still taking part (self included): what gossip and suspicion scale with. */
     const clusterSize = () => table.probeable().length + 1
     const outgoing = () => gossip.take(config.gossipPerMessage, clusterSize())
+    const selfUpdate = (): MemberUpdate => ({ address: self, incarnation: table.selfIncarnation, status: "alive" })
     const message = (target: string): ProbeMessage => ({ from: self, target, gossip: outgoing() })
 
     /** True when `target` answered a direct probe within PROBE_TIMEOUT. */
@@ -106,7 +109,23 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       return order.shift()
     })
 
+    // Piggybacked gossip stops after a few retransmissions, so a member that
+    // missed an update would never hear it. Every few periods, pull a random
+    // member's whole table (push-pull state sync, as memberlist does).
+    let period = 0
+    const syncState = Effect.gen(function*() {
+      const others = table.probeable()
+      if (others.length === 0) return
+      const peer = others[yield* Random.nextIntBetween(0, others.length)]!
+      yield* peers.join(peer, selfUpdate()).pipe(
+        Effect.timeout(config.probeInterval),
+        Effect.flatMap(learn),
+        Effect.ignore
+      )
+    })
+
     const protocolPeriod = Effect.gen(function*() {
+      if (++period % STATE_SYNC_EVERY_PERIODS === 0) yield* syncState
       const target = yield* nextTarget
       if (target !== undefined && !(yield* probe(target)) && !(yield* probeIndirectly(target))) {
         const change = table.suspect(target, nowMs())
@@ -127,7 +146,6 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     })
     yield* Effect.forkScoped(Effect.repeat(protocolPeriod, Schedule.spaced(config.probeInterval)))
 
-    const selfUpdate = (): MemberUpdate => ({ address: self, incarnation: table.selfIncarnation, status: "alive" })
     const seeds = config.peers.map(formatHostPort).filter((seed) => seed !== self)
     const joinOnce = Effect.firstSuccessOf(seeds.map((seed) =>
       peers.join(seed, selfUpdate()).pipe(

@@ -25,6 +25,9 @@ export const freePort = (host: string): Promise<number> =>
     })
   })
 
+/** How long a test waits for a node's log line before failing with what the node did say. */
+export const WAIT_FOR_LOG_MS = 40_000
+
 export interface Exit {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
@@ -38,8 +41,8 @@ export interface NodeProcess {
   readonly logs: () => ReadonlyArray<Record<string, unknown>>
   readonly stderr: () => string
   readonly exited: Promise<Exit>
-  /** Resolves with the first log line that matches, or rejects when the process exits first. */
-  readonly waitForLog: (predicate: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
+  /** Resolves with the first log line that matches; rejects when the process exits first or after `timeoutMs`. */
+  readonly waitForLog: (predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>
   /** Sends a signal and waits for the process to exit. */
   readonly stop: (signal?: NodeJS.Signals) => Promise<Exit>
 }
@@ -82,15 +85,23 @@ export const spawnNode = (env: Record<string, string>, options: { readonly netns
     for (const wake of waiters) wake()
   })
 
-  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean) =>
+  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs = WAIT_FOR_LOG_MS) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
+      // Fail with the node's recent log rather than hang until the test times out.
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        const recent = lines.slice(-12).map((l) => JSON.stringify(l)).join("\n")
+        reject(new Error(`${env["ADDR"]}: expected log line not seen within ${timeoutMs} ms; last lines:\n${recent}`))
+      }, timeoutMs)
       const check = () => {
         const found = lines.find(predicate)
         if (found !== undefined) {
           waiters.delete(check)
+          clearTimeout(timer)
           resolve(found)
         } else if (hasExited) {
           waiters.delete(check)
+          clearTimeout(timer)
           reject(new Error(`node exited before the expected log line; stderr: ${stderrText}`))
         }
       }
