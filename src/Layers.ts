@@ -1,5 +1,8 @@
 import { Cause, Console, Effect, Layer, Option } from "effect"
+import { AntiEntropy } from "./antientropy/AntiEntropy.js"
+import { Readiness } from "./antientropy/Readiness.js"
 import { Rebalancer } from "./antientropy/Rebalancer.js"
+import { Sync } from "./antientropy/Sync.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
 import { describeConfigError, NodeConfig } from "./config/NodeConfig.js"
@@ -29,8 +32,11 @@ export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClie
   CacheApi.Default.pipe(
     // Built before the gRPC server, so released after it has drained: hand-off, then leave.
     Layer.provideMerge(Rebalancer.Default),
+    Layer.provideMerge(AntiEntropy.Default),
+    Layer.provideMerge(Sync.Default),
     Layer.provideMerge(Replication.Default),
     Layer.provideMerge(LocalReplica.Default),
+    Layer.provideMerge(Readiness.Default),
     Layer.provideMerge(cluster),
     Layer.provideMerge(LocalLive)
   )

@@ -1,21 +1,18 @@
-import { Duration, Effect, Stream } from "effect"
-import * as V from "../clock/version.js"
+import { Duration, Effect, Schedule, Stream } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { Membership } from "../membership/Membership.js"
 import { PeerClient } from "../peer/PeerClient.js"
-import type { ReplicaRequest } from "../replication/protocol.js"
+import type { ReplicaReply } from "../replication/protocol.js"
+import type { PeerError } from "../peer/PeerError.js"
 import { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
-import { Entry, type Tombstone, type Write } from "../store/entry.js"
+import type { Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
+import { Readiness } from "./Readiness.js"
+import { toWrite } from "./Sync.js"
 
 /** Records sent per round: bounds memory and the burst on peers. */
-const HANDOFF_CHUNK = 2048
-
-const toWrite = (record: Entry | Tombstone): Write =>
-  record instanceof Entry
-    ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
-    : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
+const PUSH_CHUNK = 2048
 
 /** What one push did, for the log and tests. */
 export interface PushReport {
@@ -23,19 +20,27 @@ export interface PushReport {
   readonly sent: number
   readonly confirmed: number
   readonly failed: number
+  /** Records dropped here because every owner confirmed them. */
+  readonly released: number
 }
 
+type Record = readonly [string, Entry | Tombstone]
+
+/** An owner confirms a record it applied or already holds newer; NotReady or an error is no confirmation. */
+const confirms = (reply: ReplicaReply | PeerError) => reply._tag === "Applied" || reply._tag === "Stale"
+
 /**
- * Moves data when the ring changes: every node sends each record it holds
- * to the members that replicate that key after the change and did not
- * before (a node that joined, or the next one along when a member left or
- * was removed as dead), so keys get back to their replication factor.
- * On graceful shutdown (after the gRPC server has drained, before SWIM
- * announces the leave) the node does the same for the ring without itself
- * and waits, up to HANDOFF_TIMEOUT, for the new owners to confirm.
+ * Pushes data to owners that lack it, the complement of `Sync`'s pulls:
  *
- * Until a push completes, a new owner may be asked for keys it does not
- * hold yet; pending replicas and ring epochs (not built yet) close that gap.
+ * - Release: records of keys this node no longer replicates (after a join,
+ *   or after it regained ranges it had released) are pushed to their current
+ *   owners and dropped here once every owner has confirmed them as a voting
+ *   replica. This runs after each ring change and every ANTI_ENTROPY_INTERVAL
+ *   while such records remain, so every key ends on exactly its owners.
+ * - Hand-off: on graceful shutdown (after the gRPC server has drained, before
+ *   SWIM announces the leave) the node stops voting, then pushes every record
+ *   to the members that replicate it on the ring without this node, waiting
+ *   up to HANDOFF_TIMEOUT for their confirmations.
  */
 export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/Rebalancer", {
   scoped: Effect.gen(function*() {
@@ -43,29 +48,35 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
     const ring = yield* Ring
     const store = yield* Store
     const peers = yield* PeerClient
+    const readiness = yield* Readiness
     const membership = yield* Membership
     const self = membership.self
 
-    /** Sends one chunk of records to their new owners; resolves when every send is answered. */
-    const sendChunk = (records: ReadonlyArray<readonly [string, Entry | Tombstone]>, before: HashRing, after: HashRing) =>
-      Effect.async<{ sent: number; confirmed: number; failed: number }>((resume) => {
-        const tally = { sent: 0, confirmed: 0, failed: 0 }
+    /**
+     * Sends each record to `targetsOf(record)`; resolves when every send is
+     * answered, with the records that every target confirmed.
+     */
+    const sendChunk = (records: ReadonlyArray<Record>, targetsOf: (key: string) => ReadonlyArray<string>) =>
+      Effect.async<{ sent: number; confirmed: number; failed: number; complete: Array<Record> }>((resume) => {
+        const tally = { sent: 0, confirmed: 0, failed: 0, complete: [] as Array<Record> }
         let pending = 0
         const done = () => {
           if (pending === 0) resume(Effect.succeed(tally))
         }
-        for (const [key, record] of records) {
-          const hash = ring.hash(key)
-          const owners = before.preferenceList(hash)
-          const request: ReplicaRequest = { key, write: toWrite(record) }
-          for (const target of after.preferenceList(hash)) {
-            if (owners.includes(target)) continue // already a replica of this key
+        for (const entry of records) {
+          const [key, record] = entry
+          const targets = targetsOf(key)
+          let unconfirmed = targets.length
+          for (const target of targets) {
             pending++
             tally.sent++
-            peers.replicate(target, request, (reply) => {
-              // Stale is a confirmation too: the new owner already holds something newer.
-              if (reply._tag === "Applied" || reply._tag === "Stale") tally.confirmed++
-              else tally.failed++
+            peers.replicate(target, { key, write: toWrite(record) }, (reply) => {
+              if (confirms(reply)) {
+                tally.confirmed++
+                if (--unconfirmed === 0) tally.complete.push(entry)
+              } else {
+                tally.failed++
+              }
               pending--
               done()
             })
@@ -74,40 +85,74 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         done()
       })
 
-    /** Sends every record whose owners gained members from `before` to `after` to those members. */
-    const push = (before: HashRing, after: HashRing) =>
+    const push = (
+      records: ReadonlyArray<Record>,
+      targetsOf: (key: string) => ReadonlyArray<string>,
+      onComplete: (records: ReadonlyArray<Record>) => number
+    ) =>
       Effect.gen(function*() {
-        const records = store.snapshot()
-        const report = { records: records.length, sent: 0, confirmed: 0, failed: 0 }
-        for (let i = 0; i < records.length; i += HANDOFF_CHUNK) {
-          const tally = yield* sendChunk(records.slice(i, i + HANDOFF_CHUNK), before, after)
+        const report = { records: records.length, sent: 0, confirmed: 0, failed: 0, released: 0 }
+        for (let i = 0; i < records.length; i += PUSH_CHUNK) {
+          const tally = yield* sendChunk(records.slice(i, i + PUSH_CHUNK), targetsOf)
           report.sent += tally.sent
           report.confirmed += tally.confirmed
           report.failed += tally.failed
+          report.released += onComplete(tally.complete)
         }
         return report
       })
 
+    // ---- release
+
+    let mayHoldUnowned = true
+    const release = Effect.suspend(() => {
+      const current = ring.current()
+      // Only a node that holds its own ranges in full releases: otherwise a
+      // record here may be the only copy its owners will get.
+      if (readiness.synced() !== current || !mayHoldUnowned) return Effect.succeed(undefined)
+      const unowned = store.snapshot().filter(([key]) => !current.replicates(self, ring.hash(key)))
+      const replicasOf = (key: string) => current.preferenceList(ring.hash(key))
+      return push(unowned, replicasOf, (complete) => {
+        let released = 0
+        for (const [key, record] of complete) if (store.release(key, record)) released++
+        return released
+      }).pipe(Effect.tap((report) =>
+        Effect.sync(() => {
+          mayHoldUnowned = report.released < report.records
+        })
+      ))
+    }).pipe(Effect.tap((report) =>
+      report !== undefined && report.records > 0
+        ? Effect.logInfo("released keys this node no longer replicates").pipe(Effect.annotateLogs({ ...report }))
+        : Effect.void
+    ))
+
+    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, () =>
+      Effect.sync(() => {
+        mayHoldUnowned = true
+      })))
+    yield* Effect.forkScoped(Effect.repeat(release, Schedule.spaced(config.antiEntropyInterval)))
+
+    // ---- hand-off
+
     const handOff = Effect.suspend(() => {
       const before = ring.current()
       const remaining = before.members.filter((member) => member !== self)
-      if (remaining.length === 0) return Effect.succeed({ records: 0, sent: 0, confirmed: 0, failed: 0 })
-      return push(before, HashRing.build(remaining, { vnodes: config.vnodes, replicas: config.replicationFactor, hash: ring.hash }))
+      if (remaining.length === 0) return Effect.succeed({ records: 0, sent: 0, confirmed: 0, failed: 0, released: 0 })
+      const after = HashRing.build(remaining, { vnodes: config.vnodes, replicas: config.replicationFactor, hash: ring.hash })
+      const newOwners = (key: string) => {
+        const hash = ring.hash(key)
+        const owners = before.preferenceList(hash)
+        return after.preferenceList(hash).filter((member) => !owners.includes(member))
+      }
+      return push(store.snapshot(), newOwners, () => 0)
     })
-
-    // Follow ring changes, one at a time, each against the ring before it.
-    let previous = ring.current()
-    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (next) =>
-      Effect.gen(function*() {
-        const before = previous
-        previous = next
-        if (before === next) return
-        const report = yield* push(before, next)
-        if (report.sent > 0) yield* Effect.logInfo("rebalanced after a ring change").pipe(Effect.annotateLogs(report))
-      })))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        // From here on this node's answers do not count, so every write a
+        // quorum acknowledges from now on reaches owners that stay.
+        yield* readiness.beginLeaving
         const started = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
         // Finalizers are uninterruptible; the hand-off must be, for its timeout to end it.
         const report = yield* handOff.pipe(Effect.interruptible, Effect.timeoutOption(config.handoffTimeout))
@@ -121,6 +166,6 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         }
       })
     )
-    return {} as const
+    return { release } as const
   })
 }) {}

@@ -59,6 +59,12 @@ export interface NodeConfigShape {
   readonly deadNodeTimeout: Duration.Duration
   /** How long a leaving node waits for the new owners to confirm its data. */
   readonly handoffTimeout: Duration.Duration
+  /** Longest a pull of one peer's records may take as a whole. */
+  readonly syncTimeout: Duration.Duration
+  /** Bytes per second this node sends in data movement (pulls it answers, hand-off); 0 = no cap. */
+  readonly syncBandwidth: number
+  /** Pause between anti-entropy rounds (and sweeps that release keys this node no longer replicates). */
+  readonly antiEntropyInterval: Duration.Duration
 }
 
 /** The defaults, as documented in the README. */
@@ -92,7 +98,10 @@ export const defaults: NodeConfigShape = {
   gossipPerMessage: 16,
   peerBatchMax: 512,
   deadNodeTimeout: Duration.seconds(60),
-  handoffTimeout: Duration.seconds(30)
+  handoffTimeout: Duration.seconds(30),
+  syncTimeout: Duration.seconds(300),
+  syncBandwidth: 64 * 1024 * 1024,
+  antiEntropyInterval: Duration.seconds(10)
 }
 
 /** Default port of a `PEERS` entry given without one. */
@@ -214,7 +223,18 @@ const config = Config.all({
     Config.withDefault(defaults.deadNodeTimeout)
   ),
   handoffTimeout: setting("HANDOFF_TIMEOUT", "how long a leaving node waits for its data to be confirmed", positiveDuration)
-    .pipe(Config.map(millis), Config.withDefault(defaults.handoffTimeout))
+    .pipe(Config.map(millis), Config.withDefault(defaults.handoffTimeout)),
+  syncTimeout: setting("SYNC_TIMEOUT", "longest a pull of one peer's records may take", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.syncTimeout)
+  ),
+  syncBandwidth: setting("SYNC_BANDWIDTH", "bytes per second sent moving data; 0 = no cap", parse.parseBytes).pipe(
+    Config.withDefault(defaults.syncBandwidth)
+  ),
+  antiEntropyInterval: setting("ANTI_ENTROPY_INTERVAL", "pause between anti-entropy rounds", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.antiEntropyInterval)
+  )
 }).pipe(
   Config.map(({ rateLimitBurst, ...rest }): NodeConfigShape => ({
     ...rest,

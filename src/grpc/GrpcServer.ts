@@ -2,16 +2,22 @@ import { Duration, Effect, Option, Schema } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
+import { AntiEntropy } from "../antientropy/AntiEntropy.js"
+import { Sync } from "../antientropy/Sync.js"
 import { CacheApi } from "../api/CacheApi.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
-import { MembershipServiceDefinition, ReplicaServiceDefinition } from "../generated/cluster/v1/cluster.js"
+import {
+  AntiEntropyServiceDefinition,
+  MembershipServiceDefinition,
+  ReplicaServiceDefinition
+} from "../generated/cluster/v1/cluster.js"
 import { CacheServiceDefinition } from "../generated/pb/cache.js"
 import { Membership } from "../membership/Membership.js"
 import type { PeerEndpoint } from "../peer/PeerClient.js"
 import { LocalReplica } from "../replication/LocalReplica.js"
 import { requireClusterSecret } from "./clusterSecret.js"
-import { makeMembershipHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
+import { makeAntiEntropyHandlers, makeMembershipHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
 import { Store } from "../store/ShardedStore.js"
 import { makeCacheHandlers } from "./handlers/cacheHandlers.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
@@ -42,6 +48,8 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const store = yield* Store
     const replica = yield* LocalReplica
     const membership = yield* Membership
+    const sync = yield* Sync
+    const antiEntropy = yield* AntiEntropy
     const runtime = yield* Effect.runtime<never>()
     const address = formatHostPort(config.addr)
 
@@ -60,10 +68,13 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
       replicate: replica.handle,
       ping: membership.onPing,
       pingReq: membership.onPingReq,
-      join: membership.onJoin
+      join: membership.onJoin,
+      pull: sync.serve,
+      digests: antiEntropy.digests
     }
     internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint))
     internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
+    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime))
     server.add(HealthDefinition, HealthServiceImpl(health))
     const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
     server.add(ServerReflectionService, reflection)

@@ -1,6 +1,8 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Stream } from "effect"
+import type { Digest, HashRange } from "../antientropy/MerkleTree.js"
 import type { MemberUpdate } from "../membership/swim.js"
 import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
+import type { Write } from "../store/entry.js"
 import type { PeerError } from "./PeerError.js"
 
 /** A SWIM probe: who sends it, whom it is meant for, and piggybacked gossip. */
@@ -16,6 +18,41 @@ export interface IndirectAck {
   readonly gossip: ReadonlyArray<MemberUpdate>
 }
 
+/** One key's record as a pull copies it. */
+export interface PulledRecord {
+  readonly key: string
+  readonly write: Write
+}
+
+/** A request to copy the records of the keys `requester` replicates on the ring of `members`. */
+export interface PullRequest {
+  readonly requester: string
+  readonly members: ReadonlyArray<string>
+  /** Only keys whose hash lies in one of these (anti-entropy); all when absent. */
+  readonly ranges?: ReadonlyArray<HashRange>
+}
+
+/** Merkle digests of some ring arcs at one tree level, asked of a co-replica with the same ring. */
+export interface DigestsRequest {
+  readonly members: ReadonlyArray<string>
+  /** Arcs named by the token that ends them. */
+  readonly arcs: ReadonlyArray<number>
+  readonly level: number
+}
+
+/** One arc's digests at the level asked; undefined when the peer does not replicate the arc. */
+export interface ArcDigests {
+  readonly arc: number
+  readonly digests: ReadonlyArray<Digest> | undefined
+}
+
+/** One piece of a pull's answer. */
+export interface PullChunk {
+  /** The sender's synced ring members (first chunk only; empty after, or when it holds nothing in full). */
+  readonly syncedMembers: ReadonlyArray<string>
+  readonly records: ReadonlyArray<PulledRecord>
+}
+
 /**
  * What one node offers the others: the server side of every peer call.
  * The gRPC server exposes it on the wire; the in-memory transport calls it
@@ -26,6 +63,10 @@ export interface PeerEndpoint {
   readonly ping: (message: ProbeMessage) => Effect.Effect<ReadonlyArray<MemberUpdate>>
   readonly pingReq: (message: ProbeMessage) => Effect.Effect<IndirectAck>
   readonly join: (joiner: MemberUpdate) => Effect.Effect<ReadonlyArray<MemberUpdate>>
+  /** Fails with a reason when the sender is not ready to answer it yet. */
+  readonly pull: (request: PullRequest) => Stream.Stream<PullChunk, string>
+  /** Fails with a reason when the receiver's ring is not `members`. */
+  readonly digests: (request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, string>
 }
 
 /**
@@ -43,6 +84,9 @@ export interface PeerClientShape {
   readonly ping: (address: string, message: ProbeMessage) => Effect.Effect<ReadonlyArray<MemberUpdate>, PeerError>
   readonly pingReq: (address: string, message: ProbeMessage) => Effect.Effect<IndirectAck, PeerError>
   readonly join: (address: string, joiner: MemberUpdate) => Effect.Effect<ReadonlyArray<MemberUpdate>, PeerError>
+  /** Copies records from a peer: a stream with back-pressure, bounded by SYNC_TIMEOUT as a whole. */
+  readonly pull: (address: string, request: PullRequest) => Stream.Stream<PullChunk, PeerError>
+  readonly digests: (address: string, request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, PeerError>
   /** Drops the connection to a peer that left. */
   readonly disconnect: (address: string) => void
 }

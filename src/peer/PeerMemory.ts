@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Runtime } from "effect"
+import { Duration, Effect, Layer, Runtime, Stream } from "effect"
 import type { ReplicaReply } from "../replication/protocol.js"
 import { type PeerClientShape, PeerClient, type PeerEndpoint } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
@@ -73,6 +73,16 @@ const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runti
     ping: (address, message) => deliver(address, (endpoint) => endpoint.ping(message)),
     pingReq: (address, message) => deliver(address, (endpoint) => endpoint.pingReq(message)),
     join: (address, joiner) => deliver(address, (endpoint) => endpoint.join(joiner)),
+    digests: (address, request) =>
+      deliver(address, (endpoint) => Effect.either(endpoint.digests(request))).pipe(
+        Effect.flatMap((answer) =>
+          answer._tag === "Right" ? Effect.succeed(answer.right) : Effect.fail(new PeerUnavailable({ address, reason: answer.left }))
+        )
+      ),
+    pull: (address, request) =>
+      Stream.unwrap(deliver(address, (endpoint) => Effect.succeed(endpoint.pull(request)))).pipe(
+        Stream.mapError((reason) => (typeof reason === "string" ? new PeerUnavailable({ address, reason }) : reason))
+      ),
     disconnect: () => undefined
   }
 }

@@ -1,7 +1,11 @@
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
 import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
 import { NodeConfig } from "../config/NodeConfig.js"
-import { MembershipServiceDefinition, ReplicaServiceDefinition } from "../generated/cluster/v1/cluster.js"
+import {
+  AntiEntropyServiceDefinition,
+  MembershipServiceDefinition,
+  ReplicaServiceDefinition
+} from "../generated/cluster/v1/cluster.js"
 import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
 import * as codec from "./codec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
@@ -17,6 +21,7 @@ interface Peer {
   readonly channel: Channel
   readonly replica: ReturnType<typeof createClient<typeof ReplicaServiceDefinition>>
   readonly membership: ReturnType<typeof createClient<typeof MembershipServiceDefinition>>
+  readonly antiEntropy: ReturnType<typeof createClient<typeof AntiEntropyServiceDefinition>>
 }
 
 interface Pending {
@@ -51,9 +56,10 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
       onNone: () => undefined,
       onSome: (secret) => Metadata({ [CLUSTER_SECRET_HEADER]: Redacted.value(secret) })
     })
-    const options = () => (metadata === undefined
-      ? { signal: AbortSignal.timeout(timeoutMs) }
-      : { signal: AbortSignal.timeout(timeoutMs), metadata })
+    const options = (deadlineMs = timeoutMs) => (metadata === undefined
+      ? { signal: AbortSignal.timeout(deadlineMs) }
+      : { signal: AbortSignal.timeout(deadlineMs), metadata })
+    const syncTimeoutMs = Duration.toMillis(config.syncTimeout)
     const peers = new Map<string, Peer>()
     const peerOf = (address: string): Peer => {
       let peer = peers.get(address)
@@ -69,7 +75,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
         peer = {
           channel,
           replica: createClient(ReplicaServiceDefinition, channel),
-          membership: createClient(MembershipServiceDefinition, channel)
+          membership: createClient(MembershipServiceDefinition, channel),
+          antiEntropy: createClient(AntiEntropyServiceDefinition, channel)
         }
         peers.set(address, peer)
       }
@@ -149,6 +156,26 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
         call(address, (peer) => peer.membership.join({ self: codec.encodeMember(joiner) }, options())).pipe(
           Effect.map((response) => codec.decodeMembers(response.members))
         ),
+      // gRPC flow control is the back-pressure: the sender writes no further than the receiver reads.
+      pull: (address, request) =>
+        Stream.suspend(() =>
+          Stream.fromAsyncIterable(
+            peerOf(address).antiEntropy.pull(
+              { requester: request.requester, members: [...request.members], ranges: [...(request.ranges ?? [])] },
+              options(syncTimeoutMs)
+            ),
+            (error) => {
+              invalidate(address, error)
+              return toPeerError(address, syncTimeoutMs, error)
+            }
+          )
+        ).pipe(Stream.map(codec.decodePullChunk)),
+      digests: (address, request) =>
+        call(address, (peer) =>
+          peer.antiEntropy.digests(
+            { members: [...request.members], arcs: [...request.arcs], level: request.level },
+            options()
+          )).pipe(Effect.map((response) => response.arcs.map(codec.decodeArcDigests))),
       disconnect
     }
     return client

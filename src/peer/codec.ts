@@ -2,8 +2,9 @@ import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
 import * as pb from "../generated/cluster/v1/cluster.js"
 import type { MemberStatus, MemberUpdate } from "../membership/swim.js"
-import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
-import type { Value } from "../store/entry.js"
+import { NOT_READY, type ReplicaReply, type ReplicaRequest } from "../replication/protocol.js"
+import type { Value, Write } from "../store/entry.js"
+import type { ArcDigests, PullChunk } from "./PeerClient.js"
 
 /**
  * Conversions between the domain types and `cluster.v1` messages, used by
@@ -16,23 +17,38 @@ const fromPbVersion = (v: { hlc: number; nodeId: number; generation: number } | 
 const payload = (value: Value) =>
   typeof value === "string" ? { value } : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }
 
+const encodeWrite = (write: Write): pb.ReplicaWrite => ({
+  version: toPbVersion(write.version),
+  ...(write.value === undefined ? {} : payload(write.value)),
+  tombstone: write.value === undefined,
+  expiresAtMs: write.expiresAtMs
+})
+
+const decodeWrite = (write: pb.ReplicaWrite): Write => ({
+  version: fromPbVersion(write.version),
+  value: write.tombstone ? undefined : (write.value ?? write.valueBytes ?? ""),
+  expiresAtMs: write.expiresAtMs
+})
+
 export const encodeRequest = ({ key, write }: ReplicaRequest): pb.ReplicaOp => ({
   key,
-  write: write === undefined ? undefined : {
-    version: toPbVersion(write.version),
-    ...(write.value === undefined ? {} : payload(write.value)),
-    tombstone: write.value === undefined,
-    expiresAtMs: write.expiresAtMs
-  }
+  write: write === undefined ? undefined : encodeWrite(write)
 })
 
 export const decodeRequest = (op: pb.ReplicaOp): ReplicaRequest => ({
   key: op.key,
-  write: op.write === undefined ? undefined : {
-    version: fromPbVersion(op.write.version),
-    value: op.write.tombstone ? undefined : (op.write.value ?? op.write.valueBytes ?? ""),
-    expiresAtMs: op.write.expiresAtMs
-  }
+  write: op.write === undefined ? undefined : decodeWrite(op.write)
+})
+
+export const encodePullChunk = (chunk: PullChunk): pb.PullResponse => ({
+  syncedMembers: [...chunk.syncedMembers],
+  records: chunk.records.map(({ key, write }) => ({ key, write: encodeWrite(write) }))
+})
+
+/** Records without a write are dropped: a peer of a newer version may send what this one cannot read. */
+export const decodePullChunk = (response: pb.PullResponse): PullChunk => ({
+  syncedMembers: response.syncedMembers,
+  records: response.records.flatMap(({ key, write }) => (write === undefined ? [] : [{ key, write: decodeWrite(write) }]))
 })
 
 const K = pb.ReplicaResult_Kind
@@ -50,6 +66,8 @@ export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
       return { ...base, kind: K.KIND_APPLIED, existed: reply.existed }
     case "Stale":
       return { ...base, kind: K.KIND_STALE, version: toPbVersion(reply.current) }
+    case "NotReady":
+      return { ...base, kind: K.KIND_NOT_READY }
   }
 }
 
@@ -71,6 +89,8 @@ export const decodeReply = (result: pb.ReplicaResult): ReplicaReply | undefined 
       return { _tag: "Applied", existed: result.existed }
     case K.KIND_STALE:
       return { _tag: "Stale", current: fromPbVersion(result.version) }
+    case K.KIND_NOT_READY:
+      return NOT_READY
     default:
       return undefined
   }
@@ -104,3 +124,15 @@ export const decodeMembers = (members: ReadonlyArray<pb.Member>): Array<MemberUp
   }
   return out
 }
+
+export const encodeArcDigests = ({ arc, digests }: ArcDigests): pb.ArcDigests => ({
+  arc,
+  held: digests !== undefined,
+  hi: digests?.map((d) => d.hi) ?? [],
+  lo: digests?.map((d) => d.lo) ?? []
+})
+
+export const decodeArcDigests = (arc: pb.ArcDigests): ArcDigests => ({
+  arc: arc.arc,
+  digests: arc.held ? arc.hi.map((hi, i) => ({ hi, lo: arc.lo[i] ?? 0 })) : undefined
+})

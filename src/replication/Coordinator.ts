@@ -1,4 +1,4 @@
-import { Duration, Effect, Option, Random } from "effect"
+import { Duration, Effect, Option, Random, Schedule } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
@@ -6,6 +6,7 @@ import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { PeerError } from "../peer/PeerError.js"
+import type { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
 import type { Value, Write } from "../store/entry.js"
 import { type Consistency, required as requiredFor } from "./consistency.js"
@@ -31,6 +32,9 @@ export interface WriteOutcome {
 
 /** Rounds tolerated before a request gives up: each stale write retries above what it met. */
 export const MAX_ATTEMPTS = 16
+
+/** How often `drained` looks again. */
+const DRAIN_POLL = Duration.millis(5)
 
 type Reply = ReplicaReply | PeerError
 
@@ -60,6 +64,30 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const peers = yield* PeerClient
     const hlc = yield* Hlc
     const self = formatHostPort(config.addr)
+
+    // Operations in flight per ring snapshot they were routed with, so that a
+    // pull can wait until nothing is still being written the old way.
+    const inFlight = new Map<HashRing, number>()
+    const tracked = <A, E>(use: (snapshot: HashRing) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        const snapshot = ring.current()
+        inFlight.set(snapshot, (inFlight.get(snapshot) ?? 0) + 1)
+        return Effect.ensuring(
+          use(snapshot),
+          Effect.sync(() => {
+            const left = inFlight.get(snapshot)! - 1
+            if (left === 0) inFlight.delete(snapshot)
+            else inFlight.set(snapshot, left)
+          })
+        )
+      })
+    const busyWith = (routedWith: (snapshot: HashRing) => boolean) => [...inFlight.keys()].some(routedWith)
+    /** Waits until no operation routed with a ring matching `routedWith` is in flight. */
+    const drained = (routedWith: (snapshot: HashRing) => boolean): Effect.Effect<void> =>
+      Effect.repeat(Effect.sync(() => busyWith(routedWith)), {
+        while: (busy) => busy,
+        schedule: Schedule.spaced(DRAIN_POLL)
+      }).pipe(Effect.asVoid)
 
     const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void) => {
       if (address === self) onReply(local.handle(request))
@@ -145,8 +173,17 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       expiresAtMs: number,
       consistency: Consistency
     ): Effect.Effect<WriteOutcome, ReplicationError> =>
+      tracked((snapshot) => writeOn(snapshot, key, value, expiresAtMs, consistency))
+
+    const writeOn = (
+      snapshot: HashRing,
+      key: string,
+      value: Value | undefined,
+      expiresAtMs: number,
+      consistency: Consistency
+    ): Effect.Effect<WriteOutcome, ReplicationError> =>
       Effect.gen(function*() {
-        const replicas = ring.replicasFor(key)
+        const replicas = snapshot.preferenceList(ring.hash(key))
         const required = requiredFor(consistency, replicas.length)
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const version = hlc.next()
@@ -161,8 +198,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       })
 
     const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
+      tracked((snapshot) => readOn(snapshot, key, consistency))
+
+    const readOn = (snapshot: HashRing, key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
       Effect.gen(function*() {
-        const replicas = ring.replicasFor(key)
+        const replicas = snapshot.preferenceList(ring.hash(key))
         const required = requiredFor(consistency, replicas.length)
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const verdict = yield* readRound(key, replicas, required)
@@ -172,7 +212,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
           hlc.observe(winner.version)
           if (verdict.forgotten) {
             // A replica may have forgotten a newer version: answer "not found" and make it stick.
-            yield* write(key, undefined, 0, consistency)
+            yield* writeOn(snapshot, key, undefined, 0, consistency)
             return Option.none()
           }
           if (verdict.needsWriteBack) {
@@ -197,6 +237,6 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
       })
 
-    return { read, write } as const
+    return { read, write, drained } as const
   })
 }) {}

@@ -16,3 +16,10 @@ export type ReplicaReply =
   | { readonly _tag: "Absent"; readonly watermark: Version }
   | { readonly _tag: "Applied"; readonly existed: boolean }
   | { readonly _tag: "Stale"; readonly current: Version }
+  /**
+   * This replica does not vote on the key: it is still pulling it (after a
+   * start or a ring change) or is leaving. A write was applied all the same.
+   */
+  | { readonly _tag: "NotReady" }
+
+export const NOT_READY: ReplicaReply = { _tag: "NotReady" }

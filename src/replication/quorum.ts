@@ -33,6 +33,8 @@ export class WriteRound {
   private applied = 0
   private failed = 0
   private stale = 0
+  /** Non-voting replicas: cannot count, and their copy is invisible until they vote. */
+  private abstained = 0
   private newest: Version = V.ZERO
   private existed = false
 
@@ -51,14 +53,18 @@ export class WriteRound {
         this.stale++
         this.newest = V.max(this.newest, reply.current)
         break
+      case "NotReady":
+        this.abstained++
+        break
       default:
         this.failed++
     }
     if (this.applied >= this.required) return { _tag: "Written", existed: this.existed }
-    const open = this.replicas - this.applied - this.failed - this.stale
+    const open = this.replicas - this.applied - this.failed - this.stale - this.abstained
     if (this.applied + open >= this.required) return undefined
-    // Out of reach: say how many replicas could be reached at all.
-    if (this.replicas - this.failed < this.required) return { _tag: "Unavailable", acked: this.replicas - this.failed }
+    // Out of reach: say how many voting replicas could be reached at all.
+    const reachable = this.replicas - this.failed - this.abstained
+    if (reachable < this.required) return { _tag: "Unavailable", acked: reachable }
     // W is out of reach because of newer versions. Wait for every answer, then
     // retry only if this attempt cannot have been seen: no replica applied it
     // (nor may have, having timed out). Any replica that applied it could have
@@ -103,6 +109,7 @@ export class ReadRound {
       this.answers.push({ address, reply })
       return this.answers.length >= this.required ? this.decide() : undefined
     }
+    // Failed, or not a voter (NotReady): either way it cannot count.
     this.failed++
     return this.replicas - this.failed < this.required ? { _tag: "Unavailable", acked: this.answers.length } : undefined
   }

@@ -66,6 +66,16 @@ export class HashRing {
     return this.preferences[lo === tokens.length ? 0 : lo]!
   }
 
+  /** Token positions in ascending order: each ends the arc (previous token, token]. */
+  get positions(): Uint32Array {
+    return this.tokens
+  }
+
+  /** Whether `member` replicates keys with this hash. */
+  replicates(member: string, keyHash: number): boolean {
+    return this.preferenceList(keyHash).includes(member)
+  }
+
   /** The share of the hash circle each member owns as primary (for balance checks and the admin view). */
   primaryShares(): Map<string, number> {
     const shares = new Map<string, number>(this.members.map((m) => [m, 0]))

@@ -27,6 +27,8 @@ const make = (members: ReadonlyArray<string>, changes: Stream.Stream<ReadonlyArr
       current: (): HashRing => snapshot,
       /** Ring snapshots as they change (the current one first), for data movement. */
       snapshots: snapshots.changes as Stream.Stream<HashRing>,
+      /** A ring of other members with this node's settings (another node's view). */
+      build,
       hash
     } as const
   })

@@ -27,6 +27,9 @@ export interface ShardCounters {
  */
 export type ReplicaRead = Entry | Tombstone | Version
 
+/** A key's record went from `before` to `after` (undefined: none held). */
+export type RecordListener = (key: string, before: Entry | Tombstone | undefined, after: Entry | Tombstone | undefined) => void
+
 const APPLIED_NEW: ApplyResult = { _tag: "Applied", existed: false }
 const APPLIED_REPLACED: ApplyResult = { _tag: "Applied", existed: true }
 
@@ -43,6 +46,8 @@ export class LruShard {
   private forgotten: Version = V.ZERO
   private sweepCursor: Iterator<[string, Entry]> | undefined
   readonly counters: ShardCounters = { hits: 0, misses: 0, evictions: 0, expirations: 0, tombstonesCollected: 0 }
+  /** Told of every change of what the shard holds for a key (for incremental Merkle trees). */
+  onChange: RecordListener | undefined
 
   constructor(readonly limits: ShardLimits) {}
 
@@ -93,7 +98,7 @@ export class LruShard {
       entry = undefined
     }
     const tombstone = entry === undefined ? this.tombstones.get(key) : undefined
-    const held: Version | undefined = entry ?? tombstone
+    const held: Entry | Tombstone | undefined = entry ?? tombstone
     if (held !== undefined && V.compare(version, held) === 0) {
       return entry !== undefined ? APPLIED_REPLACED : APPLIED_NEW
     }
@@ -103,19 +108,17 @@ export class LruShard {
     if (entry !== undefined) this.remove(key, entry)
     if (write.value === undefined) {
       this.tombstones.delete(key)
-      this.tombstones.set(
-        key,
-        new Tombstone(version.hlc, version.nodeId, version.generation, nowMs + this.limits.tombstoneGraceMs)
-      )
+      const added = new Tombstone(version.hlc, version.nodeId, version.generation, nowMs + this.limits.tombstoneGraceMs)
+      this.tombstones.set(key, added)
+      this.onChange?.(key, held, added)
       while (this.tombstones.size > this.limits.maxTombstones) this.collectOldestTombstone()
     } else {
       if (tombstone !== undefined) this.tombstones.delete(key)
       const charged = keyBytes(key) + valueBytes(write.value) + ENTRY_OVERHEAD_BYTES
-      this.entries.set(
-        key,
-        new Entry(write.value, version.hlc, version.nodeId, version.generation, write.expiresAtMs, charged)
-      )
+      const added = new Entry(write.value, version.hlc, version.nodeId, version.generation, write.expiresAtMs, charged)
+      this.entries.set(key, added)
       this.bytes += charged
+      this.onChange?.(key, held, added)
       this.evictToLimits()
     }
     return entry !== undefined ? APPLIED_REPLACED : APPLIED_NEW
@@ -154,9 +157,35 @@ export class LruShard {
     return removed
   }
 
+  /**
+   * Drops a key's record if it is still at `version`, without raising the
+   * watermark: the node no longer replicates the key and its new owners
+   * hold it. Returns whether it dropped something.
+   */
+  release(key: string, version: Version): boolean {
+    const entry = this.entries.get(key)
+    if (entry !== undefined) {
+      if (V.compare(entry, version) !== 0) return false
+      this.remove(key, entry)
+      this.onChange?.(key, entry, undefined)
+      return true
+    }
+    const tombstone = this.tombstones.get(key)
+    if (tombstone === undefined || V.compare(tombstone, version) !== 0) return false
+    this.tombstones.delete(key)
+    this.onChange?.(key, tombstone, undefined)
+    return true
+  }
+
   /** Keys from least to most recently used (for tests and hand-off). */
   keys(): IterableIterator<string> {
     return this.entries.keys()
+  }
+
+  /** Every record physically held, expired or not: what change notifications are relative to. */
+  *held(): Generator<readonly [string, Entry | Tombstone]> {
+    yield* this.entries
+    yield* this.tombstones
   }
 
   /** Every live entry and tombstone, for hand-off and repair (expired entries are skipped, not removed). */
@@ -172,6 +201,7 @@ export class LruShard {
       const [key, entry] = this.entries.entries().next().value as [string, Entry]
       this.remove(key, entry)
       this.forget(entry)
+      this.onChange?.(key, entry, undefined)
       this.counters.evictions++
     }
   }
@@ -179,6 +209,7 @@ export class LruShard {
   private expire(key: string, entry: Entry): void {
     this.remove(key, entry)
     this.forget(entry)
+    this.onChange?.(key, entry, undefined)
     this.counters.expirations++
   }
 
@@ -191,6 +222,7 @@ export class LruShard {
     const [key, tombstone] = this.tombstones.entries().next().value as [string, Tombstone]
     this.tombstones.delete(key)
     this.forget(tombstone)
+    this.onChange?.(key, tombstone, undefined)
     this.counters.tombstonesCollected++
   }
 

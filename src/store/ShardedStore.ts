@@ -1,8 +1,9 @@
 import { Duration, Effect, Schedule } from "effect"
+import type { Version } from "../clock/version.js"
 import { NodeConfig, type NodeConfigShape } from "../config/NodeConfig.js"
 import type { ApplyResult, Entry, Tombstone, Write } from "./entry.js"
 import { fnv1a32 } from "./hash.js"
-import { LruShard, type ReplicaRead, type ShardLimits } from "./Lru.js"
+import { LruShard, type RecordListener, type ReplicaRead, type ShardLimits } from "./Lru.js"
 
 /** Totals over all shards, for stats and metrics. */
 export interface StoreStats {
@@ -61,6 +62,14 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       read: (key: string): ReplicaRead => shardOf(key).read(key, clock.unsafeCurrentTimeMillis()),
       /** Applies a versioned write or deletion; `Stale` when a newer version is held or was forgotten. */
       apply: (key: string, write: Write): ApplyResult => shardOf(key).apply(key, write, clock.unsafeCurrentTimeMillis()),
+      /** Every record physically held, expired ones included (the base of incremental summaries). */
+      held: (): Array<readonly [string, Entry | Tombstone]> => shards.flatMap((shard) => [...shard.held()]),
+      /** Registers the one listener told of every change of what any shard holds. */
+      onChange: (listener: RecordListener | undefined): void => {
+        for (const shard of shards) shard.onChange = listener
+      },
+      /** Drops a key this node no longer replicates, if it is still at `version` (no watermark change). */
+      release: (key: string, version: Version): boolean => shardOf(key).release(key, version),
       /** Sweeps every shard once now (the background fiber does this on its own). */
       sweep: sweepOnce,
       nowMs: (): number => clock.unsafeCurrentTimeMillis(),

@@ -9,7 +9,8 @@ import { runFaults } from "./harness/runner.js"
  * and a linearizability checker over the history. Knobs (environment):
  * NEMESIS=a,b (default: all), SEED (default 1), FAULT_DURATION_MS (default 15000).
  */
-const chosen = process.env["NEMESIS"]?.split(",") ?? ["partition-halves", "isolate-one", "bridge", "pause", "clock-skew", "crash"]
+const chosen = process.env["NEMESIS"]?.split(",") ??
+  ["partition-halves", "isolate-one", "bridge", "pause", "clock-skew", "kill-for-good", "kill-restart", "join-leave", "membership-mix"]
 const seed = Number(process.env["SEED"] ?? 1)
 const durationMs = Number(process.env["FAULT_DURATION_MS"] ?? 15_000)
 const timeoutMs = durationMs + 60_000

@@ -4,7 +4,7 @@ import { ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster
 import { CLUSTER_SECRET_HEADER } from "../../src/peer/PeerPool.js"
 import { Consistency } from "../../src/generated/pb/cache.js"
 import { connect, statusOf } from "../support/clients.js"
-import { freePort, type NodeProcess, ringOf, spawnNode } from "../support/nodeProcess.js"
+import { clusterReady, freePort, isSynced, type NodeProcess, ringOf, spawnNode } from "../support/nodeProcess.js"
 
 type Client = ReturnType<typeof connect>
 
@@ -24,7 +24,7 @@ const startCluster = async (base: number, n: number, env: Record<string, string>
     spawnNode({ ADDR: addr, PEERS: addresses.filter((a) => a !== addr).join(","), ...env })
   )
   running.push(...nodes)
-  await Promise.all(nodes.map((node) => node.waitForLog(ringOf(n))))
+  await clusterReady(nodes, n)
   const conns = addresses.map((addr) => connect(addr))
   clients.push(...conns)
   return { nodes, clients: conns, addresses }
@@ -87,6 +87,7 @@ describe("a five-node cluster of real processes", () => {
     const late = spawnNode({ ADDR: `127.0.0.55:${port}`, PEERS: `127.0.0.51:${nodes[0]!.address.split(":")[1]}` })
     running.push(late)
     await late.waitForLog(ringOf(5))
+    await late.waitForLog(isSynced)
     await Promise.all(nodes.map((node) => node.waitForLog(ringOf(5))))
     const lateClient = connect(late.address)
     clients.push(lateClient)

@@ -127,6 +127,20 @@ export const spawnNode = (env: Record<string, string>, options: { readonly netns
 export const ringOf = (size: number) => (line: Record<string, unknown>): boolean =>
   line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
 
+/** Matches the log line of a node that has pulled its ranges and votes on them. */
+export const isSynced = (line: Record<string, unknown>): boolean => line["msg"] === "synced: voting on its ranges"
+
+/**
+ * Waits until every node of a cluster started together sees all `size`
+ * members and has synced once: members joining later only shrink the ranges
+ * of those already there, so each node then votes on all of its keys.
+ */
+export const clusterReady = (nodes: ReadonlyArray<NodeProcess>, size: number) =>
+  Promise.all(nodes.map(async (node) => {
+    await node.waitForLog(ringOf(size))
+    await node.waitForLog(isSynced)
+  }))
+
 /** Starts a node on a free port of `host` and waits until it logs "ready". */
 export const startNode = async (host: string, env: Record<string, string> = {}): Promise<NodeProcess> => {
   const port = await freePort(host)

@@ -1,4 +1,6 @@
 import { Context, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { AntiEntropy } from "../../src/antientropy/AntiEntropy.js"
+import { Sync } from "../../src/antientropy/Sync.js"
 import { CacheApi } from "../../src/api/CacheApi.js"
 import { NodeConfig, type NodeConfigShape } from "../../src/config/NodeConfig.js"
 import { parseHostPort } from "../../src/config/parse.js"
@@ -44,7 +46,9 @@ export const simNode = (
       replicate: replica.handle,
       ping: membership.onPing,
       pingReq: membership.onPingReq,
-      join: membership.onJoin
+      join: membership.onJoin,
+      pull: Context.get(context, Sync).serve,
+      digests: Context.get(context, AntiEntropy).digests
     })
     yield* Scope.extend(membership.joinInBackground, scope)
     return {

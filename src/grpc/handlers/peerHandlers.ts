@@ -1,6 +1,10 @@
-import { type Effect, Runtime } from "effect"
+import { Effect, Runtime, Stream } from "effect"
 import { ServerError, Status } from "nice-grpc"
-import type { MembershipServiceImplementation, ReplicaServiceImplementation } from "../../generated/cluster/v1/cluster.js"
+import type {
+  AntiEntropyServiceImplementation,
+  MembershipServiceImplementation,
+  ReplicaServiceImplementation
+} from "../../generated/cluster/v1/cluster.js"
 import * as codec from "../../peer/codec.js"
 import type { PeerEndpoint } from "../../peer/PeerClient.js"
 
@@ -38,3 +42,26 @@ export const makeMembershipHandlers = (
     }
   }
 }
+
+/** `cluster.v1.AntiEntropyService`: a pull streamed chunk by chunk; a refusal is UNAVAILABLE, so the puller retries. */
+export const makeAntiEntropyHandlers = (endpoint: PeerEndpoint, runtime: Runtime.Runtime<never>): AntiEntropyServiceImplementation => ({
+  async *pull(request) {
+    if (request.requester === "" || request.members.length === 0) {
+      throw new ServerError(Status.INVALID_ARGUMENT, "a pull needs a requester and the members of its ring")
+    }
+    const chunks = endpoint.pull({ requester: request.requester, members: request.members, ranges: request.ranges }).pipe(
+      Stream.mapError((reason) => new ServerError(Status.UNAVAILABLE, reason)),
+      Stream.map(codec.encodePullChunk)
+    )
+    // Each chunk is produced only when the previous one has been written: back-pressure end to end.
+    yield* Stream.toAsyncIterableRuntime(chunks, runtime)
+  },
+  async digests(request, { signal }) {
+    const arcs = await Runtime.runPromise(runtime)(
+      Effect.either(endpoint.digests({ members: request.members, arcs: request.arcs, level: request.level })),
+      { signal }
+    )
+    if (arcs._tag === "Left") throw new ServerError(Status.FAILED_PRECONDITION, arcs.left)
+    return { arcs: arcs.right.map(codec.encodeArcDigests) }
+  }
+})

@@ -4,10 +4,14 @@ import { block, type Host, unblock } from "./netns.js"
 
 /** The running cluster a nemesis acts on. */
 export interface FaultCluster {
+  /** Every host, spares (started only by membership nemeses) last. */
   readonly hosts: ReadonlyArray<Host>
-  readonly nodes: Array<NodeProcess>
-  /** Nodes killed for good (no restart until the data-movement work). */
+  /** The node process of each host; undefined for a spare never started. */
+  readonly nodes: Array<NodeProcess | undefined>
+  /** Hosts whose node is gone for good or for now (killed, left, or a spare not running). */
   readonly crashed: Set<number>
+  /** Starts a fresh node process (empty store) on host i, joining through the others; false while its last one still runs. */
+  readonly start: (i: number) => boolean
   /** Per node, the libfaketime offset file its wall clock follows (clock-skew runs only). */
   readonly clockFiles: ReadonlyArray<string> | undefined
 }
@@ -38,7 +42,18 @@ const split = (left: ReadonlyArray<Host>, right: ReadonlyArray<Host>) => {
 
 const names = (hosts: ReadonlyArray<Host>) => hosts.map((h) => h.ip).join(",")
 
-const live = (cluster: FaultCluster) => cluster.nodes.map((_, i) => i).filter((i) => !cluster.crashed.has(i))
+const live = (cluster: FaultCluster) => cluster.hosts.map((_, i) => i).filter((i) => !cluster.crashed.has(i))
+const pick = <A>(items: ReadonlyArray<A>, random: () => number): A => items[Math.floor(random() * items.length)]!
+const nodeOf = (cluster: FaultCluster, i: number) => cluster.nodes[i]!
+
+/** Spares: hosts beyond the cluster's first members, started by the join nemesis. */
+const spares = (cluster: FaultCluster) => cluster.hosts.map((_, i) => i).filter((i) => i >= cluster.hosts.length - SPARES)
+
+/** Hosts the runner keeps for joins. */
+export const SPARES = 1
+
+/** Membership nemeses: what each one did, so that `stop` can undo it. */
+const membershipAction = new WeakMap<FaultCluster, () => void>()
 
 export const nemeses: Record<string, Nemesis> = {
   /** No fault: the baseline. */
@@ -83,15 +98,14 @@ export const nemeses: Record<string, Nemesis> = {
   pause: {
     name: "pause",
     start: (cluster, random) => {
-      const candidates = live(cluster)
-      const i = candidates[Math.floor(random() * candidates.length)]!
-      cluster.nodes[i]!.child.kill("SIGSTOP")
+      const i = pick(live(cluster), random)
+      nodeOf(cluster, i).child.kill("SIGSTOP")
       pausedNode.set(cluster, i)
       return `${cluster.hosts[i]!.ip} paused`
     },
     stop: (cluster) => {
       const i = pausedNode.get(cluster)
-      if (i !== undefined) cluster.nodes[i]!.child.kill("SIGCONT")
+      if (i !== undefined) nodeOf(cluster, i).child.kill("SIGCONT")
       pausedNode.delete(cluster)
     }
   },
@@ -100,8 +114,7 @@ export const nemeses: Record<string, Nemesis> = {
   "clock-skew": {
     name: "clock-skew",
     start: (cluster, random) => {
-      const candidates = live(cluster)
-      const i = candidates[Math.floor(random() * candidates.length)]!
+      const i = pick(live(cluster), random)
       const offset = `${random() < 0.5 ? "-" : "+"}${2 + Math.floor(random() * 9)}s`
       setClockOffset(cluster, i, offset)
       skewedNode.set(cluster, i)
@@ -114,19 +127,79 @@ export const nemeses: Record<string, Nemesis> = {
     }
   },
 
-  /** SIGKILL one node, once per run (with three nodes a second crash would end every quorum). */
-  crash: {
-    name: "crash",
+  /**
+   * SIGKILL one node, once per run, and never restart it: after
+   * DEAD_NODE_TIMEOUT the others remove it and re-replicate its ranges (with
+   * three nodes a second kill would end every quorum).
+   */
+  "kill-for-good": {
+    name: "kill-for-good",
     start: (cluster, random) => {
-      if (cluster.crashed.size > 0) return "nothing (one node already crashed)"
-      const candidates = live(cluster)
-      const i = candidates[Math.floor(random() * candidates.length)]!
-      cluster.nodes[i]!.child.kill("SIGKILL")
+      const members = live(cluster).filter((i) => !spares(cluster).includes(i))
+      if (members.length < cluster.hosts.length - SPARES) return "nothing (one node already killed)"
+      const i = pick(members, random)
+      nodeOf(cluster, i).child.kill("SIGKILL")
       cluster.crashed.add(i)
-      return `${cluster.hosts[i]!.ip} killed`
+      return `${cluster.hosts[i]!.ip} killed for good`
     },
     stop: () => undefined
+  },
+
+  /** SIGKILL one node; at the heal it starts again with an empty store and must pull before it votes. */
+  "kill-restart": {
+    name: "kill-restart",
+    start: (cluster, random) => killRestart(cluster, random),
+    stop: (cluster) => undo(cluster)
+  },
+
+  /** A spare node joins (pulling its ranges while it is pending); at the heal it leaves gracefully (SIGTERM). */
+  "join-leave": {
+    name: "join-leave",
+    start: (cluster) => joinLeave(cluster),
+    stop: (cluster) => undo(cluster)
+  },
+
+  /** Membership changes mixed with partitions: each period one of kill-restart, join-leave, partition-halves, isolate-one. */
+  "membership-mix": {
+    name: "membership-mix",
+    start: (cluster, random) => {
+      const choice = pick(["kill-restart", "join-leave", "partition-halves", "isolate-one"] as const, random)
+      if (choice === "kill-restart") return `kill-restart: ${killRestart(cluster, random)}`
+      if (choice === "join-leave") return `join-leave: ${joinLeave(cluster)}`
+      const fault = nemeses[choice]!
+      membershipAction.set(cluster, () => fault.stop(cluster))
+      return `${choice}: ${fault.start(cluster, random)}`
+    },
+    stop: (cluster) => undo(cluster)
   }
+}
+
+const undo = (cluster: FaultCluster) => {
+  membershipAction.get(cluster)?.()
+  membershipAction.delete(cluster)
+}
+
+const killRestart = (cluster: FaultCluster, random: () => number) => {
+  const members = live(cluster).filter((i) => !spares(cluster).includes(i))
+  const i = pick(members, random)
+  nodeOf(cluster, i).child.kill("SIGKILL")
+  cluster.crashed.add(i)
+  membershipAction.set(cluster, () => {
+    if (cluster.start(i)) cluster.crashed.delete(i)
+  })
+  return `${cluster.hosts[i]!.ip} killed, restarted empty at the heal`
+}
+
+const joinLeave = (cluster: FaultCluster) => {
+  const i = spares(cluster).find((spare) => cluster.crashed.has(spare))
+  if (i === undefined) return "nothing (no spare)"
+  if (!cluster.start(i)) return "nothing (the spare is still leaving)"
+  cluster.crashed.delete(i)
+  membershipAction.set(cluster, () => {
+    nodeOf(cluster, i).child.kill("SIGTERM")
+    cluster.crashed.add(i)
+  })
+  return `${cluster.hosts[i]!.ip} joined, leaves at the heal`
 }
 
 const pausedNode = new WeakMap<FaultCluster, number>()

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { checkHistory, type Verdict } from "../../support/linearizability/checker.js"
 import type { Operation } from "../../support/linearizability/history.js"
-import { repoRoot, ringOf, spawnNode } from "../../support/nodeProcess.js"
-import { type FaultCluster, nemeses } from "./nemesis.js"
+import { clusterReady, type NodeProcess, repoRoot, spawnNode } from "../../support/nodeProcess.js"
+import { type FaultCluster, nemeses, SPARES } from "./nemesis.js"
 import { create, destroy } from "./netns.js"
 import { type NemesisEvent, type RunSummary, writeReport } from "./report.js"
 import { prng } from "./random.js"
@@ -53,43 +53,59 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   const quietMs = options.quietMs ?? 2_000
   const name = `${options.nemesis}-${options.consistency}-${options.seed}`
   const prefix = prefixFor(options.seed)
-  const topology = create(prefix, nodeCount)
+  const topology = create(prefix, nodeCount + SPARES)
   const work = mkdtempSync(join(tmpdir(), "faults-"))
   // Clock skew needs every node's wall clock behind libfaketime, driven by a file per node.
   const clockFiles = options.nemesis === "clock-skew"
     ? topology.nodes.map((_, i) => join(work, `clock-n${i + 1}`))
     : undefined
   clockFiles?.forEach((file) => writeFileSync(file, "+0\n"))
-  const cluster: FaultCluster = { hosts: topology.nodes, nodes: [], crashed: new Set(), clockFiles }
+  const addresses = topology.nodes.map((h) => `${h.ip}:${PORT}`)
+  const nodes: Array<NodeProcess | undefined> = topology.nodes.map(() => undefined)
+  const exited = new Set<number>()
+  const start = (i: number): boolean => {
+    const previous = nodes[i]
+    if (previous !== undefined && !exited.has(i)) return false
+    const clock = clockFiles === undefined ? {} : {
+      LD_PRELOAD: FAKETIME_LIBRARY,
+      FAKETIME_TIMESTAMP_FILE: clockFiles[i]!,
+      FAKETIME_CACHE_DURATION: "1",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1"
+    }
+    const node = spawnNode({
+      ADDR: addresses[i]!,
+      PEERS: addresses.filter((a) => a !== addresses[i]).join(","),
+      RPC_TIMEOUT: "1",
+      RATE_LIMIT: "0",
+      DEAD_NODE_TIMEOUT: "4",
+      ANTI_ENTROPY_INTERVAL: "1",
+      ...clock
+    }, { netns: topology.nodes[i]!.ns })
+    exited.delete(i)
+    void node.exited.then(() => {
+      if (nodes[i] === node) exited.add(i)
+    })
+    nodes[i] = node
+    return true
+  }
+  // Spares stay down until a membership nemesis starts them.
+  const spareIndices = topology.nodes.map((_, i) => i).filter((i) => i >= nodeCount)
+  const cluster: FaultCluster = { hosts: topology.nodes, nodes, crashed: new Set(spareIndices), start, clockFiles }
+  const running = () => nodes.filter((node): node is NodeProcess => node !== undefined)
   // Interrupted (Ctrl-C, CI timeout): leave no processes or namespaces behind.
   const onSignal = () => {
-    for (const node of cluster.nodes) node.child.kill("SIGKILL")
+    for (const node of running()) node.child.kill("SIGKILL")
     destroy(prefix)
     process.exit(130)
   }
   process.once("SIGINT", onSignal)
   process.once("SIGTERM", onSignal)
   try {
-    const addresses = topology.nodes.map((h) => `${h.ip}:${PORT}`)
-    for (const [i, host] of topology.nodes.entries()) {
-      const clock = clockFiles === undefined ? {} : {
-        LD_PRELOAD: FAKETIME_LIBRARY,
-        FAKETIME_TIMESTAMP_FILE: clockFiles[i]!,
-        FAKETIME_CACHE_DURATION: "1",
-        FAKETIME_DONT_FAKE_MONOTONIC: "1"
-      }
-      cluster.nodes.push(spawnNode({
-        ADDR: addresses[i]!,
-        PEERS: addresses.filter((a) => a !== addresses[i]).join(","),
-        RPC_TIMEOUT: "1",
-        RATE_LIMIT: "0",
-        ...clock
-      }, { netns: host.ns }))
-    }
-    await Promise.all(cluster.nodes.map((node) => node.waitForLog(ringOf(nodeCount))))
+    for (let i = 0; i < nodeCount; i++) start(i)
+    await clusterReady(running(), nodeCount)
 
     const config: WorkloadConfig = {
-      targets: addresses,
+      targets: addresses.slice(0, nodeCount),
       clients: options.clients ?? 6,
       keys: options.keys ?? 4,
       durationMs,
@@ -149,7 +165,7 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   } finally {
     process.off("SIGINT", onSignal)
     process.off("SIGTERM", onSignal)
-    await Promise.all(cluster.nodes.map((node) => {
+    await Promise.all(running().map((node) => {
       node.child.kill("SIGCONT")
       return node.stop("SIGKILL")
     }))

@@ -69,6 +69,12 @@ export enum ReplicaResult_Kind {
   KIND_APPLIED = 4,
   /** KIND_STALE - Write: refused, `version` is the newer version held or forgotten. */
   KIND_STALE = 5,
+  /**
+   * KIND_NOT_READY - Not a voting replica of this key yet (still pulling it after a start or
+   * a ring change) or any more (leaving): the answer must not count towards
+   * a quorum. A write was still applied.
+   */
+  KIND_NOT_READY = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -107,6 +113,53 @@ export interface JoinRequest {
 
 export interface JoinResponse {
   members: Member[];
+}
+
+export interface PullRequest {
+  requester: string;
+  members: string[];
+  /** When present, only keys whose hash lies in one of these ranges. */
+  ranges: HashRange[];
+}
+
+/** `count` consecutive key hashes from `first`, wrapping past 2^32 - 1. */
+export interface HashRange {
+  first: number;
+  count: number;
+}
+
+export interface DigestsRequest {
+  members: string[];
+  /** Arcs named by the ring token that ends them. */
+  arcs: number[];
+  level: number;
+}
+
+export interface DigestsResponse {
+  arcs: ArcDigests[];
+}
+
+export interface ArcDigests {
+  arc: number;
+  /** False when the receiver does not replicate this arc. */
+  held: boolean;
+  /** Node digests of the level, left to right, as 64-bit halves. */
+  hi: number[];
+  lo: number[];
+}
+
+export interface PullResponse {
+  /**
+   * The sender's synced ring members, in the first chunk only: the requester
+   * counts the sender as a source only for ranges it holds in full.
+   */
+  syncedMembers: string[];
+  records: PulledRecord[];
+}
+
+export interface PulledRecord {
+  key: string;
+  write: ReplicaWrite | undefined;
 }
 
 function createBaseBatchRequest(): BatchRequest {
@@ -979,6 +1032,555 @@ export const JoinResponse: MessageFns<JoinResponse> = {
   },
 };
 
+function createBasePullRequest(): PullRequest {
+  return { requester: "", members: [], ranges: [] };
+}
+
+export const PullRequest: MessageFns<PullRequest> = {
+  encode(message: PullRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requester !== "") {
+      writer.uint32(10).string(message.requester);
+    }
+    for (const v of message.members) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.ranges) {
+      HashRange.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PullRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePullRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requester = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.members.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ranges.push(HashRange.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PullRequest>): PullRequest {
+    return PullRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PullRequest>): PullRequest {
+    const message = createBasePullRequest();
+    message.requester = object.requester ?? "";
+    message.members = object.members?.map((e) => e) || [];
+    message.ranges = object.ranges?.map((e) => HashRange.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHashRange(): HashRange {
+  return { first: 0, count: 0 };
+}
+
+export const HashRange: MessageFns<HashRange> = {
+  encode(message: HashRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.first !== 0) {
+      writer.uint32(8).uint32(message.first);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HashRange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHashRange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.first = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<HashRange>): HashRange {
+    return HashRange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HashRange>): HashRange {
+    const message = createBaseHashRange();
+    message.first = object.first ?? 0;
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseDigestsRequest(): DigestsRequest {
+  return { members: [], arcs: [], level: 0 };
+}
+
+export const DigestsRequest: MessageFns<DigestsRequest> = {
+  encode(message: DigestsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.members) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.arcs.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.arcs) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.level !== 0) {
+      writer.uint32(24).uint32(message.level);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DigestsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDigestsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.members.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.arcs.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.arcs.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.level = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DigestsRequest>): DigestsRequest {
+    return DigestsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DigestsRequest>): DigestsRequest {
+    const message = createBaseDigestsRequest();
+    message.members = object.members?.map((e) => e) || [];
+    message.arcs = object.arcs?.map((e) => e) || [];
+    message.level = object.level ?? 0;
+    return message;
+  },
+};
+
+function createBaseDigestsResponse(): DigestsResponse {
+  return { arcs: [] };
+}
+
+export const DigestsResponse: MessageFns<DigestsResponse> = {
+  encode(message: DigestsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.arcs) {
+      ArcDigests.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DigestsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDigestsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.arcs.push(ArcDigests.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DigestsResponse>): DigestsResponse {
+    return DigestsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DigestsResponse>): DigestsResponse {
+    const message = createBaseDigestsResponse();
+    message.arcs = object.arcs?.map((e) => ArcDigests.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseArcDigests(): ArcDigests {
+  return { arc: 0, held: false, hi: [], lo: [] };
+}
+
+export const ArcDigests: MessageFns<ArcDigests> = {
+  encode(message: ArcDigests, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.arc !== 0) {
+      writer.uint32(8).uint32(message.arc);
+    }
+    if (message.held !== false) {
+      writer.uint32(16).bool(message.held);
+    }
+    if (message.hi.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.hi) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.lo.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.lo) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArcDigests {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArcDigests();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.arc = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.held = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.hi.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.hi.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.lo.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.lo.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ArcDigests>): ArcDigests {
+    return ArcDigests.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ArcDigests>): ArcDigests {
+    const message = createBaseArcDigests();
+    message.arc = object.arc ?? 0;
+    message.held = object.held ?? false;
+    message.hi = object.hi?.map((e) => e) || [];
+    message.lo = object.lo?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePullResponse(): PullResponse {
+  return { syncedMembers: [], records: [] };
+}
+
+export const PullResponse: MessageFns<PullResponse> = {
+  encode(message: PullResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.syncedMembers) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.records) {
+      PulledRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PullResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePullResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.syncedMembers.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.records.push(PulledRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PullResponse>): PullResponse {
+    return PullResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PullResponse>): PullResponse {
+    const message = createBasePullResponse();
+    message.syncedMembers = object.syncedMembers?.map((e) => e) || [];
+    message.records = object.records?.map((e) => PulledRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePulledRecord(): PulledRecord {
+  return { key: "", write: undefined };
+}
+
+export const PulledRecord: MessageFns<PulledRecord> = {
+  encode(message: PulledRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.write !== undefined) {
+      ReplicaWrite.encode(message.write, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PulledRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePulledRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.write = ReplicaWrite.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PulledRecord>): PulledRecord {
+    return PulledRecord.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PulledRecord>): PulledRecord {
+    const message = createBasePulledRecord();
+    message.key = object.key ?? "";
+    message.write = (object.write !== undefined && object.write !== null)
+      ? ReplicaWrite.fromPartial(object.write)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Replica reads and writes. The operations a coordinator sends to one peer
  * in the same event-loop turn travel together in one Batch call.
@@ -1061,6 +1663,77 @@ export interface MembershipServiceClient<CallOptionsExt = {}> {
   join(request: DeepPartial<JoinRequest>, options?: CallOptions & CallOptionsExt): Promise<JoinResponse>;
 }
 
+/** Data movement between replicas. */
+export type AntiEntropyServiceDefinition = typeof AntiEntropyServiceDefinition;
+export const AntiEntropyServiceDefinition = {
+  name: "AntiEntropyService",
+  fullName: "cluster.v1.AntiEntropyService",
+  methods: {
+    /**
+     * Streams every record the receiver holds for keys whose replicas, on the
+     * ring of `members`, include `requester`. The receiver answers only once
+     * its own ring includes the requester and no operation it coordinates on
+     * an older ring is still in flight, so nothing written the old way can be
+     * missed by the copy.
+     */
+    pull: {
+      name: "Pull",
+      requestType: PullRequest as typeof PullRequest,
+      requestStream: false,
+      responseType: PullResponse as typeof PullResponse,
+      responseStream: true,
+      options: {},
+    },
+    /**
+     * Merkle digests of the receiver's trees for the given ring arcs, at one
+     * level (0: roots; the tree depth: leaves), when its ring is `members`.
+     */
+    digests: {
+      name: "Digests",
+      requestType: DigestsRequest as typeof DigestsRequest,
+      requestStream: false,
+      responseType: DigestsResponse as typeof DigestsResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+export interface AntiEntropyServiceImplementation<CallContextExt = {}> {
+  /**
+   * Streams every record the receiver holds for keys whose replicas, on the
+   * ring of `members`, include `requester`. The receiver answers only once
+   * its own ring includes the requester and no operation it coordinates on
+   * an older ring is still in flight, so nothing written the old way can be
+   * missed by the copy.
+   */
+  pull(
+    request: PullRequest,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<PullResponse>>;
+  /**
+   * Merkle digests of the receiver's trees for the given ring arcs, at one
+   * level (0: roots; the tree depth: leaves), when its ring is `members`.
+   */
+  digests(request: DigestsRequest, context: CallContext & CallContextExt): Promise<DeepPartial<DigestsResponse>>;
+}
+
+export interface AntiEntropyServiceClient<CallOptionsExt = {}> {
+  /**
+   * Streams every record the receiver holds for keys whose replicas, on the
+   * ring of `members`, include `requester`. The receiver answers only once
+   * its own ring includes the requester and no operation it coordinates on
+   * an older ring is still in flight, so nothing written the old way can be
+   * missed by the copy.
+   */
+  pull(request: DeepPartial<PullRequest>, options?: CallOptions & CallOptionsExt): AsyncIterable<PullResponse>;
+  /**
+   * Merkle digests of the receiver's trees for the given ring arcs, at one
+   * level (0: roots; the tree depth: leaves), when its ring is `members`.
+   */
+  digests(request: DeepPartial<DigestsRequest>, options?: CallOptions & CallOptionsExt): Promise<DigestsResponse>;
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -1079,6 +1752,8 @@ function longToNumber(int64: { toString(): string }): number {
   }
   return num;
 }
+
+export type ServerStreamingMethodResult<Response> = { [Symbol.asyncIterator](): AsyncIterator<Response, void> };
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;

@@ -1,0 +1,167 @@
+import { Effect, Random, Schedule, Stream } from "effect"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { formatHostPort } from "../config/parse.js"
+import { type ArcDigests, type DigestsRequest, PeerClient } from "../peer/PeerClient.js"
+import type { HashRing } from "../ring/HashRing.js"
+import { Ring } from "../ring/Ring.js"
+import { type Entry, Tombstone } from "../store/entry.js"
+import { Store } from "../store/ShardedStore.js"
+import { ArcTrees, leafRange, RangeSet, recordDigest } from "./ArcTrees.js"
+import { digestEquals, type HashRange } from "./MerkleTree.js"
+import { Readiness } from "./Readiness.js"
+import { Sync, toWrite } from "./Sync.js"
+
+/** Arcs whose leaves one round compares at most. */
+const MAX_ARCS_PER_ROUND = 64
+/** Leaves whose records one round exchanges at most: bounds the work and the traffic of a round. */
+const MAX_LEAVES_PER_ROUND = 256
+
+const digestOf = (key: string, record: Entry | Tombstone | undefined) =>
+  record === undefined ? undefined : recordDigest(key, record, record instanceof Tombstone)
+
+const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
+  const set = new Set(a)
+  return set.size === b.length && b.every((member) => set.has(member))
+}
+
+/** What one anti-entropy round did. */
+export interface RoundReport {
+  readonly peer: string
+  readonly sharedArcs: number
+  readonly differingArcs: number
+  readonly differingLeaves: number
+  readonly pulled: number
+  readonly pushed: number
+}
+
+/**
+ * Merkle-tree anti-entropy. The node keeps one tree per ring arc it
+ * replicates, updated on every store change (so a round costs no scan of
+ * the store), and every ANTI_ENTROPY_INTERVAL compares the arcs it shares
+ * with one random co-replica: roots first, then the leaves of the arcs that
+ * differ. The records of differing leaves, in bounded batches, go both
+ * ways: pulled from the peer over the streaming Pull, pushed to it as
+ * replica writes. The newest version wins, tombstones included, so replicas
+ * that missed writes (a replica that was down, a write acknowledged by W of
+ * N) converge without a client reading the key.
+ *
+ * Keys evicted (LRU) or expired on one replica and not yet on another make
+ * leaves differ until the other drops them too; a push of such a record is
+ * refused as stale below the watermark, so the exchange never resurrects it.
+ */
+export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientropy/AntiEntropy", {
+  scoped: Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const ring = yield* Ring
+    const store = yield* Store
+    const peers = yield* PeerClient
+    const readiness = yield* Readiness
+    const sync = yield* Sync
+    const self = formatHostPort(config.addr)
+
+    const build = (snapshot: HashRing) => {
+      const built = new ArcTrees(snapshot, self)
+      // Every record held, expired ones too: their later removal is notified and must find them.
+      for (const [key, record] of store.held()) built.update(ring.hash(key), undefined, digestOf(key, record))
+      return built
+    }
+    let trees = build(ring.current())
+    store.onChange((key, before, after) => trees.update(ring.hash(key), digestOf(key, before), digestOf(key, after)))
+    yield* Effect.addFinalizer(() => Effect.sync(() => store.onChange(undefined)))
+    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (snapshot) =>
+      Effect.sync(() => {
+        if (snapshot !== trees.ring) trees = build(snapshot)
+      })))
+
+    /** Server side: digests of our trees, only when we route with the same ring as the asker. */
+    const digests = (request: DigestsRequest): Effect.Effect<ReadonlyArray<ArcDigests>, string> =>
+      Effect.suspend(() => {
+        const current = trees
+        if (!sameMembers(current.ring.members, request.members)) return Effect.fail(`${self} has another ring`)
+        if (!Number.isInteger(request.level) || request.level < 0 || request.level > current.depth) {
+          return Effect.fail(`no level ${request.level} in trees of depth ${current.depth}`)
+        }
+        return Effect.succeed(request.arcs.map((arc) => {
+          const tree = current.tree(arc)
+          if (tree === undefined) return { arc, digests: undefined }
+          return { arc, digests: tree.level(request.level, 0, 2 ** request.level) }
+        }))
+      })
+
+    /** Our records with a hash in `ranges`, pushed to `peer` as replica writes; resolves when all are answered. */
+    const pushTo = (peer: string, ranges: RangeSet) =>
+      Effect.async<number>((resume) => {
+        const records = store.snapshot().filter(([key]) => ranges.has(ring.hash(key)))
+        let pending = records.length
+        if (pending === 0) return resume(Effect.succeed(0))
+        for (const [key, record] of records) {
+          peers.replicate(peer, { key, write: toWrite(record) }, () => {
+            if (--pending === 0) resume(Effect.succeed(records.length))
+          })
+        }
+      })
+
+    /** One round against a random co-replica; undefined when there was nobody to compare with. */
+    const round: Effect.Effect<RoundReport | undefined, string> = Effect.gen(function*() {
+      const current = trees
+      // A pending replica is still pulling; comparing now would only find what the pull brings.
+      if (readiness.synced() !== current.ring || current.ring !== ring.current()) return undefined
+      const others = current.ring.members.filter((member) => member !== self)
+      if (others.length === 0) return undefined
+      const peer = others[yield* Random.nextIntBetween(0, others.length)]!
+      const members = current.ring.members
+      const shared = current.sharedWith(peer)
+      const ask = (arcs: ReadonlyArray<number>, level: number) =>
+        peers.digests(peer, { members, arcs, level }).pipe(Effect.mapError((error) => error.message))
+
+      const roots = yield* ask(shared, 0)
+      const differing = roots
+        .filter(({ arc, digests }) => digests !== undefined && !digestEquals(digests[0]!, current.tree(arc)!.root()))
+        .map(({ arc }) => arc)
+        .slice(0, MAX_ARCS_PER_ROUND)
+      const report = { peer, sharedArcs: shared.length, differingArcs: differing.length, differingLeaves: 0, pulled: 0, pushed: 0 }
+      if (differing.length === 0) return report
+
+      const ranges: Array<HashRange> = []
+      for (const { arc, digests } of yield* ask(differing, current.depth)) {
+        const tree = current.tree(arc)
+        if (tree === undefined || digests === undefined) continue
+        const mine = tree.level(current.depth, 0, tree.leafCount)
+        mine.forEach((digest, leaf) => {
+          const theirs = digests[leaf]
+          if (theirs === undefined || !digestEquals(digest, theirs)) ranges.push(leafRange(tree, leaf))
+        })
+      }
+      const leaves = ranges.slice(0, MAX_LEAVES_PER_ROUND)
+      report.differingLeaves = leaves.length
+      if (leaves.length === 0) return report
+      report.pulled = yield* peers.pull(peer, { requester: self, members, ranges: leaves }).pipe(
+        Stream.runFold(0, (count, chunk) => {
+          sync.apply(chunk.records)
+          return count + chunk.records.length
+        }),
+        Effect.mapError((error) => error.message)
+      )
+      report.pushed = yield* pushTo(peer, new RangeSet(leaves))
+      return report
+    })
+
+    const logged = round.pipe(
+      Effect.tap((report) =>
+        report !== undefined && report.differingLeaves > 0
+          ? Effect.logInfo("anti-entropy exchanged differing records").pipe(Effect.annotateLogs({ ...report }))
+          : Effect.void
+      ),
+      Effect.catchAll((reason) => Effect.logDebug("anti-entropy round skipped").pipe(Effect.annotateLogs({ reason })))
+    )
+    yield* Effect.forkScoped(Effect.repeat(logged, Schedule.spaced(config.antiEntropyInterval)))
+
+    return {
+      digests,
+      /** Runs one round now (tests and the admin API). */
+      round,
+      /** The root of this node's tree for an arc, for tests. */
+      trees: () => trees
+    } as const
+  })
+}) {}

@@ -1,0 +1,112 @@
+import type { Version } from "../clock/version.js"
+import type { HashRing } from "../ring/HashRing.js"
+import { type Digest, entryDigest, FULL_RING, type HashRange, MerkleTree, tokenArc } from "./MerkleTree.js"
+
+/** Levels below each arc's root: 2^6 = 64 leaves per arc. */
+export const ARC_TREE_DEPTH = 6
+
+/** The digest of what a replica holds for a key: its version, and whether it is a deletion. */
+export const recordDigest = (key: string, version: Version, tombstone: boolean): Digest => entryDigest(key, version, tombstone)
+
+/**
+ * One Merkle tree per ring arc that `self` replicates on `ring`. Every
+ * replica of an arc should hold the same records for it, so two replicas
+ * compare arc by arc, root first, then the leaves of the arcs that differ.
+ * Trees are updated on every store change; a ring change builds a new set.
+ */
+export class ArcTrees {
+  private readonly trees = new Map<number, MerkleTree>()
+
+  constructor(readonly ring: HashRing, readonly self: string, readonly depth = ARC_TREE_DEPTH) {
+    const positions = ring.positions
+    const n = positions.length
+    for (let i = 0; i < n; i++) {
+      const token = positions[i]!
+      const previous = positions[(i + n - 1) % n]!
+      // Equal neighbouring tokens make an empty arc (except a one-token ring: the whole circle).
+      if (n > 1 && previous === token) continue
+      if (!ring.replicates(self, token)) continue
+      this.trees.set(token, new MerkleTree(depth, n === 1 ? FULL_RING : tokenArc(previous, token)))
+    }
+  }
+
+  /** The token that ends the arc holding `keyHash`. */
+  arcOf(keyHash: number): number {
+    const positions = this.ring.positions
+    let lo = 0
+    let hi = positions.length
+    const h = keyHash >>> 0
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (positions[mid]! < h) lo = mid + 1
+      else hi = mid
+    }
+    return positions[lo === positions.length ? 0 : lo]!
+  }
+
+  /** Records a change of one key's digest (undefined: nothing held). */
+  update(keyHash: number, before: Digest | undefined, after: Digest | undefined): void {
+    if (this.trees.size === 0) return
+    this.trees.get(this.arcOf(keyHash))?.update(keyHash, before, after)
+  }
+
+  tree(arc: number): MerkleTree | undefined {
+    return this.trees.get(arc)
+  }
+
+  /** Arcs that both `self` and `peer` replicate. */
+  sharedWith(peer: string): Array<number> {
+    return [...this.trees.keys()].filter((arc) => this.ring.replicates(peer, arc))
+  }
+}
+
+/** The hashes that fall in leaf `leaf` of `tree` (the inverse of `MerkleTree.leafOf`). */
+export const leafRange = (tree: MerkleTree, leaf: number): HashRange => {
+  const { first, count } = tree.range
+  const start = Math.ceil((leaf * count) / tree.leafCount)
+  const end = Math.ceil(((leaf + 1) * count) / tree.leafCount)
+  return { first: (first + start) % 2 ** 32, count: end - start }
+}
+
+/** A set of hash ranges (merged where they overlap) with a membership test in O(log n). */
+export class RangeSet {
+  /** Non-wrapping [start, end) intervals, sorted by start. */
+  private readonly starts: Array<number> = []
+  private readonly ends: Array<number> = []
+
+  constructor(ranges: ReadonlyArray<HashRange>) {
+    const intervals: Array<readonly [number, number]> = []
+    for (const { first, count } of ranges) {
+      if (count <= 0) continue
+      const end = first + count
+      if (end <= 2 ** 32) intervals.push([first, end])
+      else intervals.push([first, 2 ** 32], [0, end - 2 ** 32])
+    }
+    intervals.sort((a, b) => a[0] - b[0])
+    for (const [start, end] of intervals) {
+      const last = this.ends.length - 1
+      if (last >= 0 && start <= this.ends[last]!) this.ends[last] = Math.max(this.ends[last]!, end) // merge overlaps
+      else {
+        this.starts.push(start)
+        this.ends.push(end)
+      }
+    }
+  }
+
+  get size(): number {
+    return this.starts.length
+  }
+
+  has(hash: number): boolean {
+    const h = hash >>> 0
+    // The last interval starting at or before h is the only one that can hold it.
+    let lo = 0
+    let hi = this.starts.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.starts[mid]! <= h) lo = mid + 1
+      else hi = mid
+    }
+    return lo > 0 && h < this.ends[lo - 1]!
+  }
+}

@@ -1,0 +1,202 @@
+import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Hlc } from "../clock/Hlc.js"
+import * as V from "../clock/version.js"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { formatHostPort } from "../config/parse.js"
+import { PeerClient, type PullChunk, type PulledRecord, type PullRequest } from "../peer/PeerClient.js"
+import { TokenBucket } from "../ratelimit/tokenBucket.js"
+import { Replication } from "../replication/Coordinator.js"
+import type { HashRing } from "../ring/HashRing.js"
+import { Ring } from "../ring/Ring.js"
+import { Entry, keyBytes, type Tombstone, valueBytes, type Write } from "../store/entry.js"
+import { Store } from "../store/ShardedStore.js"
+import { RangeSet } from "./ArcTrees.js"
+import { gainsRanges, pullCovers } from "./ranges.js"
+import { Readiness } from "./Readiness.js"
+
+/** Records per streamed chunk at most. */
+const CHUNK_RECORDS = 512
+/** Bytes a record costs on the wire besides its key and value (version, framing). */
+const RECORD_WIRE_OVERHEAD = 40
+/** Peers pulled from at once. */
+const PULL_CONCURRENCY = 4
+/** Pause before pulling again when a round could not cover every range. */
+const RETRY_PAUSE = Duration.seconds(1)
+
+export const toWrite = (record: Entry | Tombstone): Write =>
+  record instanceof Entry
+    ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
+    : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
+
+const wireBytes = ({ key, write }: PulledRecord) =>
+  keyBytes(key) + (write.value === undefined ? 0 : valueBytes(write.value)) + RECORD_WIRE_OVERHEAD
+
+/** Splits records into chunks of at most CHUNK_RECORDS records and `maxBytes` bytes (at least one record each). */
+export const chunksOf = (records: ReadonlyArray<PulledRecord>, maxBytes: number): Array<{ records: Array<PulledRecord>; bytes: number }> => {
+  const chunks: Array<{ records: Array<PulledRecord>; bytes: number }> = []
+  let current = { records: [] as Array<PulledRecord>, bytes: 0 }
+  for (const record of records) {
+    const bytes = wireBytes(record)
+    if (current.records.length > 0 && (current.records.length >= CHUNK_RECORDS || current.bytes + bytes > maxBytes)) {
+      chunks.push(current)
+      current = { records: [], bytes: 0 }
+    }
+    current.records.push(record)
+    current.bytes += bytes
+  }
+  chunks.push(current) // the first chunk carries the synced ring, so there is always one
+  return chunks
+}
+
+/**
+ * Range movement by pulling. A node pulls the records of the keys it
+ * replicates from the other replicas before it votes on them: at start (a
+ * new node, or one restarted empty) and whenever a ring change gives it
+ * ranges it did not hold (a member left or was removed as dead). Until
+ * then it is a pending replica: it applies writes but answers NotReady (see
+ * `Readiness`), so quorums never count a copy that may lack acknowledged
+ * writes. Pulls are server streams, paced by SYNC_BANDWIDTH on the sending
+ * side, with gRPC flow control as back-pressure.
+ */
+export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
+  scoped: Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const ring = yield* Ring
+    const store = yield* Store
+    const hlc = yield* Hlc
+    const peers = yield* PeerClient
+    const readiness = yield* Readiness
+    const replication = yield* Replication
+    const clock = yield* Effect.clock
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+    const self = formatHostPort(config.addr)
+    const hasSeeds = config.peers.some((peer) => formatHostPort(peer) !== self)
+
+    const bucket = config.syncBandwidth > 0 ? new TokenBucket(config.syncBandwidth, config.syncBandwidth, nowMs()) : undefined
+    /** Waits until `bytes` more fit in SYNC_BANDWIDTH (shared by every transfer this node sends). */
+    const pace = (bytes: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const waitMs = bucket === undefined ? 0 : bucket.charge(nowMs(), bytes)
+        return waitMs > 0 ? Effect.sleep(Duration.millis(waitMs)) : Effect.void
+      })
+    const maxChunkBytes = Math.floor(config.maxSendMsgBytes / 2)
+
+    // ---- answering pulls
+
+    /**
+     * Answers only on the requester's ring: once this node routes with the
+     * same members and nothing it routed with another ring is still in
+     * flight, every write it coordinates from now on reaches the requester,
+     * so the copy misses nothing. A node with another view fails; the
+     * requester retries until views agree.
+     */
+    const fence = (members: ReadonlyArray<string>): Effect.Effect<void, string> =>
+      Effect.gen(function*() {
+        const view = new Set(members)
+        const sameView = (snapshot: HashRing) =>
+          snapshot.members.length === view.size && snapshot.members.every((member) => view.has(member))
+        const agreed = yield* ring.snapshots.pipe(Stream.filter(sameView), Stream.runHead, Effect.timeoutOption(config.rpcTimeout))
+        if (Option.isNone(agreed)) return yield* Effect.fail(`${self} routes with another ring than [${members.join(",")}]`)
+        const drained = yield* replication.drained((snapshot) => !sameView(snapshot)).pipe(Effect.timeoutOption(config.rpcTimeout))
+        if (Option.isNone(drained)) return yield* Effect.fail(`${self} still has operations in flight on an older ring`)
+      })
+
+    const serve = (request: PullRequest): Stream.Stream<PullChunk, string> =>
+      Stream.unwrap(Effect.gen(function*() {
+        yield* fence(request.members)
+        const wanted = ring.build(request.members)
+        const within = request.ranges === undefined || request.ranges.length === 0 ? undefined : new RangeSet(request.ranges)
+        const records: Array<PulledRecord> = []
+        for (const [key, record] of store.snapshot()) {
+          const hash = ring.hash(key)
+          if (wanted.replicates(request.requester, hash) && (within === undefined || within.has(hash))) {
+            records.push({ key, write: toWrite(record) })
+          }
+        }
+        const syncedMembers = readiness.synced()?.members ?? []
+        const chunks = chunksOf(records, maxChunkBytes)
+        yield* Effect.logDebug("answering a pull").pipe(
+          Effect.annotateLogs({ requester: request.requester, records: records.length, chunks: chunks.length })
+        )
+        return Stream.fromIterable(chunks).pipe(
+          Stream.zipWithIndex,
+          Stream.mapEffect(([chunk, i]) =>
+            Effect.as(pace(chunk.bytes), { syncedMembers: i === 0 ? syncedMembers : [], records: chunk.records })
+          )
+        )
+      }))
+
+    // ---- pulling
+
+    /** Applies pulled records; newest wins, so a record older than what is held changes nothing. */
+    const apply = (records: ReadonlyArray<PulledRecord>) => {
+      for (const { key, write } of records) {
+        hlc.observe(write.version)
+        store.apply(key, write) // newest wins; Stale just means we already hold newer
+      }
+    }
+
+    /** Pulls everything `source` holds for this node on `target`; None when the stream did not finish. */
+    const pullFrom = (source: string, target: HashRing) =>
+      peers.pull(source, { requester: self, members: target.members }).pipe(
+        Stream.runFold({ first: true, synced: undefined as HashRing | undefined, records: 0 }, (acc, chunk) => {
+          if (acc.first && chunk.syncedMembers.length > 0) acc.synced = ring.build(chunk.syncedMembers)
+          acc.first = false
+          apply(chunk.records)
+          acc.records += chunk.records.length
+          return acc
+        }),
+        Effect.map((acc) => ({ source, synced: acc.synced, records: acc.records })),
+        Effect.tapError((error) => Effect.logDebug("pull failed").pipe(Effect.annotateLogs({ source, reason: error.message }))),
+        Effect.option
+      )
+
+    /** One round: pull from every other member, then check that every range is covered. */
+    const pullRound = (target: HashRing) =>
+      Effect.gen(function*() {
+        const sources = target.members.filter((member) => member !== self)
+        const results = yield* Effect.forEach(sources, (source) => pullFrom(source, target), { concurrency: PULL_CONCURRENCY })
+        const answered = new Map<string, HashRing | undefined>()
+        let records = 0
+        for (const result of results) {
+          if (Option.isNone(result)) continue
+          answered.set(result.value.source, result.value.synced)
+          records += result.value.records
+        }
+        if (!pullCovers(target, self, { answered })) {
+          return yield* Effect.fail(sources.filter((source) => !answered.has(source)))
+        }
+        return { sources: answered.size, records }
+      })
+
+    /** Brings this node's voting ranges up to `next`, pulling first when `next` gives it new ones. */
+    const follow = (next: HashRing) =>
+      Effect.gen(function*() {
+        if (!gainsRanges(readiness.synced(), next, self)) return yield* readiness.markSynced(next)
+        // Alone with peers to join: this may be a restart cut off from the
+        // others, not a new cluster, so it must not vote on an empty store.
+        if (next.size === 1 && hasSeeds) return
+        const started = nowMs()
+        yield* Effect.logInfo("pulling ranges before voting on them").pipe(Effect.annotateLogs({ members: next.members.join(",") }))
+        const report = yield* pullRound(next).pipe(
+          Effect.tapError((missing) =>
+            Effect.logWarning("some ranges lack answers from enough replicas; pulling again").pipe(
+              Effect.annotateLogs({ unanswered: missing.join(",") })
+            )
+          ),
+          Effect.retry(Schedule.spaced(RETRY_PAUSE))
+        )
+        yield* readiness.markSynced(next)
+        yield* Effect.logInfo("synced: voting on its ranges").pipe(
+          Effect.annotateLogs({ ...report, members: next.size, elapsedMs: nowMs() - started })
+        )
+      })
+
+    // A newer ring abandons a pull in progress and starts over against it.
+    yield* Effect.forkScoped(
+      ring.snapshots.pipe(Stream.flatMap((next) => Stream.fromEffect(follow(next)), { switch: true }), Stream.runDrain)
+    )
+
+    return { serve, apply } as const
+  })
+}) {}

@@ -1,0 +1,57 @@
+import type { HashRing } from "../ring/HashRing.js"
+
+/**
+ * Pure range arithmetic over rings. Arcs are compared at every token of
+ * every ring involved: between two consecutive such points all the rings
+ * agree on a single preference list each, and the later point lies in that
+ * arc, so checking the points checks every key.
+ */
+
+const pointsOf = (rings: ReadonlyArray<HashRing>): Array<number> => {
+  const points = new Set<number>()
+  for (const ring of rings) for (const token of ring.positions) points.add(token)
+  return [...points]
+}
+
+/** Whether `member` replicates, on `after`, some key it did not replicate on `before` (or `before` is unknown). */
+export const gainsRanges = (before: HashRing | undefined, after: HashRing, member: string): boolean => {
+  if (!after.members.includes(member)) return false
+  if (before === undefined) return true
+  return pointsOf([before, after]).some((point) => after.replicates(member, point) && !before.replicates(member, point))
+}
+
+/** Answers of one pull round: who answered in full, and which ranges each holds in full (its synced ring). */
+export interface PullAnswers {
+  /** Members that streamed their records to the end, with their synced ring (undefined: holds nothing in full). */
+  readonly answered: ReadonlyMap<string, HashRing | undefined>
+}
+
+/** The quorum of `n` replicas: writes were acknowledged by at least this many. */
+export const majority = (n: number): number => Math.floor(n / 2) + 1
+
+/**
+ * Whether `self`, having applied what `answers` sent, now holds every
+ * acknowledged write of every key it replicates on `ring`. A write was
+ * acknowledged by a majority of the key's replicas; all but one of those
+ * may be lost to `self` (its own old copy, after a restart), so per key it
+ * needs n - majority(n) + 1 of the other replicas, each counted only if it
+ * holds that range in full. When every other replica answered and still too
+ * few hold the range, nothing more can be recovered: that counts as done.
+ */
+export const pullCovers = (ring: HashRing, self: string, answers: PullAnswers): boolean => {
+  const sourceRings = [...answers.answered.values()].filter((r): r is HashRing => r !== undefined)
+  for (const point of pointsOf([ring, ...sourceRings])) {
+    const replicas = ring.preferenceList(point)
+    if (!replicas.includes(self)) continue
+    const others = replicas.filter((member) => member !== self)
+    const needed = replicas.length - majority(replicas.length) + 1
+    let holding = 0
+    let everyoneAnswered = true
+    for (const other of others) {
+      if (!answers.answered.has(other)) everyoneAnswered = false
+      else if (answers.answered.get(other)?.replicates(other, point) === true) holding++
+    }
+    if (holding < needed && !everyoneAnswered) return false
+  }
+  return true
+}
