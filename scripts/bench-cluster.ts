@@ -11,7 +11,7 @@
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { connect } from "../test/support/clients.js"
-import { freePort, type NodeProcess, ringOf, spawnNode } from "../test/support/nodeProcess.js"
+import { clusterReady, freePort, type NodeProcess, spawnNode } from "../test/support/nodeProcess.js"
 
 const KEYS = 1000
 const VALUE = "v".repeat(100)
@@ -76,7 +76,7 @@ const startNodes = async (hosts: ReadonlyArray<string>): Promise<Array<NodeProce
   const nodes = addresses.map((addr) =>
     spawnNode({ ADDR: addr, PEERS: addresses.filter((a) => a !== addr).join(","), RATE_LIMIT: "0", CAPACITY: "100000" })
   )
-  await Promise.all(nodes.map((n) => n.waitForLog(ringOf(hosts.length))))
+  await clusterReady(nodes, hosts.length)
   return nodes
 }
 

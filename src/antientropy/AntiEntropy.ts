@@ -66,11 +66,18 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       return built
     }
     let trees = build(ring.current())
+    // Leaves whose last exchange changed nothing (a key evicted or expired on
+    // one side only), with the digests both sides had: while neither side
+    // changes, exchanging them again would change nothing again.
+    let fruitless = new Map<string, string>()
     store.onChange((key, before, after) => trees.update(ring.hash(key), digestOf(key, before), digestOf(key, after)))
     yield* Effect.addFinalizer(() => Effect.sync(() => store.onChange(undefined)))
     yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (snapshot) =>
       Effect.sync(() => {
-        if (snapshot !== trees.ring) trees = build(snapshot)
+        if (snapshot !== trees.ring) {
+          trees = build(snapshot)
+          fruitless = new Map()
+        }
       })))
 
     /** Server side: digests of our trees, only when we route with the same ring as the asker. */
@@ -122,17 +129,21 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       const report = { peer, sharedArcs: shared.length, differingArcs: differing.length, differingLeaves: 0, pulled: 0, pushed: 0 }
       if (differing.length === 0) return report
 
-      const ranges: Array<HashRange> = []
+      const candidates: Array<{ readonly id: string; readonly state: string; readonly range: HashRange }> = []
       for (const { arc, digests } of yield* ask(differing, current.depth)) {
         const tree = current.tree(arc)
         if (tree === undefined || digests === undefined) continue
         const mine = tree.level(current.depth, 0, tree.leafCount)
         mine.forEach((digest, leaf) => {
-          const theirs = digests[leaf]
-          if (theirs === undefined || !digestEquals(digest, theirs)) ranges.push(leafRange(tree, leaf))
+          const theirs = digests[leaf] ?? { hi: 0, lo: 0 }
+          if (digestEquals(digest, theirs)) return
+          const id = `${peer}/${arc}/${leaf}`
+          const state = `${digest.hi}:${digest.lo}/${theirs.hi}:${theirs.lo}`
+          if (fruitless.get(id) !== state) candidates.push({ id, state, range: leafRange(tree, leaf) })
         })
       }
-      const leaves = ranges.slice(0, MAX_LEAVES_PER_ROUND)
+      const chosen = candidates.slice(0, MAX_LEAVES_PER_ROUND)
+      const leaves = chosen.map((c) => c.range)
       report.differingLeaves = leaves.length
       if (leaves.length === 0) return report
       report.pulled = yield* peers.pull(peer, { requester: self, members, ranges: leaves }).pipe(
@@ -143,6 +154,9 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         Effect.mapError((error) => error.message)
       )
       report.pushed = yield* pushTo(peer, new RangeSet(leaves))
+      // Remember the exchanged leaves as they were: if both sides still look
+      // the same next round, this exchange did not help and is not repeated.
+      for (const { id, state } of chosen) fruitless.set(id, state)
       return report
     })
 

@@ -35,8 +35,9 @@ const confirms = (reply: ReplicaReply | PeerError) => reply._tag === "Applied" |
  * - Release: records of keys this node no longer replicates (after a join,
  *   or after it regained ranges it had released) are pushed to their current
  *   owners and dropped here once every owner has confirmed them as a voting
- *   replica. This runs after each ring change and every ANTI_ENTROPY_INTERVAL
- *   while such records remain, so every key ends on exactly its owners.
+ *   replica. This runs every ANTI_ENTROPY_INTERVAL while such records may
+ *   remain, so every key ends on exactly its owners; a sweep stops at the
+ *   first refusal (an owner still pulling) and the next one resumes.
  * - Hand-off: on graceful shutdown (after the gRPC server has drained, before
  *   SWIM announces the leave) the node stops voting, then pushes every record
  *   to the members that replicate it on the ring without this node, waiting
@@ -85,10 +86,17 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         done()
       })
 
+    /**
+     * Pushes records chunk by chunk. With `stopOnRefusal`, a chunk that some
+     * owner did not confirm ends the push: that owner is still pulling or
+     * unreachable, and the next sweep tries again rather than resending
+     * every record meanwhile.
+     */
     const push = (
       records: ReadonlyArray<Record>,
       targetsOf: (key: string) => ReadonlyArray<string>,
-      onComplete: (records: ReadonlyArray<Record>) => number
+      onComplete: (records: ReadonlyArray<Record>) => number,
+      stopOnRefusal: boolean
     ) =>
       Effect.gen(function*() {
         const report = { records: records.length, sent: 0, confirmed: 0, failed: 0, released: 0 }
@@ -98,6 +106,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
           report.confirmed += tally.confirmed
           report.failed += tally.failed
           report.released += onComplete(tally.complete)
+          if (stopOnRefusal && tally.failed > 0) break
         }
         return report
       })
@@ -116,7 +125,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         let released = 0
         for (const [key, record] of complete) if (store.release(key, record)) released++
         return released
-      }).pipe(Effect.tap((report) =>
+      }, true).pipe(Effect.tap((report) =>
         Effect.sync(() => {
           mayHoldUnowned = report.released < report.records
         })
@@ -145,7 +154,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         const owners = before.preferenceList(hash)
         return after.preferenceList(hash).filter((member) => !owners.includes(member))
       }
-      return push(store.snapshot(), newOwners, () => 0)
+      return push(store.snapshot(), newOwners, () => 0, false)
     })
 
     yield* Effect.addFinalizer(() =>

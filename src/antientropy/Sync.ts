@@ -139,14 +139,15 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     /** Pulls everything `source` holds for this node on `target`; None when the stream did not finish. */
     const pullFrom = (source: string, target: HashRing) =>
       peers.pull(source, { requester: self, members: target.members }).pipe(
-        Stream.runFold({ first: true, synced: undefined as HashRing | undefined, records: 0 }, (acc, chunk) => {
+        Stream.runFold({ first: true, synced: undefined as HashRing | undefined, records: 0, bytes: 0 }, (acc, chunk) => {
           if (acc.first && chunk.syncedMembers.length > 0) acc.synced = ring.build(chunk.syncedMembers)
           acc.first = false
           apply(chunk.records)
           acc.records += chunk.records.length
+          for (const record of chunk.records) acc.bytes += wireBytes(record)
           return acc
         }),
-        Effect.map((acc) => ({ source, synced: acc.synced, records: acc.records })),
+        Effect.map((acc) => ({ source, synced: acc.synced, records: acc.records, bytes: acc.bytes })),
         Effect.tapError((error) => Effect.logDebug("pull failed").pipe(Effect.annotateLogs({ source, reason: error.message }))),
         Effect.option
       )
@@ -158,15 +159,17 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         const results = yield* Effect.forEach(sources, (source) => pullFrom(source, target), { concurrency: PULL_CONCURRENCY })
         const answered = new Map<string, HashRing | undefined>()
         let records = 0
+        let bytes = 0
         for (const result of results) {
           if (Option.isNone(result)) continue
           answered.set(result.value.source, result.value.synced)
           records += result.value.records
+          bytes += result.value.bytes
         }
         if (!pullCovers(target, self, { answered })) {
           return yield* Effect.fail(sources.filter((source) => !answered.has(source)))
         }
-        return { sources: answered.size, records }
+        return { sources: answered.size, records, bytes }
       })
 
     /** Brings this node's voting ranges up to `next`, pulling first when `next` gives it new ones. */

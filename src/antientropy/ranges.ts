@@ -32,24 +32,24 @@ export const majority = (n: number): number => Math.floor(n / 2) + 1
 /**
  * Whether `self`, having applied what `answers` sent, now holds every
  * acknowledged write of every key it replicates on `ring`. A write was
- * acknowledged by a majority of the key's replicas; all but one of those
- * may be lost to `self` (its own old copy, after a restart), so per key it
- * needs n - majority(n) + 1 of the other replicas, each counted only if it
- * holds that range in full. When every other replica answered and still too
- * few hold the range, nothing more can be recovered: that counts as done.
+ * acknowledged by a majority of the key's voting replicas; all but one of
+ * those may be lost to `self` (its own old copy, after a restart), so per key
+ * it needs n - majority(n) + 1 of the other replicas, each counted only if it
+ * holds that range in full. When every other member of the ring answered
+ * (old owners that still hold moved keys included) and still too few hold
+ * the range in full, nothing more can be recovered: that counts as done (a
+ * new cluster, or nodes joining at the same time into the same range).
  */
 export const pullCovers = (ring: HashRing, self: string, answers: PullAnswers): boolean => {
   const sourceRings = [...answers.answered.values()].filter((r): r is HashRing => r !== undefined)
+  const everyoneAnswered = ring.members.every((member) => member === self || answers.answered.has(member))
   for (const point of pointsOf([ring, ...sourceRings])) {
     const replicas = ring.preferenceList(point)
     if (!replicas.includes(self)) continue
-    const others = replicas.filter((member) => member !== self)
     const needed = replicas.length - majority(replicas.length) + 1
     let holding = 0
-    let everyoneAnswered = true
-    for (const other of others) {
-      if (!answers.answered.has(other)) everyoneAnswered = false
-      else if (answers.answered.get(other)?.replicates(other, point) === true) holding++
+    for (const other of replicas) {
+      if (other !== self && answers.answered.get(other)?.replicates(other, point) === true) holding++
     }
     if (holding < needed && !everyoneAnswered) return false
   }

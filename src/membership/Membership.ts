@@ -111,12 +111,18 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
 
     // Piggybacked gossip stops after a few retransmissions, so a member that
     // missed an update would never hear it. Every few periods, pull a random
-    // member's whole table (push-pull state sync, as memberlist does).
+    // member's whole table (push-pull state sync, as memberlist does). Every
+    // other sync goes to a seed this node does not know as a live member, if
+    // any: nodes started together may each have joined a different seed and
+    // formed separate clusters, and this is what merges them.
+    const seeds = config.peers.map(formatHostPort).filter((seed) => seed !== self)
     let period = 0
     const syncState = Effect.gen(function*() {
       const others = table.probeable()
-      if (others.length === 0) return
-      const peer = others[yield* Random.nextIntBetween(0, others.length)]!
+      const strangers = seeds.filter((seed) => !others.includes(seed))
+      const pool = strangers.length > 0 && (period / STATE_SYNC_EVERY_PERIODS) % 2 === 1 ? strangers : others
+      if (pool.length === 0) return
+      const peer = pool[yield* Random.nextIntBetween(0, pool.length)]!
       yield* peers.join(peer, selfUpdate()).pipe(
         Effect.timeout(config.probeInterval),
         Effect.flatMap(learn),
@@ -146,7 +152,6 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     })
     yield* Effect.forkScoped(Effect.repeat(protocolPeriod, Schedule.spaced(config.probeInterval)))
 
-    const seeds = config.peers.map(formatHostPort).filter((seed) => seed !== self)
     const joinOnce = Effect.firstSuccessOf(seeds.map((seed) =>
       peers.join(seed, selfUpdate()).pipe(
         Effect.tap((members) => learn(members)),

@@ -84,4 +84,27 @@ describe("Membership (SWIM over an in-memory network)", () => {
       yield* advanceUntil(() => [a, b, c, d].every((n) => n.ring.current().size === 4), Duration.seconds(10))
       expect(d.ring.current().members).toEqual([A, B, C, D])
     }))
+
+  it.scoped("merges two clusters that formed apart because each node joined a different seed", () =>
+    Effect.gen(function*() {
+      const network = new MemoryNetwork(Duration.seconds(1))
+      // A and B cannot reach C and D at first: A+B and C+D form two clusters.
+      for (const [x, y] of [[A, C], [A, D], [B, C], [B, D]] as const) {
+        network.faults.cut.add(`${x}->${y}`)
+        network.faults.cut.add(`${y}->${x}`)
+      }
+      const nodes = [
+        yield* simNode(network, A, [B, C, D]),
+        yield* simNode(network, B, [A, C, D]),
+        yield* simNode(network, C, [D, A, B]),
+        yield* simNode(network, D, [C, A, B])
+      ]
+      yield* advanceUntil(() => nodes.every((n) => n.ring.current().size === 2), Duration.seconds(10))
+      // Let every join attempt finish: the two clusters are now stable apart.
+      yield* TestClock.adjust("15 seconds")
+      expect(nodes.map((n) => n.ring.current().size)).toEqual([2, 2, 2, 2])
+      network.faults.cut.clear()
+      const took = yield* advanceUntil(() => nodes.every((n) => n.ring.current().size === 4), Duration.seconds(30))
+      expect(took).toBeLessThanOrEqual(30_000)
+    }))
 })
