@@ -40,6 +40,10 @@ export class Readiness extends Effect.Service<Readiness>()("cache/antientropy/Re
         Effect.sync(() => {
           synced = next
         }),
+      /** Forgets every range held in full: this node must pull them all again before it votes. */
+      markUnsynced: Effect.sync(() => {
+        synced = undefined
+      }),
       /** Stops voting for good: the node is handing its data over before it leaves. */
       beginLeaving: Effect.sync(() => {
         leaving = true
@@ -55,6 +59,7 @@ export class Readiness extends Effect.Service<Readiness>()("cache/antientropy/Re
         votesOn: () => true,
         synced: () => ring.current(),
         markSynced: () => Effect.void,
+        markUnsynced: Effect.void,
         beginLeaving: Effect.void
       }))
   )

@@ -3,6 +3,7 @@ import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
+import { Membership } from "../membership/Membership.js"
 import { PeerClient, type PullChunk, type PulledRecord, type PullRequest } from "../peer/PeerClient.js"
 import { TokenBucket } from "../ratelimit/tokenBucket.js"
 import { Replication } from "../replication/Coordinator.js"
@@ -67,6 +68,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     const peers = yield* PeerClient
     const readiness = yield* Readiness
     const replication = yield* Replication
+    const membership = yield* Membership
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const self = formatHostPort(config.addr)
@@ -195,9 +197,22 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         )
       })
 
+    // Declared dead by the others: they may have moved this node's keys
+    // elsewhere meanwhile, so it pulls everything again before it votes.
+    const afterDeath = membership.declaredDead.pipe(
+      Stream.mapEffect(() =>
+        Effect.as(
+          Effect.zipRight(readiness.markUnsynced, Effect.logWarning("declared dead by others: pulling every range again")),
+          ring.current()
+        )
+      )
+    )
     // A newer ring abandons a pull in progress and starts over against it.
     yield* Effect.forkScoped(
-      ring.snapshots.pipe(Stream.flatMap((next) => Stream.fromEffect(follow(next)), { switch: true }), Stream.runDrain)
+      Stream.merge(ring.snapshots, afterDeath).pipe(
+        Stream.flatMap((next) => Stream.fromEffect(follow(next)), { switch: true }),
+        Stream.runDrain
+      )
     )
 
     return { serve, apply } as const

@@ -1,3 +1,4 @@
+import { majority } from "../replication/consistency.js"
 import type { HashRing } from "../ring/HashRing.js"
 
 /**
@@ -26,8 +27,6 @@ export interface PullAnswers {
   readonly answered: ReadonlyMap<string, HashRing | undefined>
 }
 
-/** The quorum of `n` replicas: writes were acknowledged by at least this many. */
-export const majority = (n: number): number => Math.floor(n / 2) + 1
 
 /**
  * Whether `self`, having applied what `answers` sent, now holds every

@@ -2,6 +2,7 @@ import { Array as Arr, Duration, Effect, Layer, Random, Schedule, type Scope, St
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { PeerClient, type ProbeMessage } from "../peer/PeerClient.js"
+import { majority } from "../replication/consistency.js"
 import { GossipQueue } from "./gossip.js"
 import { suspicionTimeoutMs } from "./suspicion.js"
 import { MemberTable, type MemberRecord, type MemberUpdate } from "./swim.js"
@@ -10,6 +11,13 @@ import { MemberTable, type MemberRecord, type MemberUpdate } from "./swim.js"
 const GOSSIP_QUEUE_MAX = 4096
 /** Protocol periods between full state syncs with a random member. */
 const STATE_SYNC_EVERY_PERIODS = 10
+/**
+ * A member gone (dead or left) is forgotten after this many DEAD_NODE_TIMEOUTs:
+ * long after it left the ring, so that a member that comes back still hears
+ * that it was declared dead (and pulls its ranges again) rather than being
+ * taken for a new one.
+ */
+const FORGET_AFTER_DEAD_TIMEOUTS = 10
 /** Longest pause between join attempts while no seed answers. */
 const JOIN_BACKOFF_MAX = Duration.seconds(10)
 
@@ -36,8 +44,14 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     const table = new MemberTable(self, nowMs())
     const gossip = new GossipQueue(GOSSIP_QUEUE_MAX)
 
-    // Members on the ring: everyone not gone for good (dead ones stay until reaped).
-    const ringMembersNow = () => table.members().filter((m) => m.status !== "left").map((m) => m.address)
+    // Dead members this node has taken off its ring (see `removeExpiredDead`);
+    // one that comes back alive is on the ring again.
+    const removed = new Set<string>()
+    // Members on the ring: everyone who has not left and was not removed as dead.
+    const ringMembersNow = () =>
+      table.members()
+        .filter((m) => m.status !== "left" && !(m.status === "dead" && removed.has(m.address)))
+        .map((m) => m.address)
     const ring = yield* SubscriptionRef.make<ReadonlyArray<string>>(ringMembersNow())
 
     const logChange = (update: MemberUpdate) =>
@@ -47,15 +61,21 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
           Effect.annotateLogs({ member: update.address, incarnation: update.incarnation })
         )
 
+    // Counts the times others declared this node dead (and it refuted it).
+    const declaredDead = yield* SubscriptionRef.make(0)
+
     /** Applies rumors, queues what changed for further gossip, republishes the ring members. */
     const learn = (updates: ReadonlyArray<MemberUpdate>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const changes: Array<MemberUpdate> = []
+        let refutedDeath = false
         for (const update of updates) {
           const change = table.apply(update, nowMs())
           if (change !== undefined) changes.push(change)
+          if (change !== undefined && update.address === self && update.status === "dead") refutedDeath = true
         }
-        return changes.length === 0 ? Effect.void : announce(changes)
+        const announced = changes.length === 0 ? Effect.void : announce(changes)
+        return refutedDeath ? Effect.zipRight(announced, SubscriptionRef.update(declaredDead, (n) => n + 1)) : announced
       })
 
     const announce = (changes: ReadonlyArray<MemberUpdate>) =>
@@ -130,6 +150,33 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       )
     })
 
+    const deadMs = Duration.toMillis(config.deadNodeTimeout)
+    /**
+     * Members dead for DEAD_NODE_TIMEOUT leave the ring, but only while this
+     * node sees a majority of its ring alive: a node cut off in a minority
+     * would otherwise shrink its ring to the members it still sees and serve
+     * quorums of its own (split brain).
+     */
+    const removeExpiredDead = Effect.suspend(() => {
+      const now = nowMs()
+      const expired = table.members().filter((m) => m.status === "dead" && !removed.has(m.address) && now - m.changedAtMs >= deadMs)
+      if (expired.length === 0) return Effect.void
+      const onRing = ringMembersNow()
+      const live = table.members().filter((m) => onRing.includes(m.address) && (m.status === "alive" || m.status === "suspect"))
+      if (live.length < majority(onRing.length)) {
+        return Effect.logDebug("keeping dead members on the ring: no majority in sight").pipe(
+          Effect.annotateLogs({ live: live.length, ring: onRing.length })
+        )
+      }
+      for (const member of expired) removed.add(member.address)
+      return Effect.zipRight(
+        Effect.logWarning("removed dead members from the ring").pipe(
+          Effect.annotateLogs({ members: expired.map((m) => m.address).join(",") })
+        ),
+        announce([])
+      )
+    })
+
     const protocolPeriod = Effect.gen(function*() {
       if (++period % STATE_SYNC_EVERY_PERIODS === 0) yield* syncState
       const target = yield* nextTarget
@@ -144,11 +191,9 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       )
       const dead = table.expireSuspects(nowMs(), timeoutMs)
       if (dead.length > 0) yield* announce(dead)
-      const reaped = table.reap(nowMs(), Duration.toMillis(config.deadNodeTimeout))
-      if (reaped.length > 0) {
-        yield* Effect.logWarning("removed dead members from the ring").pipe(Effect.annotateLogs({ members: reaped.join(",") }))
-        yield* announce([])
-      }
+      yield* removeExpiredDead
+      for (const gone of table.reap(nowMs(), deadMs * FORGET_AFTER_DEAD_TIMEOUTS)) removed.delete(gone)
+      for (const address of removed) if (table.get(address)?.status !== "dead") removed.delete(address)
     })
     yield* Effect.forkScoped(Effect.repeat(protocolPeriod, Schedule.spaced(config.probeInterval)))
 
@@ -193,6 +238,12 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       ringMembers: (): ReadonlyArray<string> => ringMembersNow(),
       /** Ring member lists as they change (the current one first). */
       ringChanges: ring.changes as Stream.Stream<ReadonlyArray<string>>,
+      /**
+       * Ticks each time this node hears it was declared dead: the others may
+       * have taken it off their rings and written its keys elsewhere
+       * meanwhile, so what it holds is no longer complete.
+       */
+      declaredDead: Stream.drop(declaredDead.changes, 1).pipe(Stream.map((): void => undefined)),
       // The server side of the membership protocol.
       onPing: (incoming: ProbeMessage): Effect.Effect<ReadonlyArray<MemberUpdate>> =>
         Effect.as(learn(incoming.gossip), outgoing()),
@@ -213,6 +264,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
         members: () => [{ address: self, incarnation: 0, status: "alive", changedAtMs: 0 }],
         ringMembers: () => [self],
         ringChanges: Stream.make([self]),
+        declaredDead: Stream.never,
         joinInBackground: Effect.void,
         onPing: () => Effect.succeed([]),
         onPingReq: () => Effect.succeed({ ack: false, gossip: [] }),

@@ -4,6 +4,9 @@
  */
 export type Consistency = "ONE" | "QUORUM" | "ALL"
 
+/** The smallest majority of `n`: any two such sets out of `n` intersect. */
+export const majority = (n: number): number => Math.floor(n / 2) + 1
+
 /** Answers needed out of `replicas` for a request at `level`. */
 export const required = (level: Consistency, replicas: number): number =>
-  level === "ONE" ? Math.min(1, replicas) : level === "ALL" ? replicas : Math.floor(replicas / 2) + 1
+  level === "ONE" ? Math.min(1, replicas) : level === "ALL" ? replicas : majority(replicas)

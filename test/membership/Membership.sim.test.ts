@@ -107,4 +107,23 @@ describe("Membership (SWIM over an in-memory network)", () => {
       const took = yield* advanceUntil(() => nodes.every((n) => n.ring.current().size === 4), Duration.seconds(30))
       expect(took).toBeLessThanOrEqual(30_000)
     }))
+
+  it.scoped("removes a dead member only where a majority of the ring is in sight, so a cut-off node cannot shrink its ring", () =>
+    Effect.gen(function*() {
+      const network = new MemoryNetwork(Duration.seconds(1))
+      const fast = { deadNodeTimeout: Duration.seconds(2) }
+      const a = yield* simNode(network, A, [], fast)
+      const b = yield* simNode(network, B, [A], fast)
+      const c = yield* simNode(network, C, [A], fast)
+      yield* advanceUntil(() => [a, b, c].every((n) => n.ring.current().size === 3), Duration.seconds(5))
+      for (const other of [B, C]) {
+        network.faults.cut.add(`${A}->${other}`)
+        network.faults.cut.add(`${other}->${A}`)
+      }
+      yield* advanceUntil(() => [b, c].every((n) => n.ring.current().size === 2), Duration.seconds(20))
+      // A sees B and C dead too, but one of three is no majority: its ring keeps them.
+      expect(statusOf(a, B)?.status).toBe("dead")
+      yield* TestClock.adjust("10 seconds")
+      expect(a.ring.current().size).toBe(3)
+    }))
 })
