@@ -107,7 +107,8 @@ const main = async (keys: number, inFlight: number) => {
     await clusterReady(nodes, 3)
     const loadSeconds = await load(first, keys)
     console.error(`loaded ${keys} keys in ${loadSeconds.toFixed(1)} s`)
-    const probeRun = startProbe(first, keys, inFlight)
+    // The probe talks to the two nodes that stay throughout (the second one drains later).
+    const probeRun = startProbe([first[0]!, first[2]!], keys, inFlight)
     await new Promise((resolve) => setTimeout(resolve, 10_000))
     const baselineEnd = Date.now()
 
@@ -120,6 +121,7 @@ const main = async (keys: number, inFlight: number) => {
     const released = await Promise.all(nodes.slice(0, 3).map((n, i) => waitAfter(n, marks[i]!, releasedAll)))
     const joinEnd = Math.max(...released.map(timeOf))
     const releasePushes = nodes.slice(0, 3).flatMap((n, i) => linesAfter(n, marks[i]!, isRelease))
+    const releasedKeys = releasePushes.reduce((sum, l) => sum + Number(l["released"]), 0)
     const join = {
       movement: "absorb a 4th node",
       votingAfterMs: timeOf(joined) - joinStart,
@@ -127,7 +129,9 @@ const main = async (keys: number, inFlight: number) => {
       recordsPulled: Number(joined["records"]),
       bytesPulled: Number(joined["bytes"]),
       releasePushed: releasePushes.reduce((sum, l) => sum + Number(l["sent"]), 0),
-      shareMoved: Number(joined["records"]) / (keys * REPLICAS),
+      // Replica copies that changed place: each one the old owners released went to the joiner.
+      copiesMoved: releasedKeys,
+      shareMoved: releasedKeys / (keys * REPLICAS),
       idealShare: 1 / 4
     }
 
@@ -148,6 +152,8 @@ const main = async (keys: number, inFlight: number) => {
       handedOff: Number(handoff?.["sent"] ?? 0),
       recordsPulled: synced.reduce((sum, l) => sum + Number(l["records"]), 0),
       bytesPulled: synced.reduce((sum, l) => sum + Number(l["bytes"]), 0),
+      // The leaver's copies, each handed to the one member that takes it over.
+      copiesMoved: Number(handoff?.["sent"] ?? 0),
       shareMoved: Number(handoff?.["sent"] ?? 0) / (keys * REPLICAS),
       idealShare: 1 / 4
     }
@@ -164,10 +170,10 @@ const main = async (keys: number, inFlight: number) => {
     const result = { keys, valueBytes: VALUE.length, loadSeconds, join, drain, latency }
     console.log(JSON.stringify(result))
     console.log(`
-| movement | voting after | settled after | records moved | MiB pulled | share moved (ideal) | probe p99 during (before) |
+| movement | voting after | settled after | copies moved (share; ideal) | records pulled (MiB) | probe p99 during (before) | probe errors |
 |---|---|---|---|---|---|---|
-| ${join.movement} | ${(join.votingAfterMs / 1000).toFixed(1)} s | ${(join.settledAfterMs / 1000).toFixed(1)} s | ${join.recordsPulled} | ${(join.bytesPulled / 2 ** 20).toFixed(1)} | ${join.shareMoved.toFixed(3)} (${join.idealShare}) | ${latency.p99DuringJoinMs} ms (${latency.p99BeforeMs} ms) |
-| ${drain.movement} | ${(drain.votingAfterMs / 1000).toFixed(1)} s | ${(drain.settledAfterMs / 1000).toFixed(1)} s | ${drain.handedOff} handed off, ${drain.recordsPulled} pulled | ${(drain.bytesPulled / 2 ** 20).toFixed(1)} | ${drain.shareMoved.toFixed(3)} (${drain.idealShare}) | ${latency.p99DuringDrainMs} ms (${latency.p99BeforeMs} ms) |
+| ${join.movement} | ${(join.votingAfterMs / 1000).toFixed(1)} s | ${(join.settledAfterMs / 1000).toFixed(1)} s | ${join.copiesMoved} (${join.shareMoved.toFixed(3)}; ${join.idealShare}) | ${join.recordsPulled} (${(join.bytesPulled / 2 ** 20).toFixed(1)}) | ${latency.p99DuringJoinMs} ms (${latency.p99BeforeMs} ms) | ${latency.errorsDuringJoin} |
+| ${drain.movement} | ${(drain.votingAfterMs / 1000).toFixed(1)} s | ${(drain.settledAfterMs / 1000).toFixed(1)} s | ${drain.copiesMoved} (${drain.shareMoved.toFixed(3)}; ${drain.idealShare}) | ${drain.recordsPulled} (${(drain.bytesPulled / 2 ** 20).toFixed(1)}) | ${latency.p99DuringDrainMs} ms (${latency.p99BeforeMs} ms) | ${latency.errorsDuringDrain} |
 `)
   } finally {
     await Promise.all(nodes.map((n) => n.stop("SIGKILL")))

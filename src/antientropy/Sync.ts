@@ -1,4 +1,4 @@
-import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Option, Schedule, Stream } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
@@ -12,7 +12,8 @@ import { Ring } from "../ring/Ring.js"
 import { Entry, keyBytes, type Tombstone, valueBytes, type Write } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import { RangeSet } from "./ArcTrees.js"
-import { gainsRanges, pullCovers } from "./ranges.js"
+import type { HashRange } from "./MerkleTree.js"
+import { gainedRanges, gainsRanges, pullCovers } from "./ranges.js"
 import { Readiness } from "./Readiness.js"
 
 /** Records per streamed chunk at most. */
@@ -45,7 +46,7 @@ export const chunksOf = (records: ReadonlyArray<PulledRecord>, maxBytes: number)
     current.records.push(record)
     current.bytes += bytes
   }
-  chunks.push(current) // the first chunk carries the synced ring, so there is always one
+  if (current.records.length > 0) chunks.push(current)
   return chunks
 }
 
@@ -108,24 +109,21 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         yield* fence(request.members)
         const wanted = ring.build(request.members)
         const within = request.ranges === undefined || request.ranges.length === 0 ? undefined : new RangeSet(request.ranges)
-        const records: Array<PulledRecord> = []
-        for (const [key, record] of store.snapshot()) {
-          const hash = ring.hash(key)
-          if (wanted.replicates(request.requester, hash) && (within === undefined || within.has(hash))) {
-            records.push({ key, write: toWrite(record) })
-          }
-        }
         const syncedMembers = readiness.synced()?.members ?? []
-        const chunks = chunksOf(records, maxChunkBytes)
-        yield* Effect.logDebug("answering a pull").pipe(
-          Effect.annotateLogs({ requester: request.requester, records: records.length, chunks: chunks.length })
+        // One quick copy of the store, then hashing and filtering a slice at a
+        // time: the event loop keeps serving clients between slices.
+        const records = Stream.fromIterable(store.snapshot()).pipe(
+          Stream.filter(([key]) => {
+            const hash = ring.hash(key)
+            return wanted.replicates(request.requester, hash) && (within === undefined || within.has(hash))
+          }),
+          Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
+          Stream.mapChunks((slice) => Chunk.fromIterable(chunksOf(Chunk.toReadonlyArray(slice), maxChunkBytes))),
+          Stream.filter((chunk) => chunk.records.length > 0),
+          Stream.mapEffect((chunk) => Effect.as(pace(chunk.bytes), { syncedMembers: [], records: chunk.records }))
         )
-        return Stream.fromIterable(chunks).pipe(
-          Stream.zipWithIndex,
-          Stream.mapEffect(([chunk, i]) =>
-            Effect.as(pace(chunk.bytes), { syncedMembers: i === 0 ? syncedMembers : [], records: chunk.records })
-          )
-        )
+        // The first message carries the synced ring, so there is always one.
+        return Stream.concat(Stream.make<Array<PullChunk>>({ syncedMembers, records: [] }), records)
       }))
 
     // ---- pulling
@@ -138,9 +136,9 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
       }
     }
 
-    /** Pulls everything `source` holds for this node on `target`; None when the stream did not finish. */
-    const pullFrom = (source: string, target: HashRing) =>
-      peers.pull(source, { requester: self, members: target.members }).pipe(
+    /** Pulls what `source` holds for this node on `target` (within `ranges`, if given); None when the stream did not finish. */
+    const pullFrom = (source: string, target: HashRing, ranges: ReadonlyArray<HashRange> | undefined) =>
+      peers.pull(source, { requester: self, members: target.members, ...(ranges === undefined ? {} : { ranges }) }).pipe(
         Stream.runFold({ first: true, synced: undefined as HashRing | undefined, records: 0, bytes: 0 }, (acc, chunk) => {
           if (acc.first && chunk.syncedMembers.length > 0) acc.synced = ring.build(chunk.syncedMembers)
           acc.first = false
@@ -154,11 +152,13 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         Effect.option
       )
 
-    /** One round: pull from every other member, then check that every range is covered. */
-    const pullRound = (target: HashRing) =>
+    /** One round: pull from every other member, then check that every range pulled is covered. */
+    const pullRound = (target: HashRing, ranges: ReadonlyArray<HashRange> | undefined) =>
       Effect.gen(function*() {
         const sources = target.members.filter((member) => member !== self)
-        const results = yield* Effect.forEach(sources, (source) => pullFrom(source, target), { concurrency: PULL_CONCURRENCY })
+        const results = yield* Effect.forEach(sources, (source) => pullFrom(source, target, ranges), {
+          concurrency: PULL_CONCURRENCY
+        })
         const answered = new Map<string, HashRing | undefined>()
         let records = 0
         let bytes = 0
@@ -168,7 +168,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
           records += result.value.records
           bytes += result.value.bytes
         }
-        if (!pullCovers(target, self, { answered })) {
+        if (!pullCovers(target, self, { answered }, ranges === undefined ? undefined : new RangeSet(ranges))) {
           return yield* Effect.fail(sources.filter((source) => !answered.has(source)))
         }
         return { sources: answered.size, records, bytes }
@@ -177,13 +177,18 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     /** Brings this node's voting ranges up to `next`, pulling first when `next` gives it new ones. */
     const follow = (next: HashRing) =>
       Effect.gen(function*() {
-        if (!gainsRanges(readiness.synced(), next, self)) return yield* readiness.markSynced(next)
+        const synced = readiness.synced()
+        if (!gainsRanges(synced, next, self)) return yield* readiness.markSynced(next)
         // Alone with peers to join: this may be a restart cut off from the
         // others, not a new cluster, so it must not vote on an empty store.
         if (next.size === 1 && hasSeeds) return
+        // Only the ranges gained, when some are held in full already.
+        const ranges = synced === undefined ? undefined : gainedRanges(synced, next, self)
         const started = nowMs()
-        yield* Effect.logInfo("pulling ranges before voting on them").pipe(Effect.annotateLogs({ members: next.members.join(",") }))
-        const report = yield* pullRound(next).pipe(
+        yield* Effect.logInfo("pulling ranges before voting on them").pipe(
+          Effect.annotateLogs({ members: next.members.join(","), ranges: ranges?.length ?? "all" })
+        )
+        const report = yield* pullRound(next, ranges).pipe(
           Effect.tapError((missing) =>
             Effect.logWarning("some ranges lack answers from enough replicas; pulling again").pipe(
               Effect.annotateLogs({ unanswered: missing.join(",") })

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { gainsRanges, pullCovers } from "../../src/antientropy/ranges.js"
+import { RangeSet } from "../../src/antientropy/ArcTrees.js"
+import { gainedRanges, gainsRanges, pullCovers } from "../../src/antientropy/ranges.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { type Hash32, loadXxHash32 } from "../../src/ring/keyHash.js"
 
@@ -49,6 +50,20 @@ describe("gainsRanges", () => {
       }
       expect(gainsRanges(before, after, leaver)).toBe(false)
     }), { numRuns: 60 })
+  })
+
+  it("lists as gained ranges exactly the hashes a member replicates after a change and not before", () => {
+    fc.assert(fc.property(clusterArb, fc.boolean(), ({ size, replicas, changed }, join) => {
+      const members = Array.from({ length: size + 1 }, (_, i) => node(i))
+      const other = join ? node(200) : members[changed % members.length]!
+      const before = ringOf(members, replicas)
+      const after = ringOf(join ? [...members, other] : members.filter((m) => m !== other), replicas)
+      for (const member of after.members) {
+        const gained = new RangeSet(gainedRanges(before, after, member))
+        const points = [...sampleHashes, ...before.positions, ...after.positions, ...[...after.positions].map((t) => (t + 1) >>> 0)]
+        for (const h of points) expect(gained.has(h)).toBe(after.replicates(member, h) && !before.replicates(member, h))
+      }
+    }), { numRuns: 40 })
   })
 
   it("counts everything as gained when nothing was held in full yet", () => {
