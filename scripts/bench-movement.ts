@@ -4,6 +4,7 @@
  * whose latency is compared with the same load before any movement.
  *
  *   node --import tsx scripts/bench-movement.ts [keys=1000000] [probeInFlight=8]
+ *   (SYNC_BANDWIDTH in the environment is passed to the nodes)
  *
  * Reports, per movement: the time until the new owners vote on their ranges,
  * the time until old owners have released what they no longer replicate,
@@ -73,7 +74,9 @@ const ENV = {
   MAX_MEMORY: "4GiB",
   TTL: "0",
   ANTI_ENTROPY_INTERVAL: "2s",
-  LOG_LEVEL: "info"
+  LOG_LEVEL: "info",
+  // Passed through, to compare caps: SYNC_BANDWIDTH=8MiB pnpm bench:movement
+  ...(process.env["SYNC_BANDWIDTH"] === undefined ? {} : { SYNC_BANDWIDTH: process.env["SYNC_BANDWIDTH"] })
 }
 
 const load = async (targets: ReadonlyArray<string>, keys: number) => {
