@@ -6,6 +6,7 @@ const v = (hlc: number) => ({ hlc, nodeId: 1, generation: 1 })
 const applied: ReplicaReply = { _tag: "Applied", existed: false }
 const stale = (hlc: number): ReplicaReply => ({ _tag: "Stale", current: v(hlc) })
 const down = { _tag: "PeerTimeout" } as const
+const notReady: ReplicaReply = { _tag: "NotReady" }
 
 /** Feeds replies in order; returns the first verdict and after how many replies it came. */
 const run = (round: WriteRound, replies: ReadonlyArray<ReplicaReply | typeof down | Withheld>) => {
@@ -25,7 +26,11 @@ describe("WriteRound", () => {
     ["waits for the last answer before choosing retry or give-up", [stale(5), stale(9)], { after: 2, verdict: "none" }],
     ["gives up when an attempt was partly applied (a read may have seen it; a retry could show it twice)", [applied, stale(9), stale(7)], { after: 3, verdict: "Superseded" }],
     ["retries when the remotes refused and the local copy was withheld", [stale(9), stale(7), { _tag: "Withheld" }], { after: 3, verdict: "Stale" }],
-    ["gives up when a timed-out replica may have taken the attempt", [stale(5), down, stale(7)], { after: 3, verdict: "Superseded" }]
+    ["gives up when a timed-out replica may have taken the attempt", [stale(5), down, stale(7)], { after: 3, verdict: "Superseded" }],
+    ["does not count a pending replica's ack: it needs the two voters", [notReady, applied, applied], { after: 3, verdict: "Written" }],
+    ["is unavailable when a pending replica and a silent one leave one voter", [notReady, down], { after: 2, verdict: "Unavailable" }],
+    // A pending copy is never read until that replica has pulled newer versions, so it cannot be seen twice.
+    ["retries when the voters refused, whatever the pending replica did", [stale(5), notReady, stale(7)], { after: 3, verdict: "Stale" }]
   ]
   for (const [name, replies, expected] of cases) it(name, () => expect(run(new WriteRound(3, 2), replies)).toEqual(expected))
 
@@ -60,6 +65,16 @@ describe("ReadRound", () => {
     const round = new ReadRound(3, 2)
     round.record("a", { _tag: "Found", version: v(3), value: "x", expiresAtMs: 0 })
     expect(round.record("b", { _tag: "Deleted", version: v(4) })).toMatchObject({ winner: { _tag: "Deleted" }, forgotten: false })
+  })
+
+  it("does not count a pending replica's answer towards R", () => {
+    const round = new ReadRound(3, 2)
+    expect(round.record("a", { _tag: "Found", version: v(1), value: "x", expiresAtMs: 0 })).toBeUndefined()
+    expect(round.record("p", notReady)).toBeUndefined()
+    expect(round.record("b", { _tag: "Found", version: v(1), value: "x", expiresAtMs: 0 })).toMatchObject({ holders: ["a", "b"] })
+    const short = new ReadRound(3, 2)
+    short.record("p", notReady)
+    expect(short.record("q", down)).toEqual({ _tag: "Unavailable", acked: 0 })
   })
 
   it("is unavailable when fewer than R can still answer", () => {
