@@ -66,6 +66,18 @@ describe("dynamic membership under a steady client load", () => {
     await expectSettled(addresses, result.acked)
   })
 
+  it("takes two nodes joining at the same moment into the same ranges", { timeout: 150_000 }, async () => {
+    const addresses = await addressesOn([76, 77, 78, 79, 80])
+    const first = addresses.slice(0, 3)
+    await startCluster(first)
+    const load = steadyLoad(first)
+    const joiners = addresses.slice(3).map((joiner) => start(joiner, first))
+    await Promise.all(joiners.map((node) => node.waitForLog(isSynced)))
+    const result = await load.stop()
+    expect(result.acked.size).toBeGreaterThan(0)
+    await expectSettled(addresses, result.acked)
+  })
+
   it("shrinks from 5 to 3 nodes by graceful leaves without losing a write", { timeout: 150_000 }, async () => {
     const addresses = await addressesOn([86, 87, 88, 89, 90])
     const started = await startCluster(addresses)
