@@ -67,6 +67,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         for (const entry of records) {
           const [key, record] = entry
           const targets = targetsOf(key)
+          if (targets.length === 0) tally.complete.push(entry) // nobody left to confirm
           let unconfirmed = targets.length
           for (const target of targets) {
             pending++
@@ -114,20 +115,30 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
     // ---- release
 
     let mayHoldUnowned = true
+    // The last ring on which this node held no key it does not replicate.
+    // Owners on both that ring and the current one were voting owners all
+    // along and hold every acknowledged write; only the others must confirm.
+    let base: HashRing | undefined
     const release = Effect.suspend(() => {
       const current = ring.current()
       // Only a node that holds its own ranges in full releases: otherwise a
       // record here may be the only copy its owners will get.
       if (readiness.synced() !== current || !mayHoldUnowned) return Effect.succeed(undefined)
       const unowned = store.snapshot().filter(([key]) => !current.replicates(self, ring.hash(key)))
-      const replicasOf = (key: string) => current.preferenceList(ring.hash(key))
-      return push(unowned, replicasOf, (complete) => {
+      const since = base
+      const newOwnersOf = (key: string) => {
+        const hash = ring.hash(key)
+        const owners = current.preferenceList(hash)
+        return since === undefined ? owners : owners.filter((owner) => !since.replicates(owner, hash))
+      }
+      return push(unowned, newOwnersOf, (complete) => {
         let released = 0
         for (const [key, record] of complete) if (store.release(key, record)) released++
         return released
       }, true).pipe(Effect.tap((report) =>
         Effect.sync(() => {
           mayHoldUnowned = report.released < report.records
+          if (!mayHoldUnowned) base = current
         })
       ))
     }).pipe(Effect.tap((report) =>
