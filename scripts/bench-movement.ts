@@ -24,6 +24,8 @@ interface Sample {
   readonly at: number
   readonly ms: number
   readonly ok: boolean
+  /** The error's first line, for failed calls. */
+  readonly error?: string
 }
 
 /** Child: a closed-loop probe (half gets, half sets on loaded keys) until told to stop; sends its samples. */
@@ -44,8 +46,9 @@ const probe = async (targets: ReadonlyArray<string>, keys: number, inFlight: num
         if (i % 2 === 0) await client.cache.get({ key })
         else await client.cache.set({ key, value: VALUE })
         samples.push({ at, ms: performance.now() - started, ok: true })
-      } catch {
-        samples.push({ at, ms: performance.now() - started, ok: false })
+      } catch (error) {
+        const message = error instanceof Error ? error.message.split("\n")[0]! : String(error)
+        samples.push({ at, ms: performance.now() - started, ok: false, error: message })
       }
     }
   }
@@ -168,7 +171,8 @@ const main = async (keys: number, inFlight: number) => {
       p99DuringJoinMs: p99(window(samples, joinStart, joinEnd)),
       p99DuringDrainMs: p99(window(samples, drainStart, drainEnd)),
       errorsDuringJoin: window(samples, joinStart, joinEnd).filter((s) => !s.ok).length,
-      errorsDuringDrain: window(samples, drainStart, drainEnd).filter((s) => !s.ok).length
+      errorsDuringDrain: window(samples, drainStart, drainEnd).filter((s) => !s.ok).length,
+      errorKinds: [...new Set(samples.filter((s) => !s.ok).map((s) => s.error))].slice(0, 5)
     }
     const result = { keys, valueBytes: VALUE.length, loadSeconds, join, drain, latency }
     console.log(JSON.stringify(result))

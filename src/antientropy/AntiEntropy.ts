@@ -9,6 +9,7 @@ import { Store } from "../store/ShardedStore.js"
 import { ArcTrees, leafRange, RangeSet, recordDigest } from "./ArcTrees.js"
 import { digestEquals, type HashRange } from "./MerkleTree.js"
 import { Readiness } from "./Readiness.js"
+import { filterSliced, forEachSliced } from "./sliced.js"
 import { Sync, toWrite } from "./Sync.js"
 
 /** Arcs whose leaves one round compares at most. */
@@ -59,26 +60,39 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const sync = yield* Sync
     const self = formatHostPort(config.addr)
 
-    const build = (snapshot: HashRing) => {
-      const built = new ArcTrees(snapshot, self)
-      // Every record held, expired ones too: their later removal is notified and must find them.
-      for (const [key, record] of store.held()) built.update(ring.hash(key), undefined, digestOf(key, record))
-      return built
-    }
-    let trees = build(ring.current())
+    let trees = new ArcTrees(ring.current(), self)
+    // Store changes while a rebuild scans its copy of the store, replayed onto it at the end.
+    let changesDuringBuild: Array<readonly [string, Entry | Tombstone | undefined, Entry | Tombstone | undefined]> | undefined
+    store.onChange((key, before, after) => {
+      trees.update(ring.hash(key), digestOf(key, before), digestOf(key, after))
+      changesDuringBuild?.push([key, before, after])
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => store.onChange(undefined)))
+
     // Leaves whose last exchange changed nothing (a key evicted or expired on
     // one side only), with the digests both sides had: while neither side
     // changes, exchanging them again would change nothing again.
     let fruitless = new Map<string, string>()
-    store.onChange((key, before, after) => trees.update(ring.hash(key), digestOf(key, before), digestOf(key, after)))
-    yield* Effect.addFinalizer(() => Effect.sync(() => store.onChange(undefined)))
-    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (snapshot) =>
-      Effect.sync(() => {
-        if (snapshot !== trees.ring) {
-          trees = build(snapshot)
-          fruitless = new Map()
-        }
-      })))
+
+    /**
+     * New trees for a new ring, from a copy of every record held (expired
+     * ones too: their later removal is notified and must find them), hashed
+     * a slice at a time; the changes made meanwhile are replayed at the end,
+     * so the trees match the store exactly when they take over.
+     */
+    const rebuild = (snapshot: HashRing) =>
+      Effect.gen(function*() {
+        const changes: Array<readonly [string, Entry | Tombstone | undefined, Entry | Tombstone | undefined]> = []
+        changesDuringBuild = changes
+        const held = store.held()
+        const built = new ArcTrees(snapshot, self)
+        yield* forEachSliced(held, ([key, record]) => built.update(ring.hash(key), undefined, digestOf(key, record)))
+        for (const [key, before, after] of changes) built.update(ring.hash(key), digestOf(key, before), digestOf(key, after))
+        changesDuringBuild = undefined
+        trees = built
+        fruitless = new Map()
+      }).pipe(Effect.onInterrupt(() => Effect.sync(() => { changesDuringBuild = undefined })))
+    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (snapshot) => rebuild(snapshot)))
 
     /** Server side: digests of our trees, only when we route with the same ring as the asker. */
     const digests = (request: DigestsRequest): Effect.Effect<ReadonlyArray<ArcDigests>, string> =>
@@ -97,16 +111,16 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
 
     /** Our records with a hash in `ranges`, pushed to `peer` as replica writes; resolves when all are answered. */
     const pushTo = (peer: string, ranges: RangeSet) =>
-      Effect.async<number>((resume) => {
-        const records = store.snapshot().filter(([key]) => ranges.has(ring.hash(key)))
-        let pending = records.length
-        if (pending === 0) return resume(Effect.succeed(0))
-        for (const [key, record] of records) {
-          peers.replicate(peer, { key, write: toWrite(record) }, () => {
-            if (--pending === 0) resume(Effect.succeed(records.length))
-          })
-        }
-      })
+      Effect.flatMap(filterSliced(store.snapshot(), ([key]) => ranges.has(ring.hash(key))), (records) =>
+        Effect.async<number>((resume) => {
+          let pending = records.length
+          if (pending === 0) return resume(Effect.succeed(0))
+          for (const [key, record] of records) {
+            peers.replicate(peer, { key, write: toWrite(record) }, () => {
+              if (--pending === 0) resume(Effect.succeed(records.length))
+            })
+          }
+        }))
 
     /** One round against a random co-replica; undefined when there was nobody to compare with. */
     const round: Effect.Effect<RoundReport | undefined, string> = Effect.gen(function*() {

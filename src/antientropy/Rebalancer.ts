@@ -9,6 +9,7 @@ import { Ring } from "../ring/Ring.js"
 import type { Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import { Readiness } from "./Readiness.js"
+import { filterSliced } from "./sliced.js"
 import { toWrite } from "./Sync.js"
 
 /** Records sent per round: bounds memory and the burst on peers. */
@@ -124,7 +125,17 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
       // Only a node that holds its own ranges in full releases: otherwise a
       // record here may be the only copy its owners will get.
       if (readiness.synced() !== current || !mayHoldUnowned) return Effect.succeed(undefined)
-      const unowned = store.snapshot().filter(([key]) => !current.replicates(self, ring.hash(key)))
+      return Effect.flatMap(
+        filterSliced(store.snapshot(), ([key]) => !current.replicates(self, ring.hash(key))),
+        (unowned) => releaseUnowned(current, unowned)
+      )
+    }).pipe(Effect.tap((report) =>
+      report !== undefined && report.records > 0
+        ? Effect.logInfo("released keys this node no longer replicates").pipe(Effect.annotateLogs({ ...report }))
+        : Effect.void
+    ))
+
+    const releaseUnowned = (current: HashRing, unowned: ReadonlyArray<Record>) => {
       const since = base
       const newOwnersOf = (key: string) => {
         const hash = ring.hash(key)
@@ -132,6 +143,8 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         return since === undefined ? owners : owners.filter((owner) => !since.replicates(owner, hash))
       }
       return push(unowned, newOwnersOf, (complete) => {
+        // A ring change meanwhile may have given some of these keys back to this node.
+        if (ring.current() !== current) return 0
         let released = 0
         for (const [key, record] of complete) if (store.release(key, record)) released++
         return released
@@ -141,11 +154,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
           if (!mayHoldUnowned) base = current
         })
       ))
-    }).pipe(Effect.tap((report) =>
-      report !== undefined && report.records > 0
-        ? Effect.logInfo("released keys this node no longer replicates").pipe(Effect.annotateLogs({ ...report }))
-        : Effect.void
-    ))
+    }
 
     yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, () =>
       Effect.sync(() => {
