@@ -43,14 +43,19 @@ export const makeMembershipHandlers = (
   }
 }
 
-/** `cluster.v1.AntiEntropyService`: a pull streamed chunk by chunk; a refusal is UNAVAILABLE, so the puller retries. */
+/**
+ * `cluster.v1.AntiEntropyService`: a pull streamed chunk by chunk. A refusal
+ * (rings differ, operations still in flight) is FAILED_PRECONDITION: the
+ * puller retries later; UNAVAILABLE would make its client drop a healthy
+ * connection, failing every call in flight on it.
+ */
 export const makeAntiEntropyHandlers = (endpoint: PeerEndpoint, runtime: Runtime.Runtime<never>): AntiEntropyServiceImplementation => ({
   async *pull(request) {
     if (request.requester === "" || request.members.length === 0) {
       throw new ServerError(Status.INVALID_ARGUMENT, "a pull needs a requester and the members of its ring")
     }
     const chunks = endpoint.pull({ requester: request.requester, members: request.members, ranges: request.ranges }).pipe(
-      Stream.mapError((reason) => new ServerError(Status.UNAVAILABLE, reason)),
+      Stream.mapError((reason) => new ServerError(Status.FAILED_PRECONDITION, reason)),
       Stream.map(codec.encodePullChunk)
     )
     // Each chunk is produced only when the previous one has been written: back-pressure end to end.
