@@ -6,8 +6,8 @@ import type { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
 import { type Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
-import { ArcTrees, leafRange, RangeSet, recordDigest } from "./ArcTrees.js"
-import { digestEquals, type HashRange } from "./MerkleTree.js"
+import { ArcTrees, leafRange, RangeSet } from "./ArcTrees.js"
+import { digestEquals, entryDigest, type HashRange } from "./MerkleTree.js"
 import { Readiness } from "./Readiness.js"
 import { filterSliced, forEachSliced } from "./sliced.js"
 import { Sync, toWrite } from "./Sync.js"
@@ -18,12 +18,7 @@ const MAX_ARCS_PER_ROUND = 64
 const MAX_LEAVES_PER_ROUND = 256
 
 const digestOf = (key: string, record: Entry | Tombstone | undefined) =>
-  record === undefined ? undefined : recordDigest(key, record, record instanceof Tombstone)
-
-const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
-  const set = new Set(a)
-  return set.size === b.length && b.every((member) => set.has(member))
-}
+  record === undefined ? undefined : entryDigest(key, record, record instanceof Tombstone)
 
 /** What one anti-entropy round did. */
 export interface RoundReport {
@@ -94,14 +89,15 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       }).pipe(Effect.onInterrupt(() => Effect.sync(() => { changesDuringBuild = undefined })))
     yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (snapshot) => rebuild(snapshot)))
 
-    /** Server side: digests of our trees, only when we route with the same ring as the asker. */
+    /**
+     * Server side: digests of our trees, only when we route with the same
+     * ring as the asker. `level` must be at most ARC_TREE_DEPTH (the gRPC
+     * handler checks it).
+     */
     const digests = (request: DigestsRequest): Effect.Effect<ReadonlyArray<ArcDigests>, string> =>
       Effect.suspend(() => {
         const current = trees
-        if (!sameMembers(current.ring.members, request.members)) return Effect.fail(`${self} has another ring`)
-        if (!Number.isInteger(request.level) || request.level < 0 || request.level > current.depth) {
-          return Effect.fail(`no level ${request.level} in trees of depth ${current.depth}`)
-        }
+        if (!current.ring.hasMembers(request.members)) return Effect.fail(`${self} has another ring`)
         return Effect.succeed(request.arcs.map((arc) => {
           const tree = current.tree(arc)
           if (tree === undefined) return { arc, digests: undefined }
@@ -184,12 +180,6 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     )
     yield* Effect.forkScoped(Effect.repeat(logged, Schedule.spaced(config.antiEntropyInterval)))
 
-    return {
-      digests,
-      /** Runs one round now (tests and the admin API). */
-      round,
-      /** The root of this node's tree for an arc, for tests. */
-      trees: () => trees
-    } as const
+    return { digests } as const
   })
 }) {}

@@ -1,12 +1,8 @@
-import type { Version } from "../clock/version.js"
 import type { HashRing } from "../ring/HashRing.js"
-import { type Digest, entryDigest, FULL_RING, type HashRange, MerkleTree, tokenArc } from "./MerkleTree.js"
+import { type Digest, FULL_RING, type HashRange, MerkleTree, tokenArc } from "./MerkleTree.js"
 
 /** Levels below each arc's root: 2^6 = 64 leaves per arc. */
 export const ARC_TREE_DEPTH = 6
-
-/** The digest of what a replica holds for a key: its version, and whether it is a deletion. */
-export const recordDigest = (key: string, version: Version, tombstone: boolean): Digest => entryDigest(key, version, tombstone)
 
 /**
  * One Merkle tree per ring arc that `self` replicates on `ring`. Every
@@ -91,10 +87,6 @@ export class RangeSet {
         this.ends.push(end)
       }
     }
-  }
-
-  get size(): number {
-    return this.starts.length
   }
 
   has(hash: number): boolean {

@@ -1,4 +1,4 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import type { HashRing } from "../ring/HashRing.js"
@@ -50,17 +50,4 @@ export class Readiness extends Effect.Service<Readiness>()("cache/antientropy/Re
       })
     } as const
   })
-}) {
-  /** Votes on everything: for tests of a fixed ring with nothing to pull. */
-  static readonly layerVoting = Layer.effect(
-    Readiness,
-    Effect.map(Ring, (ring) =>
-      new Readiness({
-        votesOn: () => true,
-        synced: () => ring.current(),
-        markSynced: () => Effect.void,
-        markUnsynced: Effect.void,
-        beginLeaving: Effect.void
-      }))
-  )
-}
+}) {}

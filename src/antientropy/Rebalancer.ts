@@ -15,16 +15,6 @@ import { toWrite } from "./Sync.js"
 /** Records sent per round: bounds memory and the burst on peers. */
 const PUSH_CHUNK = 2048
 
-/** What one push did, for the log and tests. */
-export interface PushReport {
-  readonly records: number
-  readonly sent: number
-  readonly confirmed: number
-  readonly failed: number
-  /** Records dropped here because every owner confirmed them. */
-  readonly released: number
-}
-
 type Record = readonly [string, Entry | Tombstone]
 
 /** An owner confirms a record it applied or already holds newer; NotReady or an error is no confirmation. */
@@ -195,6 +185,6 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         }
       })
     )
-    return { release } as const
+    return {} as const
   })
 }) {}

@@ -95,9 +95,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
      */
     const fence = (members: ReadonlyArray<string>): Effect.Effect<void, string> =>
       Effect.gen(function*() {
-        const view = new Set(members)
-        const sameView = (snapshot: HashRing) =>
-          snapshot.members.length === view.size && snapshot.members.every((member) => view.has(member))
+        const sameView = (snapshot: HashRing) => snapshot.hasMembers(members)
         const agreed = yield* ring.snapshots.pipe(Stream.filter(sameView), Stream.runHead, Effect.timeoutOption(config.rpcTimeout))
         if (Option.isNone(agreed)) return yield* Effect.fail(`${self} routes with another ring than [${members.join(",")}]`)
         const drained = yield* replication.drained((snapshot) => !sameView(snapshot)).pipe(Effect.timeoutOption(config.rpcTimeout))
@@ -168,7 +166,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
           records += result.value.records
           bytes += result.value.bytes
         }
-        if (!pullCovers(target, self, { answered }, ranges === undefined ? undefined : new RangeSet(ranges))) {
+        if (!pullCovers(target, self, answered, ranges === undefined ? undefined : new RangeSet(ranges))) {
           return yield* Effect.fail(sources.filter((source) => !answered.has(source)))
         }
         return { sources: answered.size, records, bytes }

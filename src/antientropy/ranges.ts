@@ -45,15 +45,10 @@ export const gainedRanges = (before: HashRing, after: HashRing, member: string):
   return gained
 }
 
-/** Answers of one pull round: who answered in full, and which ranges each holds in full (its synced ring). */
-export interface PullAnswers {
-  /** Members that streamed their records to the end, with their synced ring (undefined: holds nothing in full). */
-  readonly answered: ReadonlyMap<string, HashRing | undefined>
-}
-
 
 /**
- * Whether `self`, having applied what `answers` sent, now holds every
+ * Whether `self`, having applied what the members in `answered` sent (each
+ * with its synced ring, undefined when it holds nothing in full), now holds every
  * acknowledged write of every key it replicates on `ring`. A write was
  * acknowledged by a majority of the key's voting replicas; all but one of
  * those may be lost to `self` (its own old copy, after a restart), so per key
@@ -64,16 +59,21 @@ export interface PullAnswers {
  * the range in full, nothing more can be recovered: that counts as done (a
  * new cluster, or nodes joining at the same time into the same range).
  */
-export const pullCovers = (ring: HashRing, self: string, answers: PullAnswers, within?: RangeSet): boolean => {
-  const sourceRings = [...answers.answered.values()].filter((r): r is HashRing => r !== undefined)
-  const everyoneAnswered = ring.members.every((member) => member === self || answers.answered.has(member))
+export const pullCovers = (
+  ring: HashRing,
+  self: string,
+  answered: ReadonlyMap<string, HashRing | undefined>,
+  within?: RangeSet
+): boolean => {
+  const sourceRings = [...answered.values()].filter((r): r is HashRing => r !== undefined)
+  const everyoneAnswered = ring.members.every((member) => member === self || answered.has(member))
   for (const point of pointsOf([ring, ...sourceRings])) {
     const replicas = ring.preferenceList(point)
     if (!replicas.includes(self) || (within !== undefined && !within.has(point))) continue
     const needed = replicas.length - majority(replicas.length) + 1
     let holding = 0
     for (const other of replicas) {
-      if (other !== self && answers.answered.get(other)?.replicates(other, point) === true) holding++
+      if (other !== self && answered.get(other)?.replicates(other, point) === true) holding++
     }
     if (holding < needed && !everyoneAnswered) return false
   }

@@ -22,8 +22,6 @@ const make = (members: ReadonlyArray<string>, changes: Stream.Stream<ReadonlyArr
         return SubscriptionRef.set(snapshots, snapshot)
       }).pipe(Effect.zipRight(Effect.logInfo("ring changed").pipe(Effect.annotateLogs({ members: next.join(",") }))))))
     return {
-      /** The key's replicas, primary first. */
-      replicasFor: (key: string): ReadonlyArray<string> => snapshot.preferenceList(hash(key)),
       current: (): HashRing => snapshot,
       /** Ring snapshots as they change (the current one first), for data movement. */
       snapshots: snapshots.changes as Stream.Stream<HashRing>,

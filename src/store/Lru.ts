@@ -182,11 +182,6 @@ export class LruShard {
     return this.entries.keys()
   }
 
-  /** What the shard holds for a key, expired or not, without touching recency or counters. */
-  peek(key: string): Entry | Tombstone | undefined {
-    return this.entries.get(key) ?? this.tombstones.get(key)
-  }
-
   /** Every record physically held, expired or not: what change notifications are relative to. */
   *held(): Generator<readonly [string, Entry | Tombstone]> {
     yield* this.entries

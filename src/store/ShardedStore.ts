@@ -62,8 +62,6 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       read: (key: string): ReplicaRead => shardOf(key).read(key, clock.unsafeCurrentTimeMillis()),
       /** Applies a versioned write or deletion; `Stale` when a newer version is held or was forgotten. */
       apply: (key: string, write: Write): ApplyResult => shardOf(key).apply(key, write, clock.unsafeCurrentTimeMillis()),
-      /** What a shard holds for a key, expired or not, with no side effect (for summaries). */
-      peek: (key: string): Entry | Tombstone | undefined => shardOf(key).peek(key),
       /** Every record physically held, expired ones included (the base of incremental summaries). */
       held: (): Array<readonly [string, Entry | Tombstone]> => shards.flatMap((shard) => [...shard.held()]),
       /** Registers the one listener told of every change of what any shard holds. */

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { ArcTrees, leafRange, RangeSet, recordDigest } from "../../src/antientropy/ArcTrees.js"
-import { digestEquals, type HashRange, MerkleTree } from "../../src/antientropy/MerkleTree.js"
+import { ArcTrees, leafRange, RangeSet } from "../../src/antientropy/ArcTrees.js"
+import { digestEquals, entryDigest, type HashRange, MerkleTree } from "../../src/antientropy/MerkleTree.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { type Hash32, loadXxHash32 } from "../../src/ring/keyHash.js"
 
@@ -62,12 +62,12 @@ describe("ArcTrees", () => {
         const ring = ringOf()
         const [a, b] = [new ArcTrees(ring, members[0]!), new ArcTrees(ring, members[0]!)]
         for (const key of keys) {
-          const digest = recordDigest(key, v(1), false)
+          const digest = entryDigest(key, v(1), false)
           a.update(hash(key), undefined, digest)
           b.update(hash(key), undefined, digest)
         }
         const changed = new Set(changedPicks.map((p) => keys[p % keys.length]!))
-        for (const key of changed) b.update(hash(key), recordDigest(key, v(1), false), recordDigest(key, v(2), false))
+        for (const key of changed) b.update(hash(key), entryDigest(key, v(1), false), entryDigest(key, v(2), false))
         const expected = new Set(
           [...changed].filter((key) => ring.replicates(members[0]!, hash(key))).map((key) => {
             const arc = a.arcOf(hash(key))

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { createChannel, createClient } from "nice-grpc"
+import { AntiEntropyServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import type { Consistency } from "../../src/generated/pb/cache.js"
 import { connect, statusOf } from "../support/clients.js"
 import { type NodeProcess, startNode } from "../support/nodeProcess.js"
@@ -32,6 +34,26 @@ describe("a node started with the real entry point", () => {
     const deleted = await client.cache.delete({ key: "foo" })
     expect(deleted.existed).toBe(true)
     expect(await statusOf(client.cache.get({ key: "foo" }))).toBe("NOT_FOUND: key not found")
+  })
+
+  it("answers bad anti-entropy calls with INVALID_ARGUMENT, and calls from another ring with FAILED_PRECONDITION", async () => {
+    const channel = createChannel(node.address)
+    try {
+      const antiEntropy = createClient(AntiEntropyServiceDefinition, channel)
+      const drain = async (stream: AsyncIterable<unknown>) => {
+        for await (const _ of stream) void _
+      }
+      expect(await statusOf(drain(antiEntropy.pull({ requester: "", members: [] })))).toBe(
+        "INVALID_ARGUMENT: a pull needs a requester and the members of its ring"
+      )
+      expect(await statusOf(antiEntropy.digests({ members: [node.address], arcs: [], level: 99 }))).toMatch(/^INVALID_ARGUMENT: no level 99/)
+      expect(await statusOf(antiEntropy.digests({ members: ["10.9.9.9:1"], arcs: [1], level: 0 }))).toMatch(
+        /^FAILED_PRECONDITION: .* has another ring/
+      )
+      expect((await antiEntropy.digests({ members: [node.address], arcs: [], level: 0 })).arcs).toEqual([])
+    } finally {
+      channel.close()
+    }
   })
 
   it("keeps binary values binary", async () => {

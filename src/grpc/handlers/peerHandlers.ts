@@ -5,6 +5,7 @@ import type {
   MembershipServiceImplementation,
   ReplicaServiceImplementation
 } from "../../generated/cluster/v1/cluster.js"
+import { ARC_TREE_DEPTH } from "../../antientropy/ArcTrees.js"
 import * as codec from "../../peer/codec.js"
 import type { PeerEndpoint } from "../../peer/PeerClient.js"
 
@@ -62,6 +63,9 @@ export const makeAntiEntropyHandlers = (endpoint: PeerEndpoint, runtime: Runtime
     yield* Stream.toAsyncIterableRuntime(chunks, runtime)
   },
   async digests(request, { signal }) {
+    if (request.level > ARC_TREE_DEPTH) {
+      throw new ServerError(Status.INVALID_ARGUMENT, `no level ${request.level}: arc trees have ${ARC_TREE_DEPTH} levels below the root`)
+    }
     const arcs = await Runtime.runPromise(runtime)(
       Effect.either(endpoint.digests({ members: request.members, arcs: request.arcs, level: request.level })),
       { signal }
