@@ -1,7 +1,7 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
 import * as parse from "./parse.js"
-import type { HostPort } from "./parse.js"
+import type { AdminAddr, HostPort } from "./parse.js"
 
 /** Log output format: one JSON object per line for machines, or coloured lines for people. */
 export type LogFormat = "json" | "pretty" | "logfmt"
@@ -10,6 +10,10 @@ export type LogFormat = "json" | "pretty" | "logfmt"
 export interface NodeConfigShape {
   /** Address this node listens on and is known by (`ADDR`). */
   readonly addr: HostPort
+  /** Address the gRPC server binds (`LISTEN_ADDR`); none = `addr`. Differs in containers: bind 0.0.0.0, be known by name. */
+  readonly listenAddr: Option.Option<HostPort>
+  /** The admin HTTP server (`ADMIN_ADDR`): admin API, /metrics, /healthz, /readyz. */
+  readonly adminAddr: AdminAddr
   /** Seed nodes to join (`PEERS`). */
   readonly peers: ReadonlyArray<HostPort>
   readonly numShards: number
@@ -70,6 +74,8 @@ export interface NodeConfigShape {
 /** The defaults, as documented in the README. */
 export const defaults: NodeConfigShape = {
   addr: { host: "localhost", port: 8080 },
+  listenAddr: Option.none(),
+  adminAddr: { _tag: "Default" },
   peers: [],
   numShards: 1,
   capacity: 1000,
@@ -108,7 +114,7 @@ export const defaults: NodeConfigShape = {
 export const DEFAULT_PEER_PORT = 8080
 
 /** A setting read as text and parsed by one of the pure parsers. */
-const setting = <A>(name: string, description: string, parser: (raw: string) => parse.Parsed<A>) =>
+export const setting = <A>(name: string, description: string, parser: (raw: string) => parse.Parsed<A>) =>
   Config.string(name).pipe(
     Config.mapOrFail((raw) => {
       const parsed = parser(raw)
@@ -133,6 +139,12 @@ const positiveDuration = (raw: string): parse.Parsed<number> => {
 const config = Config.all({
   addr: setting("ADDR", "host:port this node listens on and is known by", (raw) => parse.parseHostPort(raw)).pipe(
     Config.withDefault(defaults.addr)
+  ),
+  listenAddr: setting("LISTEN_ADDR", "host:port the gRPC server binds; default ADDR", (raw) => parse.parseHostPort(raw)).pipe(
+    Config.option
+  ),
+  adminAddr: setting("ADMIN_ADDR", "host:port of the admin HTTP server, or off", parse.parseAdminAddr).pipe(
+    Config.withDefault(defaults.adminAddr)
   ),
   peers: setting("PEERS", "comma-separated seed nodes, host or host:port", (raw) =>
     parse.parsePeerList(raw, DEFAULT_PEER_PORT)).pipe(Config.withDefault(defaults.peers)),
@@ -244,6 +256,26 @@ const config = Config.all({
 
 const invalid = (name: string, message: string) => Effect.fail(ConfigError.InvalidData([name], message))
 
+/** The admin port's offset from the gRPC port when `ADMIN_ADDR` is not set (8080 -> 9080). */
+export const ADMIN_PORT_OFFSET = 1000
+
+/** The address the gRPC server binds. */
+export const listenAddressOf = (c: NodeConfigShape): HostPort => Option.getOrElse(c.listenAddr, () => c.addr)
+
+/** The address the admin server binds; undefined when it is off. */
+export const adminAddressOf = (c: NodeConfigShape): HostPort | undefined => {
+  switch (c.adminAddr._tag) {
+    case "Off":
+      return undefined
+    case "At":
+      return c.adminAddr.addr
+    case "Default": {
+      const listen = listenAddressOf(c)
+      return { host: listen.host, port: listen.port + ADMIN_PORT_OFFSET }
+    }
+  }
+}
+
 /** Checks that hold across settings; each failure names the variable to change. */
 const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
   if (c.numShards > c.capacity) {
@@ -269,6 +301,14 @@ const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigErro
   }
   if (c.vnodes * (c.peers.length + 1) > 1_000_000) {
     return invalid("VNODES", `${c.vnodes} points per member make the ring too large`)
+  }
+  const listen = listenAddressOf(c)
+  const admin = adminAddressOf(c)
+  if (admin !== undefined && admin.port > 65535) {
+    return invalid("ADMIN_ADDR", `the default admin port (gRPC port ${listen.port} + ${ADMIN_PORT_OFFSET}) is above 65535; set ADMIN_ADDR`)
+  }
+  if (admin !== undefined && admin.port === listen.port && admin.host === listen.host) {
+    return invalid("ADMIN_ADDR", `${parse.formatHostPort(admin)} is the gRPC listener's address`)
   }
   if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
     return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")

@@ -20,17 +20,18 @@ export const formatHostPort = ({ host, port }: HostPort): string =>
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/
 const IPV6 = /^[0-9A-Fa-f:.]+$/
 
-const parsePort = (text: string): Parsed<number> => {
+const parsePort = (text: string, minPort: number): Parsed<number> => {
   if (!/^\d{1,5}$/.test(text)) return fail(`port "${text}" is not a number`)
   const port = Number(text)
-  return port >= 1 && port <= 65535 ? ok(port) : fail(`port ${port} is outside 1-65535`)
+  return port >= minPort && port <= 65535 ? ok(port) : fail(`port ${port} is outside ${minPort}-65535`)
 }
 
 /**
  * Parses `host:port`, `[ipv6]:port`, or (when `defaultPort` is given) a bare
  * host. Hostnames follow RFC 1123 (underscores allowed, as Docker names use them).
+ * `minPort` 0 admits port 0 (any free port), for listeners nobody dials by a fixed address.
  */
-export const parseHostPort = (raw: string, defaultPort?: number): Parsed<HostPort> => {
+export const parseHostPort = (raw: string, defaultPort?: number, minPort = 1): Parsed<HostPort> => {
   const text = raw.trim()
   if (text === "") return fail("is empty; expected host:port")
   let host: string
@@ -53,7 +54,7 @@ export const parseHostPort = (raw: string, defaultPort?: number): Parsed<HostPor
   if (portText === undefined) {
     return defaultPort === undefined ? fail(`"${text}" has no port; expected host:port`) : ok({ host, port: defaultPort })
   }
-  const port = parsePort(portText)
+  const port = parsePort(portText, minPort)
   return port.ok ? ok({ host, port: port.value }) : fail(`"${text}": ${port.error}`)
 }
 
@@ -123,4 +124,17 @@ export const atLeast = (min: number, parse: (raw: string) => Parsed<number>) => 
   const n = parse(raw)
   if (!n.ok) return n
   return n.value >= min ? n : fail(`${raw.trim()} is below the minimum of ${min}`)
+}
+
+/** Where the admin HTTP server listens: the default (next to the gRPC port), nowhere, or an address. */
+export type AdminAddr =
+  | { readonly _tag: "Default" }
+  | { readonly _tag: "Off" }
+  | { readonly _tag: "At"; readonly addr: HostPort }
+
+/** Parses `ADMIN_ADDR`: `off`, or `host:port` (port 0: any free port, logged at start-up). */
+export const parseAdminAddr = (raw: string): Parsed<AdminAddr> => {
+  if (raw.trim().toLowerCase() === "off") return ok({ _tag: "Off" })
+  const addr = parseHostPort(raw, undefined, 0)
+  return addr.ok ? ok({ _tag: "At", addr: addr.value }) : addr
 }

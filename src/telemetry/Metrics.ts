@@ -1,0 +1,129 @@
+import { Effect } from "effect"
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client"
+
+/** Request latency buckets in seconds: sub-millisecond local hits up to calls that hit RPC_TIMEOUT. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** Why records crossed the network: a pull at sync, any pull answered, anti-entropy, release after a join, hand-off at leave. */
+export type MovementKind = "sync_pulled" | "pull_served" | "antientropy_pulled" | "antientropy_pushed" | "release" | "handoff"
+
+/** How an anti-entropy round ended. */
+export type RoundOutcome = "in_sync" | "exchanged" | "skipped"
+
+interface RequestInstruments {
+  readonly count: { inc: () => void }
+  readonly latency: { observe: (seconds: number) => void }
+}
+
+/**
+ * The node's Prometheus registry and the instruments the request path and
+ * the background loops update. Hot-path updates are plain synchronous calls
+ * on label children bound once per (method, code), so a request costs two
+ * increments. Values known only at scrape time (store size, members) are
+ * registered by the admin server as collectors on the same registry.
+ */
+export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics", {
+  sync: () => {
+    const registry = new Registry()
+    // Process CPU, memory, GC, and event-loop lag (nodejs_eventloop_lag_seconds and its percentiles).
+    collectDefaultMetrics({ register: registry })
+    const registers = [registry]
+
+    const requests = new Counter({
+      name: "cache_requests_total",
+      help: "Client calls answered, by method and gRPC status code",
+      labelNames: ["method", "code"] as const,
+      registers
+    })
+    const latency = new Histogram({
+      name: "cache_request_duration_seconds",
+      help: "Time from receiving a client call to answering it, by method and gRPC status code",
+      labelNames: ["method", "code"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers
+    })
+    const quorumFailures = new Counter({
+      name: "cache_quorum_failures_total",
+      help: "Reads and writes that could not reach their consistency level (UNAVAILABLE)",
+      labelNames: ["op"] as const,
+      registers
+    })
+    const staleRetries = new Counter({
+      name: "cache_stale_retries_total",
+      help: "Write attempts refused everywhere as stale and retried at a newer version",
+      registers
+    })
+    const contention = new Counter({
+      name: "cache_write_contention_total",
+      help: "Writes that lost to concurrent newer writes of the same key (ABORTED)",
+      registers
+    })
+    const writeBacks = new Counter({
+      name: "cache_write_backs_total",
+      help: "Reads whose answers disagreed, so the newest value was written back to a quorum before answering",
+      registers
+    })
+    const readRepairs = new Counter({
+      name: "cache_read_repairs_total",
+      help: "Late replicas repaired in the background after a read",
+      registers
+    })
+    const forgottenReads = new Counter({
+      name: "cache_forgotten_reads_total",
+      help: "Reads answered NOT_FOUND because a replica may have forgotten a newer version (evicted or expired)",
+      registers
+    })
+    const movedRecords = new Counter({
+      name: "cache_moved_records_total",
+      help: "Records sent or received moving data between nodes, by kind",
+      labelNames: ["kind"] as const,
+      registers
+    })
+    const movedBytes = new Counter({
+      name: "cache_moved_bytes_total",
+      help: "Approximate bytes (keys, values, versions) moved between nodes, by kind",
+      labelNames: ["kind"] as const,
+      registers
+    })
+    const rounds = new Counter({
+      name: "cache_antientropy_rounds_total",
+      help: "Merkle anti-entropy rounds, by outcome",
+      labelNames: ["outcome"] as const,
+      registers
+    })
+
+    // Label children bound once: `labels(...)` hashes its arguments on every call.
+    const bound = new Map<string, RequestInstruments>()
+    const instrumentsFor = (method: string, code: string): RequestInstruments => {
+      const id = `${method} ${code}`
+      let instruments = bound.get(id)
+      if (instruments === undefined) {
+        instruments = { count: requests.labels(method, code), latency: latency.labels(method, code) }
+        bound.set(id, instruments)
+      }
+      return instruments
+    }
+
+    return {
+      registry,
+      /** One answered client call. */
+      request: (method: string, code: string, seconds: number): void => {
+        const instruments = instrumentsFor(method, code)
+        instruments.count.inc()
+        instruments.latency.observe(seconds)
+      },
+      quorumFailure: (op: "read" | "write"): void => quorumFailures.labels(op).inc(),
+      staleRetry: (): void => staleRetries.inc(),
+      writeContention: (): void => contention.inc(),
+      writeBack: (): void => writeBacks.inc(),
+      readRepair: (): void => readRepairs.inc(),
+      forgottenRead: (): void => forgottenReads.inc(),
+      moved: (kind: MovementKind, records: number, bytes: number): void => {
+        if (records === 0) return
+        movedRecords.labels(kind).inc(records)
+        movedBytes.labels(kind).inc(bytes)
+      },
+      antiEntropyRound: (outcome: RoundOutcome): void => rounds.labels(outcome).inc()
+    } as const
+  }
+}) {}
