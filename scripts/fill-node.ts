@@ -12,6 +12,7 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { NodeConfig } from "../src/config/NodeConfig.js"
 import { GrpcServer } from "../src/grpc/GrpcServer.js"
 import { NodeLive } from "../src/Layers.js"
+import { Telemetry } from "../src/telemetry/Telemetry.js"
 import { Store } from "../src/store/ShardedStore.js"
 import { connect } from "../test/support/clients.js"
 import { freePort } from "../test/support/nodeProcess.js"
@@ -83,7 +84,7 @@ if (mode === "load") {
     ["RATE_LIMIT", "0"],
     ["LOG_LEVEL", "warn"]
   ])
-  const layer = NodeLive.pipe(Layer.provide(NodeConfig.layerFromEnv))
+  const layer = NodeLive.pipe(Layer.provide(Telemetry.layerOff), Layer.provide(NodeConfig.layerFromEnv))
   await Effect.runPromise(
     Effect.scoped(measure(entries, inFlight).pipe(Effect.provide(layer))).pipe(
       Effect.withConfigProvider(ConfigProvider.fromMap(env))

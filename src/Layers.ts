@@ -1,4 +1,7 @@
-import { Cause, Console, Effect, Layer, Option } from "effect"
+import { Cause, Console, Context, Effect, Layer, Option } from "effect"
+import { AdminApiLive } from "./admin/AdminApi.js"
+import { AdminHttp } from "./admin/AdminHttp.js"
+import { Shutdown } from "./admin/Shutdown.js"
 import { AntiEntropy } from "./antientropy/AntiEntropy.js"
 import { Readiness } from "./antientropy/Readiness.js"
 import { Rebalancer } from "./antientropy/Rebalancer.js"
@@ -17,9 +20,11 @@ import { Replication } from "./replication/Coordinator.js"
 import { LocalReplica } from "./replication/LocalReplica.js"
 import { Ring } from "./ring/Ring.js"
 import { Store } from "./store/ShardedStore.js"
+import { Metrics } from "./telemetry/Metrics.js"
+import { Telemetry } from "./telemetry/Telemetry.js"
 
-/** The node's own state: store, clock, rate limiter. */
-export const LocalLive = Layer.mergeAll(Store.Default, Hlc.Default, RateLimiter.Default)
+/** The node's own state: store, clock, rate limiter, metrics registry. */
+export const LocalLive = Layer.mergeAll(Store.Default, Hlc.Default, RateLimiter.Default, Metrics.Default)
 
 /** Cluster view over gRPC peers: SWIM membership and the ring built from it. */
 export const ClusterLive = Ring.Default.pipe(
@@ -27,7 +32,7 @@ export const ClusterLive = Ring.Default.pipe(
   Layer.provideMerge(PeerPool.layerGrpc)
 )
 
-/** Everything below the gRPC edge over a given cluster view; needs a NodeConfig. */
+/** Everything below the gRPC edge over a given cluster view; needs a NodeConfig and Telemetry. */
 export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClient, E, R>) =>
   CacheApi.Default.pipe(
     // Built before the gRPC server, so released after it has drained: hand-off, then leave.
@@ -44,7 +49,7 @@ export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClie
 /** The production core: gRPC peers and SWIM. */
 export const CoreLive = makeCore(ClusterLive)
 
-/** A node: the gRPC server over the core, with logging; needs a NodeConfig. */
+/** A node: the gRPC server over the core; needs a NodeConfig and Telemetry. */
 export const NodeLive = GrpcServer.Default.pipe(Layer.provideMerge(CoreLive))
 
 const announce = Layer.scopedDiscard(
@@ -68,15 +73,28 @@ const ready = Layer.scopedDiscard(
 )
 
 /** The whole node as `pnpm start` runs it: settings from the environment. */
-export const MainLive = ready.pipe(
+export const MainLive = Layer.mergeAll(ready, AdminApiLive).pipe(
   Layer.provide(NodeLive),
+  // The admin listener opens before the node and closes after it: probes and
+  // metrics answer through start-up and the whole graceful shutdown.
+  Layer.provide(AdminHttp.Default),
+  Layer.provideMerge(Shutdown.Default),
+  Layer.provide(Metrics.Default),
   Layer.provide(announce),
+  // Built before the node and closed after it, so spans of the shutdown are flushed.
+  Layer.provide(Telemetry.layerFromEnv),
   Layer.provide(LoggingLive),
   Layer.provide(NodeConfig.layerFromEnv)
 )
 
-/** Runs the node until interrupted; a start-up failure prints one line saying why. */
-export const program = Layer.launch(MainLive).pipe(
+/**
+ * Runs the node until interrupted (SIGTERM, SIGINT) or asked to leave
+ * through the admin API; either way its scope closes and it shuts down
+ * gracefully. A start-up failure prints one line saying why.
+ */
+export const program = Effect.scoped(
+  Effect.flatMap(Layer.build(MainLive), (context) => Context.get(context, Shutdown).requested)
+).pipe(
   Effect.tapErrorCause((cause) => {
     const failure = Cause.failureOption(cause)
     if (Option.isNone(failure)) {

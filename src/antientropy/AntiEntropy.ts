@@ -6,11 +6,13 @@ import type { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
 import { type Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
+import { Metrics } from "../telemetry/Metrics.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
 import { ArcTrees, leafRange, RangeSet } from "./ArcTrees.js"
 import { digestEquals, entryDigest, type HashRange } from "./MerkleTree.js"
 import { Readiness } from "./Readiness.js"
 import { filterSliced, forEachSliced } from "./sliced.js"
-import { Sync, toWrite } from "./Sync.js"
+import { Sync, toWrite, wireBytes, wireBytesOf } from "./Sync.js"
 
 /** Arcs whose leaves one round compares at most. */
 const MAX_ARCS_PER_ROUND = 64
@@ -53,6 +55,8 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const peers = yield* PeerClient
     const readiness = yield* Readiness
     const sync = yield* Sync
+    const metrics = yield* Metrics
+    const { tracing } = yield* Telemetry
     const self = formatHostPort(config.addr)
 
     let trees = new ArcTrees(ring.current(), self)
@@ -111,11 +115,15 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         Effect.async<number>((resume) => {
           let pending = records.length
           if (pending === 0) return resume(Effect.succeed(0))
+          let bytes = 0
           for (const [key, record] of records) {
-            peers.replicate(peer, { key, write: toWrite(record) }, () => {
+            const write = toWrite(record)
+            bytes += wireBytes({ key, write })
+            peers.replicate(peer, { key, write }, () => {
               if (--pending === 0) resume(Effect.succeed(records.length))
             })
           }
+          metrics.moved("antientropy_pushed", records.length, bytes)
         }))
 
     /** One round against a random co-replica; undefined when there was nobody to compare with. */
@@ -159,6 +167,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       report.pulled = yield* peers.pull(peer, { requester: self, members, ranges: leaves }).pipe(
         Stream.runFold(0, (count, chunk) => {
           sync.apply(chunk.records)
+          metrics.moved("antientropy_pulled", chunk.records.length, wireBytesOf(chunk.records))
           return count + chunk.records.length
         }),
         Effect.mapError((error) => error.message)
@@ -171,14 +180,20 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     })
 
     const logged = round.pipe(
-      Effect.tap((report) =>
-        report !== undefined && report.differingLeaves > 0
+      Effect.tap((report) => {
+        metrics.antiEntropyRound(report === undefined ? "skipped" : report.differingLeaves > 0 ? "exchanged" : "in_sync")
+        return report !== undefined && report.differingLeaves > 0
           ? Effect.logInfo("anti-entropy exchanged differing records").pipe(Effect.annotateLogs({ ...report }))
           : Effect.void
-      ),
-      Effect.catchAll((reason) => Effect.logDebug("anti-entropy round skipped").pipe(Effect.annotateLogs({ reason })))
+      }),
+      Effect.catchAll((reason) => {
+        metrics.antiEntropyRound("skipped")
+        return Effect.logDebug("anti-entropy round skipped").pipe(Effect.annotateLogs({ reason }))
+      })
     )
-    yield* Effect.forkScoped(Effect.repeat(logged, Schedule.spaced(config.antiEntropyInterval)))
+    // Each round is a trace of its own (Digests and Pull calls carry it to the peer).
+    const traced = tracing ? Effect.withSpan(logged, "anti-entropy round", { root: true, captureStackTrace: false }) : logged
+    yield* Effect.forkScoped(Effect.repeat(traced, Schedule.spaced(config.antiEntropyInterval)))
 
     return { digests } as const
   })

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import type { HashRing } from "../ring/HashRing.js"
+import { Membership } from "../membership/Membership.js"
 import { Ring } from "../ring/Ring.js"
 
 /**
@@ -18,6 +19,7 @@ export class Readiness extends Effect.Service<Readiness>()("cache/antientropy/Re
   effect: Effect.gen(function*() {
     const config = yield* NodeConfig
     const ring = yield* Ring
+    const membership = yield* Membership
     const self = formatHostPort(config.addr)
     const standalone = config.peers.every((peer) => formatHostPort(peer) === self)
     // A node without peers is a whole cluster: it holds everything there is.
@@ -44,6 +46,18 @@ export class Readiness extends Effect.Service<Readiness>()("cache/antientropy/Re
       markUnsynced: Effect.sync(() => {
         synced = undefined
       }),
+      /**
+       * Whether the node should get client traffic (`/readyz`, gRPC health):
+       * it has joined the cluster and holds its ranges in full once. Ranges
+       * gained later on a ring change are pulled while it stays ready: its
+       * answers on them do not count until then, and it still coordinates.
+       */
+      serving: (): { readonly ready: boolean; readonly reason: string } => {
+        if (leaving) return { ready: false, reason: "leaving the cluster" }
+        if (!membership.joined()) return { ready: false, reason: "joining: no seed has answered yet" }
+        if (synced === undefined) return { ready: false, reason: "pulling its ranges from the other replicas" }
+        return { ready: true, reason: synced === ring.current() ? "serving" : "serving; pulling ranges gained on a ring change" }
+      },
       /** Stops voting for good: the node is handing its data over before it leaves. */
       beginLeaving: Effect.sync(() => {
         leaving = true

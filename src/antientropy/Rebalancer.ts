@@ -8,9 +8,10 @@ import { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
 import type { Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
+import { Metrics, type MovementKind } from "../telemetry/Metrics.js"
 import { Readiness } from "./Readiness.js"
 import { filterSliced } from "./sliced.js"
-import { toWrite } from "./Sync.js"
+import { toWrite, wireBytes } from "./Sync.js"
 
 /** Records sent per round: bounds memory and the burst on peers. */
 const PUSH_CHUNK = 2048
@@ -42,6 +43,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
     const peers = yield* PeerClient
     const readiness = yield* Readiness
     const membership = yield* Membership
+    const metrics = yield* Metrics
     const self = membership.self
 
     /**
@@ -49,8 +51,8 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
      * answered, with the records that every target confirmed.
      */
     const sendChunk = (records: ReadonlyArray<Record>, targetsOf: (key: string) => ReadonlyArray<string>) =>
-      Effect.async<{ sent: number; confirmed: number; failed: number; complete: Array<Record> }>((resume) => {
-        const tally = { sent: 0, confirmed: 0, failed: 0, complete: [] as Array<Record> }
+      Effect.async<{ sent: number; bytes: number; confirmed: number; failed: number; complete: Array<Record> }>((resume) => {
+        const tally = { sent: 0, bytes: 0, confirmed: 0, failed: 0, complete: [] as Array<Record> }
         let pending = 0
         const done = () => {
           if (pending === 0) resume(Effect.succeed(tally))
@@ -60,10 +62,13 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
           const targets = targetsOf(key)
           if (targets.length === 0) tally.complete.push(entry) // nobody left to confirm
           let unconfirmed = targets.length
+          const write = toWrite(record)
+          const bytes = wireBytes({ key, write })
           for (const target of targets) {
             pending++
             tally.sent++
-            peers.replicate(target, { key, write: toWrite(record) }, (reply) => {
+            tally.bytes += bytes
+            peers.replicate(target, { key, write }, (reply) => {
               if (confirms(reply)) {
                 tally.confirmed++
                 if (--unconfirmed === 0) tally.complete.push(entry)
@@ -88,12 +93,14 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
       records: ReadonlyArray<Record>,
       targetsOf: (key: string) => ReadonlyArray<string>,
       onComplete: (records: ReadonlyArray<Record>) => number,
-      stopOnRefusal: boolean
+      stopOnRefusal: boolean,
+      kind: MovementKind
     ) =>
       Effect.gen(function*() {
         const report = { records: records.length, sent: 0, confirmed: 0, failed: 0, released: 0 }
         for (let i = 0; i < records.length; i += PUSH_CHUNK) {
           const tally = yield* sendChunk(records.slice(i, i + PUSH_CHUNK), targetsOf)
+          metrics.moved(kind, tally.sent, tally.bytes)
           report.sent += tally.sent
           report.confirmed += tally.confirmed
           report.failed += tally.failed
@@ -138,7 +145,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         let released = 0
         for (const [key, record] of complete) if (store.release(key, record)) released++
         return released
-      }, true).pipe(Effect.tap((report) =>
+      }, true, "release").pipe(Effect.tap((report) =>
         Effect.sync(() => {
           mayHoldUnowned = report.released < report.records
           if (!mayHoldUnowned) base = current
@@ -164,7 +171,7 @@ export class Rebalancer extends Effect.Service<Rebalancer>()("cache/antientropy/
         const owners = before.preferenceList(hash)
         return after.preferenceList(hash).filter((member) => !owners.includes(member))
       }
-      return push(store.snapshot(), newOwners, () => 0, false)
+      return push(store.snapshot(), newOwners, () => 0, false, "handoff")
     })
 
     yield* Effect.addFinalizer(() =>

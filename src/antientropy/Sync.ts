@@ -11,6 +11,8 @@ import type { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
 import { Entry, keyBytes, type Tombstone, valueBytes, type Write } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
+import { Metrics } from "../telemetry/Metrics.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
 import { RangeSet } from "./ArcTrees.js"
 import type { HashRange } from "./MerkleTree.js"
 import { gainedRanges, gainsRanges, pullCovers } from "./ranges.js"
@@ -30,8 +32,16 @@ export const toWrite = (record: Entry | Tombstone): Write =>
     ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
     : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
 
-const wireBytes = ({ key, write }: PulledRecord) =>
+/** About what a record costs on the wire: key, value, version and framing. */
+export const wireBytes = ({ key, write }: PulledRecord) =>
   keyBytes(key) + (write.value === undefined ? 0 : valueBytes(write.value)) + RECORD_WIRE_OVERHEAD
+
+/** The wire bytes of some records. */
+export const wireBytesOf = (records: ReadonlyArray<PulledRecord>): number => {
+  let bytes = 0
+  for (const record of records) bytes += wireBytes(record)
+  return bytes
+}
 
 /** Splits records into chunks of at most CHUNK_RECORDS records and `maxBytes` bytes (at least one record each). */
 export const chunksOf = (records: ReadonlyArray<PulledRecord>, maxBytes: number): Array<{ records: Array<PulledRecord>; bytes: number }> => {
@@ -70,6 +80,8 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     const readiness = yield* Readiness
     const replication = yield* Replication
     const membership = yield* Membership
+    const metrics = yield* Metrics
+    const { tracing } = yield* Telemetry
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const self = formatHostPort(config.addr)
@@ -118,7 +130,10 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
           Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
           Stream.mapChunks((slice) => Chunk.fromIterable(chunksOf(Chunk.toReadonlyArray(slice), maxChunkBytes))),
           Stream.filter((chunk) => chunk.records.length > 0),
-          Stream.mapEffect((chunk) => Effect.as(pace(chunk.bytes), { syncedMembers: [], records: chunk.records }))
+          Stream.mapEffect((chunk) => {
+            metrics.moved("pull_served", chunk.records.length, chunk.bytes)
+            return Effect.as(pace(chunk.bytes), { syncedMembers: [], records: chunk.records })
+          })
         )
         // The first message carries the synced ring, so there is always one.
         return Stream.concat(Stream.make<Array<PullChunk>>({ syncedMembers, records: [] }), records)
@@ -142,7 +157,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
           acc.first = false
           apply(chunk.records)
           acc.records += chunk.records.length
-          for (const record of chunk.records) acc.bytes += wireBytes(record)
+          acc.bytes += wireBytesOf(chunk.records)
           return acc
         }),
         Effect.map((acc) => ({ source, synced: acc.synced, records: acc.records, bytes: acc.bytes })),
@@ -166,6 +181,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
           records += result.value.records
           bytes += result.value.bytes
         }
+        metrics.moved("sync_pulled", records, bytes)
         if (!pullCovers(target, self, answered, ranges === undefined ? undefined : new RangeSet(ranges))) {
           return yield* Effect.fail(sources.filter((source) => !answered.has(source)))
         }
@@ -186,7 +202,8 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         yield* Effect.logInfo("pulling ranges before voting on them").pipe(
           Effect.annotateLogs({ members: next.members.join(","), ranges: ranges?.length ?? "all" })
         )
-        const report = yield* pullRound(next, ranges).pipe(
+        const round = pullRound(next, ranges)
+        const report = yield* (tracing ? Effect.withSpan(round, "sync pull", { root: true, captureStackTrace: false }) : round).pipe(
           Effect.tapError((missing) =>
             Effect.logWarning("some ranges lack answers from enough replicas; pulling again").pipe(
               Effect.annotateLogs({ unanswered: missing.join(",") })

@@ -1,11 +1,12 @@
-import { Duration, Effect, Option, Schema } from "effect"
+import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { AntiEntropy } from "../antientropy/AntiEntropy.js"
+import { Readiness } from "../antientropy/Readiness.js"
 import { Sync } from "../antientropy/Sync.js"
 import { CacheApi } from "../api/CacheApi.js"
-import { NodeConfig } from "../config/NodeConfig.js"
+import { listenAddressOf, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import {
   AntiEntropyServiceDefinition,
@@ -18,7 +19,10 @@ import type { PeerEndpoint } from "../peer/PeerClient.js"
 import { LocalReplica } from "../replication/LocalReplica.js"
 import { requireClusterSecret } from "./clusterSecret.js"
 import { makeAntiEntropyHandlers, makeMembershipHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
+import { Ring } from "../ring/Ring.js"
 import { Store } from "../store/ShardedStore.js"
+import { Metrics } from "../telemetry/Metrics.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
 import { makeCacheHandlers } from "./handlers/cacheHandlers.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
 
@@ -34,10 +38,13 @@ export class ServerStartError extends Schema.TaggedError<ServerStartError>()("Se
 
 const CACHE_SERVICE = "pb.CacheService"
 const HEALTH_SERVICE = "grpc.health.v1.Health"
+/** How often gRPC health looks at readiness again. */
+const HEALTH_POLL = Duration.millis(250)
 
 /**
- * The gRPC listener on `ADDR`: `pb.CacheService`, `grpc.health.v1.Health`
- * and server reflection (v1 and v1alpha). Closing its scope drains it:
+ * The gRPC listener on `LISTEN_ADDR` (default `ADDR`): `pb.CacheService`,
+ * `grpc.health.v1.Health` (mirroring readiness) and server reflection (v1
+ * and v1alpha). Closing its scope drains it:
  * health turns NOT_SERVING, new calls are refused, in-flight calls get
  * `DRAIN_TIMEOUT` to finish before they are cut off.
  */
@@ -50,15 +57,19 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const membership = yield* Membership
     const sync = yield* Sync
     const antiEntropy = yield* AntiEntropy
+    const metrics = yield* Metrics
+    const telemetry = yield* Telemetry
+    const ring = yield* Ring
+    const readiness = yield* Readiness
     const runtime = yield* Effect.runtime<never>()
-    const address = formatHostPort(config.addr)
+    const address = formatHostPort(listenAddressOf(config))
 
     const health = HealthState()
     const server = createServer({
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
       "grpc.max_send_message_length": config.maxSendMsgBytes
     })
-    server.add(CacheServiceDefinition, makeCacheHandlers(api, runtime, store.nowMs))
+    server.add(CacheServiceDefinition, makeCacheHandlers({ api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, keyHash: ring.hash }))
     // Internal services: only cluster members may call them when CLUSTER_SECRET is set.
     const internal = Option.match(config.clusterSecret, {
       onNone: () => server,
@@ -72,9 +83,10 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
       pull: sync.serve,
       digests: antiEntropy.digests
     }
-    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint))
+    const spans = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
+    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
     internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
-    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime))
+    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing))
     server.add(HealthDefinition, HealthServiceImpl(health))
     const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
     server.add(ServerReflectionService, reflection)
@@ -104,8 +116,17 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
           yield* Effect.logInfo("gRPC server stopped")
         })
     )
-    health.setStatus("healthy")
-    health.setStatus("healthy", CACHE_SERVICE)
+    // Health mirrors readiness (see `Readiness.serving`): NOT_SERVING until the node has joined and holds its ranges.
+    let serving: boolean | undefined
+    const mirrorReadiness = Effect.sync(() => {
+      const ready = readiness.serving().ready
+      if (ready === serving) return
+      serving = ready
+      health.setStatus(ready ? "healthy" : "unhealthy")
+      health.setStatus(ready ? "healthy" : "unhealthy", CACHE_SERVICE)
+    })
+    yield* mirrorReadiness
+    yield* Effect.forkScoped(Effect.repeat(mirrorReadiness, Schedule.spaced(HEALTH_POLL)))
     yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port }))
     return { address, port } as const
   })

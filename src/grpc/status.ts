@@ -1,4 +1,4 @@
-import { Cause, Option } from "effect"
+import { Cause, Exit, Option } from "effect"
 import { ServerError, Status } from "nice-grpc"
 import type { ApiError } from "../api/CacheApi.js"
 
@@ -16,10 +16,23 @@ export const statusOf = (error: ApiError): Status => {
   }
 }
 
+/** The status of a failed call's cause: its typed error's, CANCELLED when the client went away, INTERNAL for a defect. */
+const statusOfCause = (cause: Cause.Cause<ApiError>): Status => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) return statusOf(failure.value)
+  return Cause.isInterruptedOnly(cause) ? Status.CANCELLED : Status.INTERNAL
+}
+
+/** The status a call ends with; a read that found nothing (`None`) is NOT_FOUND. */
+export const statusOfExit = (exit: Exit.Exit<unknown, ApiError>): Status => {
+  if (Exit.isFailure(exit)) return statusOfCause(exit.cause)
+  return Option.isOption(exit.value) && Option.isNone(exit.value) ? Status.NOT_FOUND : Status.OK
+}
+
 /** Turns the cause of a failed call into the error nice-grpc sends to the client. */
 export const toServerError = (cause: Cause.Cause<ApiError>): ServerError => {
+  const status = statusOfCause(cause)
   const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) return new ServerError(statusOf(failure.value), failure.value.message)
-  if (Cause.isInterruptedOnly(cause)) return new ServerError(Status.CANCELLED, "call cancelled")
-  return new ServerError(Status.INTERNAL, "internal error")
+  if (Option.isSome(failure)) return new ServerError(status, failure.value.message)
+  return new ServerError(status, status === Status.CANCELLED ? "call cancelled" : "internal error")
 }

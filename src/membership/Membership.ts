@@ -197,9 +197,16 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     })
     yield* Effect.forkScoped(Effect.repeat(protocolPeriod, Schedule.spaced(config.probeInterval)))
 
+    // A node with no seeds is a cluster of its own from the start.
+    let joined = seeds.length === 0
     const joinOnce = Effect.firstSuccessOf(seeds.map((seed) =>
       peers.join(seed, selfUpdate()).pipe(
         Effect.tap((members) => learn(members)),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            joined = true
+          })
+        ),
         Effect.tap(() => Effect.logInfo("joined the cluster").pipe(Effect.annotateLogs({ seed, members: table.members().length })))
       )
     ))
@@ -232,6 +239,8 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     return {
       self,
       joinInBackground,
+      /** Whether this node is part of a cluster: it has no seeds, or a seed answered its join. */
+      joined: (): boolean => joined,
       /** Everyone known, self included, with status and incarnation. */
       members: (): ReadonlyArray<MemberRecord> => table.members(),
       /** The addresses that make up the ring now. */
@@ -266,6 +275,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
         ringChanges: Stream.make([self]),
         declaredDead: Stream.never,
         joinInBackground: Effect.void,
+        joined: () => true,
         onPing: () => Effect.succeed([]),
         onPingReq: () => Effect.succeed({ ack: false, gossip: [] }),
         onJoin: () => Effect.succeed([])

@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, Stream, type Tracer } from "effect"
 import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
 import { NodeConfig } from "../config/NodeConfig.js"
 import {
@@ -10,6 +10,8 @@ import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
 import * as codec from "./codec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
+import { TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
 
 /** Metadata key that carries CLUSTER_SECRET on internal calls. */
 export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
@@ -47,18 +49,30 @@ export const toPeerError = (address: string, timeoutMs: number, error: unknown):
  * peer made in the same event-loop turn are sent as one Batch call of at
  * most PEER_BATCH_MAX operations.
  */
-export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scoped(
+export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> = Layer.scoped(
   PeerClient,
   Effect.gen(function*() {
     const config = yield* NodeConfig
     const timeoutMs = Duration.toMillis(config.rpcTimeout)
-    const metadata = Option.match(config.clusterSecret, {
+    const { tracing } = yield* Telemetry
+    const secret = Option.map(config.clusterSecret, Redacted.value)
+    const metadata = Option.match(secret, {
       onNone: () => undefined,
-      onSome: (secret) => Metadata({ [CLUSTER_SECRET_HEADER]: Redacted.value(secret) })
+      onSome: (value) => Metadata({ [CLUSTER_SECRET_HEADER]: value })
     })
-    const options = (deadlineMs = timeoutMs) => (metadata === undefined
-      ? { signal: AbortSignal.timeout(deadlineMs) }
-      : { signal: AbortSignal.timeout(deadlineMs), metadata })
+    /** Call options: the deadline, the cluster secret, and the caller's trace context when it is sampled. */
+    const options = (deadlineMs = timeoutMs, span?: Tracer.AnySpan) => {
+      if (span === undefined || !span.sampled) {
+        return metadata === undefined ? { signal: AbortSignal.timeout(deadlineMs) } : { signal: AbortSignal.timeout(deadlineMs), metadata }
+      }
+      const traced = Metadata({ [TRACEPARENT]: traceparentOf(span) })
+      if (Option.isSome(secret)) traced.set(CLUSTER_SECRET_HEADER, secret.value)
+      return { signal: AbortSignal.timeout(deadlineMs), metadata: traced }
+    }
+    /** The current span, looked up only when tracing is on. */
+    const currentSpan: Effect.Effect<Tracer.AnySpan | undefined> = tracing
+      ? Effect.map(Effect.option(Effect.currentSpan), Option.getOrUndefined)
+      : Effect.succeed(undefined)
     const syncTimeoutMs = Duration.toMillis(config.syncTimeout)
     const peers = new Map<string, Peer>()
     const peerOf = (address: string): Peer => {
@@ -121,14 +135,15 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
       queued.clear()
     }
 
-    const call = <A>(address: string, run: (peer: Peer) => Promise<A>): Effect.Effect<A, PeerError> =>
-      Effect.tryPromise({
-        try: () => run(peerOf(address)),
-        catch: (error) => {
-          invalidate(address, error)
-          return toPeerError(address, timeoutMs, error)
-        }
-      })
+    const call = <A>(address: string, run: (peer: Peer, span: Tracer.AnySpan | undefined) => Promise<A>): Effect.Effect<A, PeerError> =>
+      Effect.flatMap(currentSpan, (span) =>
+        Effect.tryPromise({
+          try: () => run(peerOf(address), span),
+          catch: (error) => {
+            invalidate(address, error)
+            return toPeerError(address, timeoutMs, error)
+          }
+        }))
 
     const client: PeerClientShape = {
       replicate: (address, request, onDone) => {
@@ -158,23 +173,22 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig> = Layer.scope
         ),
       // gRPC flow control is the back-pressure: the sender writes no further than the receiver reads.
       pull: (address, request) =>
-        Stream.suspend(() =>
+        Stream.unwrap(Effect.map(currentSpan, (span) =>
           Stream.fromAsyncIterable(
             peerOf(address).antiEntropy.pull(
               { requester: request.requester, members: [...request.members], ranges: [...(request.ranges ?? [])] },
-              options(syncTimeoutMs)
+              options(syncTimeoutMs, span)
             ),
             (error) => {
               invalidate(address, error)
               return toPeerError(address, syncTimeoutMs, error)
             }
-          )
-        ).pipe(Stream.map(codec.decodePullChunk)),
+          ))).pipe(Stream.map(codec.decodePullChunk)),
       digests: (address, request) =>
-        call(address, (peer) =>
+        call(address, (peer, span) =>
           peer.antiEntropy.digests(
             { members: [...request.members], arcs: [...request.arcs], level: request.level },
-            options()
+            options(timeoutMs, span)
           )).pipe(Effect.map((response) => response.arcs.map(codec.decodeArcDigests))),
       disconnect
     }

@@ -30,14 +30,16 @@ const decodeWrite = (write: pb.ReplicaWrite): Write => ({
   expiresAtMs: write.expiresAtMs
 })
 
-export const encodeRequest = ({ key, write }: ReplicaRequest): pb.ReplicaOp => ({
+export const encodeRequest = ({ key, write, traceparent }: ReplicaRequest): pb.ReplicaOp => ({
   key,
-  write: write === undefined ? undefined : encodeWrite(write)
+  write: write === undefined ? undefined : encodeWrite(write),
+  traceparent: traceparent ?? ""
 })
 
 export const decodeRequest = (op: pb.ReplicaOp): ReplicaRequest => ({
   key: op.key,
-  write: op.write === undefined ? undefined : decodeWrite(op.write)
+  write: op.write === undefined ? undefined : decodeWrite(op.write),
+  traceparent: op.traceparent === "" ? undefined : op.traceparent
 })
 
 export const encodePullChunk = (chunk: PullChunk): pb.PullResponse => ({

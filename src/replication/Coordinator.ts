@@ -9,10 +9,13 @@ import type { PeerError } from "../peer/PeerError.js"
 import type { HashRing } from "../ring/HashRing.js"
 import { Ring } from "../ring/Ring.js"
 import type { Value, Write } from "../store/entry.js"
+import { Metrics } from "../telemetry/Metrics.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
 import { type Consistency, required as requiredFor } from "./consistency.js"
 import { LocalReplica } from "./LocalReplica.js"
 import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
 import { type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
+import { ReplicaSpans } from "./replicaSpans.js"
 import { QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
 
 /** A value as a read returns it. */
@@ -63,7 +66,20 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const local = yield* LocalReplica
     const peers = yield* PeerClient
     const hlc = yield* Hlc
+    const metrics = yield* Metrics
+    const { tracing } = yield* Telemetry
+    const spanFactory = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
     const self = formatHostPort(config.addr)
+
+    /** Spans for the replica calls of the current client call: only when it is traced and sampled. */
+    const replicaSpans = (op: "read" | "write"): Effect.Effect<ReplicaSpans | undefined> =>
+      tracing
+        ? Effect.map(Effect.option(Effect.currentSpan), (span) =>
+          Option.isSome(span) && span.value.sampled ? new ReplicaSpans(spanFactory, span.value, op) : undefined)
+        : Effect.succeed(undefined)
+    /** Records the quorum's outcome on the client call's span. */
+    const outcome = (attributes: Record<string, unknown>): Effect.Effect<void> =>
+      tracing ? Effect.annotateCurrentSpan(attributes) : Effect.void
 
     // Operations in flight per ring snapshot they were routed with, so that a
     // pull can wait until nothing is still being written the old way.
@@ -89,9 +105,19 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         schedule: Schedule.spaced(DRAIN_POLL)
       }).pipe(Effect.asVoid)
 
-    const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void) => {
-      if (address === self) onReply(local.handle(request))
-      else peers.replicate(address, request, onReply)
+    const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void, spans?: ReplicaSpans) => {
+      if (spans === undefined) {
+        if (address === self) onReply(local.handle(request))
+        else peers.replicate(address, request, onReply)
+        return
+      }
+      const traced = spans.send(address, address === self, request)
+      const answered = (reply: Reply) => {
+        spans.answered(address, reply)
+        onReply(reply)
+      }
+      if (address === self) answered(local.handle(traced))
+      else peers.replicate(address, traced, answered)
     }
 
     /**
@@ -101,7 +127,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
      * that every remote refuses as stale then exists nowhere and can be
      * retried at a newer version without ever being seen twice.
      */
-    const writeRound = (key: string, targets: ReadonlyArray<string>, required: number, write: Write) =>
+    const writeRound = (key: string, targets: ReadonlyArray<string>, required: number, write: Write, spans?: ReplicaSpans) =>
       Effect.async<WriteVerdict>((resume) => {
         const round = new WriteRound(targets.length, required)
         let settled = false
@@ -119,11 +145,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         const applyLocal = () => {
           if (!localPending) return
           localPending = false
-          record(local.handle(request))
+          send(self, request, record, spans)
         }
         let unanswered = remotes.length
         for (const address of remotes) {
-          peers.replicate(address, request, (reply) => {
+          send(address, request, (reply) => {
             unanswered--
             record(reply)
             if (reply._tag === "Applied") applyLocal()
@@ -131,7 +157,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               localPending = false
               record(WITHHELD)
             }
-          })
+          }, spans)
         }
         if (required <= 1 || remotes.length === 0) applyLocal()
       })
@@ -146,7 +172,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
      * that arrive later and are behind the winner get the winner written to
      * them in the background (read repair), so replicas converge.
      */
-    const readRound = (key: string, replicas: ReadonlyArray<string>, required: number) =>
+    const readRound = (key: string, replicas: ReadonlyArray<string>, required: number, spans?: ReplicaSpans) =>
       Effect.async<ReadVerdict>((resume) => {
         const round = new ReadRound(replicas.length, required)
         let verdict: ReadVerdict | undefined
@@ -157,14 +183,23 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               verdict = round.record(address, reply)
               if (verdict !== undefined) resume(Effect.succeed(verdict))
             } else if (verdict._tag === "Read" && verdict.winner !== undefined && isBehind(reply, verdict.winner.version)) {
+              metrics.readRepair()
               send(address, { key, write: winnerWrite(verdict.winner) }, ignoreReply)
             }
-          })
+          }, spans)
         }
       })
 
     const unavailable = (required: number, acked: number, replicas: number) =>
       Effect.fail(new QuorumUnavailable({ required, acked, replicas }))
+
+    const contended = (attempts: number) => {
+      metrics.writeContention()
+      return Effect.zipRight(
+        outcome({ "cache.quorum.outcome": "contention", "cache.attempts": attempts }),
+        Effect.fail(new WriteContention({ attempts }))
+      )
+    }
 
     /** Writes a value, or deletes when `value` is undefined, at a fresh version. */
     const write = (
@@ -185,16 +220,25 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       Effect.gen(function*() {
         const replicas = snapshot.preferenceList(ring.hash(key))
         const required = requiredFor(consistency, replicas.length)
+        const spans = yield* replicaSpans("write")
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
           const version = hlc.next()
-          const verdict = yield* writeRound(key, replicas, required, { version, value, expiresAtMs })
-          if (verdict._tag === "Written") return { version, existed: verdict.existed }
-          if (verdict._tag === "Unavailable") return yield* unavailable(required, verdict.acked, replicas.length)
+          const verdict = yield* writeRound(key, replicas, required, { version, value, expiresAtMs }, spans)
+          if (verdict._tag === "Written") {
+            yield* outcome({ "cache.quorum.outcome": "written", "cache.quorum.required": required, "cache.attempts": attempt + 1 })
+            return { version, existed: verdict.existed }
+          }
+          if (verdict._tag === "Unavailable") {
+            metrics.quorumFailure("write")
+            yield* outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": verdict.acked })
+            return yield* unavailable(required, verdict.acked, replicas.length)
+          }
           hlc.observe(verdict.newest)
-          if (verdict._tag === "Superseded") return yield* Effect.fail(new WriteContention({ attempts: attempt + 1 }))
+          if (verdict._tag === "Superseded") return yield* contended(attempt + 1)
+          metrics.staleRetry()
           yield* contentionBackoff(attempt)
         }
-        return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
+        return yield* contended(MAX_ATTEMPTS)
       })
 
     const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
@@ -204,18 +248,29 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       Effect.gen(function*() {
         const replicas = snapshot.preferenceList(ring.hash(key))
         const required = requiredFor(consistency, replicas.length)
+        const spans = yield* replicaSpans("read")
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-          const verdict = yield* readRound(key, replicas, required)
-          if (verdict._tag === "Unavailable") return yield* unavailable(required, verdict.acked, replicas.length)
+          const verdict = yield* readRound(key, replicas, required, spans)
+          if (verdict._tag === "Unavailable") {
+            metrics.quorumFailure("read")
+            yield* outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": verdict.acked })
+            return yield* unavailable(required, verdict.acked, replicas.length)
+          }
           const winner = verdict.winner
-          if (winner === undefined) return Option.none()
+          if (winner === undefined) {
+            yield* outcome({ "cache.quorum.outcome": "read", "cache.quorum.required": required, "cache.attempts": attempt + 1 })
+            return Option.none()
+          }
           hlc.observe(winner.version)
           if (verdict.forgotten) {
             // A replica may have forgotten a newer version: answer "not found" and make it stick.
+            metrics.forgottenRead()
+            yield* outcome({ "cache.quorum.outcome": "forgotten", "cache.quorum.required": required })
             yield* writeOn(snapshot, key, undefined, 0, consistency)
             return Option.none()
           }
           if (verdict.needsWriteBack) {
+            metrics.writeBack()
             // The answers disagree: a quorum must hold the winner before anyone is told about it.
             const targets = replicas.filter((address) => !verdict.holders.includes(address))
             const more = required - verdict.holders.length
@@ -230,6 +285,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               continue // a newer write raced with this read: read again
             }
           }
+          yield* outcome({
+            "cache.quorum.outcome": verdict.needsWriteBack ? "written_back" : "read",
+            "cache.quorum.required": required,
+            "cache.attempts": attempt + 1
+          })
           return winner._tag === "Found"
             ? Option.some({ value: winner.value, version: winner.version, expiresAtMs: winner.expiresAtMs })
             : Option.none()

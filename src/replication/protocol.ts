@@ -6,6 +6,8 @@ export interface ReplicaRequest {
   readonly key: string
   /** undefined for a read. */
   readonly write: Write | undefined
+  /** W3C trace context of the coordinator's span for this call, when the client call is sampled. */
+  readonly traceparent?: string | undefined
 }
 
 /** A replica's answer. Reads get Found/Deleted/Absent, writes Applied/Stale. */

@@ -15,14 +15,22 @@ const make = (members: ReadonlyArray<string>, changes: Stream.Stream<ReadonlyArr
       HashRing.build(current, { vnodes: config.vnodes, replicas: config.replicationFactor, hash })
     // The snapshot is swapped whole; readers take it without a lock or an Effect.
     let snapshot = build(members)
+    // Counts this node's ring changes: a local epoch for operators, not agreed across the cluster.
+    let epoch = 0
     const snapshots = yield* SubscriptionRef.make(snapshot)
     yield* Effect.forkScoped(Stream.runForEach(changes, (next) =>
       Effect.suspend(() => {
         snapshot = build(next)
-        return SubscriptionRef.set(snapshots, snapshot)
-      }).pipe(Effect.zipRight(Effect.logInfo("ring changed").pipe(Effect.annotateLogs({ members: next.join(",") }))))))
+        epoch++
+        return Effect.zipRight(
+          SubscriptionRef.set(snapshots, snapshot),
+          Effect.logInfo("ring changed").pipe(Effect.annotateLogs({ members: next.join(","), epoch }))
+        )
+      })))
     return {
       current: (): HashRing => snapshot,
+      /** How many times this node's ring has changed since it started. */
+      epoch: (): number => epoch,
       /** Ring snapshots as they change (the current one first), for data movement. */
       snapshots: snapshots.changes as Stream.Stream<HashRing>,
       /** A ring of other members with this node's settings (another node's view). */

@@ -6,6 +6,7 @@ import { ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generate
 import { PeerClient } from "../../src/peer/PeerClient.js"
 import * as PeerPool from "../../src/peer/PeerPool.js"
 import type { ReplicaReply } from "../../src/replication/protocol.js"
+import { Telemetry } from "../../src/telemetry/Telemetry.js"
 import { freePort } from "../support/nodeProcess.js"
 
 /** A stand-in peer that records every Batch call it receives. */
@@ -30,7 +31,7 @@ beforeAll(async () => {
 afterAll(() => server.shutdown())
 
 const withPool = (peerBatchMax: number) =>
-  Effect.provide(PeerPool.layerGrpc.pipe(Layer.provide(NodeConfig.layer({ peerBatchMax }))))
+  Effect.provide(PeerPool.layerGrpc.pipe(Layer.provide(NodeConfig.layer({ peerBatchMax })), Layer.provide(Telemetry.layerOff)))
 
 /** Sends `count` replica writes in one event-loop turn and waits for every reply. */
 const sendMany = (count: number) =>

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { formatHostPort, parseHostPort } from "../../src/config/parse.js"
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 
@@ -36,6 +37,8 @@ export interface Exit {
 /** A node process started by the test, with its output captured. */
 export interface NodeProcess {
   readonly address: string
+  /** Where its admin server listens, once it has said so. */
+  readonly adminAddress: () => Promise<string>
   readonly child: ChildProcess
   /** Parsed JSON log lines so far. */
   readonly logs: () => ReadonlyArray<Record<string, unknown>>
@@ -54,9 +57,12 @@ export const spawnNode = (env: Record<string, string>, options: { readonly netns
   const [command, args] = options.netns === undefined
     ? [start.command, start.args]
     : ["ip", ["netns", "exec", options.netns, start.command, ...start.args]]
+  // Admin servers on any free port (logged), so that nodes of parallel tests never collide on ADDR's port + 1000.
+  const host = parseHostPort(env["ADDR"] ?? "localhost:8080")
+  const adminAddr = formatHostPort({ host: host.ok ? host.value.host : "localhost", port: 0 })
   const child = spawn(command, args, {
     cwd: repoRoot,
-    env: { PATH: process.env["PATH"] ?? "", LOG_FORMAT: "json", ...env },
+    env: { PATH: process.env["PATH"] ?? "", LOG_FORMAT: "json", ADMIN_ADDR: adminAddr, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   const lines: Array<Record<string, unknown>> = []
@@ -111,6 +117,7 @@ export const spawnNode = (env: Record<string, string>, options: { readonly netns
 
   return {
     address: env["ADDR"] ?? "localhost:8080",
+    adminAddress: () => waitForLog((line) => line["msg"] === "admin listening").then((line) => String(line["address"])),
     child,
     logs: () => lines,
     stderr: () => stderrText,

@@ -8,6 +8,7 @@ import { makeCore } from "../../src/Layers.js"
 import { Membership } from "../../src/membership/Membership.js"
 import type { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { LocalReplica } from "../../src/replication/LocalReplica.js"
+import { Telemetry } from "../../src/telemetry/Telemetry.js"
 import { Ring } from "../../src/ring/Ring.js"
 import { Store } from "../../src/store/ShardedStore.js"
 
@@ -32,7 +33,7 @@ export const simNode = (
     const cluster = Ring.Default.pipe(Layer.provideMerge(Membership.Default), Layer.provideMerge(network.layer(address)))
     const config = NodeConfig.layer({ addr: hostPort(address), peers: seeds.map(hostPort), rateLimit: 0, ...overrides })
     const scope = yield* Scope.make()
-    const context = yield* Layer.buildWithScope(makeCore(cluster).pipe(Layer.provideMerge(config)), scope)
+    const context = yield* Layer.buildWithScope(makeCore(cluster).pipe(Layer.provideMerge(config), Layer.provide(Telemetry.layerOff)), scope)
     // Shutting a node down waits on its clock (the leave announcement has a
     // timeout), so the test clock is driven until it is done.
     const stop = Effect.gen(function*() {

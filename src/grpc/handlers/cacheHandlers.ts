@@ -1,12 +1,16 @@
 import { Effect, Exit, Option, Runtime } from "effect"
-import { ServerError, Status } from "nice-grpc"
+import { type CallContext, ServerError, Status } from "nice-grpc"
 import { InvalidArgument } from "../../api/ApiError.js"
 import type { ApiError, CacheApi } from "../../api/CacheApi.js"
 import type { Version } from "../../clock/version.js"
 import * as pb from "../../generated/pb/cache.js"
 import type { Consistency } from "../../replication/consistency.js"
 import type { FoundValue, WriteOutcome } from "../../replication/Coordinator.js"
-import { toServerError } from "../status.js"
+import type { Metrics } from "../../telemetry/Metrics.js"
+import { keyHashAttribute, parentOf, rpcAttributes, TRACEPARENT } from "../../telemetry/traceContext.js"
+import { statusOfExit, toServerError } from "../status.js"
+
+const SERVICE = "pb.CacheService"
 
 const toPbVersion = (v: Version): pb.Version => ({ hlc: v.hlc, nodeId: v.nodeId, generation: v.generation })
 
@@ -21,23 +25,66 @@ const badConsistency = (level: number) =>
 
 const NOT_FOUND = new ServerError(Status.NOT_FOUND, "key not found")
 
+/** What the client-facing handlers run on. */
+export interface CacheEdge {
+  readonly api: CacheApi
+  /** Captured once at start-up; every call runs one Effect through it. */
+  readonly runtime: Runtime.Runtime<never>
+  readonly nowMs: () => number
+  readonly metrics: Metrics
+  /** Whether to open a server span per call (see `Telemetry`). */
+  readonly tracing: boolean
+  readonly keyHash: (key: string) => number
+}
+
+type Method = "Set" | "Get" | "Delete"
+
 /**
  * `pb.CacheService` on top of `CacheApi`: decode, run one Effect through the
  * runtime captured at start-up (interrupted if the client goes away), map
- * the outcome to a response or a status.
+ * the outcome to a response or a status. Every call is counted and timed;
+ * with tracing on it runs in a server span that continues the caller's
+ * trace when its metadata carries `traceparent`.
  */
-export const makeCacheHandlers = (
-  api: CacheApi,
-  runtime: Runtime.Runtime<never>,
-  nowMs: () => number
-): pb.CacheServiceImplementation => {
-  const run = Runtime.runPromiseExit(runtime)
-  const execute = async <A>(effect: Effect.Effect<A, ApiError>, signal: AbortSignal): Promise<A> => {
-    const exit = await run(effect, { signal })
+export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementation => {
+  const { api, metrics, nowMs } = edge
+  const run = Runtime.runPromiseExit(edge.runtime)
+
+  const traced = <A>(
+    method: Method,
+    key: string,
+    consistency: Consistency | undefined | null,
+    effect: Effect.Effect<A, ApiError>,
+    context: CallContext
+  ): Effect.Effect<A, ApiError> =>
+    effect.pipe(
+      Effect.onExit((exit) => Effect.annotateCurrentSpan("rpc.grpc.status_code", statusOfExit(exit))),
+      Effect.withSpan(`${SERVICE}/${method}`, {
+        kind: "server",
+        parent: Option.getOrUndefined(parentOf(context.metadata.get(TRACEPARENT))),
+        captureStackTrace: false,
+        attributes: {
+          ...rpcAttributes(SERVICE, method),
+          "cache.key_hash": keyHashAttribute(edge.keyHash(key)),
+          "cache.consistency": consistency ?? "QUORUM"
+        }
+      })
+    )
+
+  const serve = async <A>(
+    method: Method,
+    key: string,
+    consistency: Consistency | undefined | null,
+    effect: Effect.Effect<A, ApiError>,
+    context: CallContext
+  ): Promise<A> => {
+    const started = performance.now()
+    const exit = await run(edge.tracing ? traced(method, key, consistency, effect, context) : effect, { signal: context.signal })
+    metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
     if (Exit.isSuccess(exit)) return exit.value
     throw toServerError(exit.cause)
   }
-  const toWriteResponse = ({ version, existed }: WriteOutcome) => ({ version: toPbVersion(version), existed })
+
   const toGetResponse = (found: Option.Option<FoundValue>): pb.GetResponse => {
     if (Option.isNone(found)) throw NOT_FOUND
     const { expiresAtMs, value, version } = found.value
@@ -46,9 +93,10 @@ export const makeCacheHandlers = (
       ? { value, version: toPbVersion(version), ttlRemainingMs }
       : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), version: toPbVersion(version), ttlRemainingMs }
   }
+  const toWriteResponse = ({ version, existed }: WriteOutcome) => ({ version: toPbVersion(version), existed })
 
   return {
-    async set(request, { signal }) {
+    async set(request, context) {
       const consistency = consistencyOf(request.consistency)
       const effect = consistency === null ? badConsistency(request.consistency) : api.set({
         key: request.key,
@@ -56,18 +104,18 @@ export const makeCacheHandlers = (
         ttlSeconds: request.ttlSeconds,
         consistency
       })
-      const { version } = await execute(effect, signal)
+      const { version } = await serve("Set", request.key, consistency, effect, context)
       return { version: toPbVersion(version) }
     },
-    async get(request, { signal }) {
+    async get(request, context) {
       const consistency = consistencyOf(request.consistency)
       const effect = consistency === null ? badConsistency(request.consistency) : api.get(request.key, consistency)
-      return toGetResponse(await execute(effect, signal))
+      return toGetResponse(await serve("Get", request.key, consistency, effect, context))
     },
-    async delete(request, { signal }) {
+    async delete(request, context) {
       const consistency = consistencyOf(request.consistency)
       const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency)
-      return toWriteResponse(await execute(effect, signal))
+      return toWriteResponse(await serve("Delete", request.key, consistency, effect, context))
     }
   }
 }

@@ -33,7 +33,16 @@ export interface BatchResponse {
 export interface ReplicaOp {
   key: string;
   /** Absent: a read. */
-  write: ReplicaWrite | undefined;
+  write:
+    | ReplicaWrite
+    | undefined;
+  /**
+   * W3C trace context (`traceparent`) of the coordinator's span for this op
+   * when its client call is sampled; empty otherwise. One batch carries the
+   * ops of many client calls, so the context travels with each op rather
+   * than in the call's metadata.
+   */
+  traceparent: string;
 }
 
 export interface ReplicaWrite {
@@ -273,7 +282,7 @@ export const BatchResponse: MessageFns<BatchResponse> = {
 };
 
 function createBaseReplicaOp(): ReplicaOp {
-  return { key: "", write: undefined };
+  return { key: "", write: undefined, traceparent: "" };
 }
 
 export const ReplicaOp: MessageFns<ReplicaOp> = {
@@ -283,6 +292,9 @@ export const ReplicaOp: MessageFns<ReplicaOp> = {
     }
     if (message.write !== undefined) {
       ReplicaWrite.encode(message.write, writer.uint32(18).fork()).join();
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(26).string(message.traceparent);
     }
     return writer;
   },
@@ -316,6 +328,14 @@ export const ReplicaOp: MessageFns<ReplicaOp> = {
             message.write = ReplicaWrite.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -337,6 +357,7 @@ export const ReplicaOp: MessageFns<ReplicaOp> = {
     message.write = (object.write !== undefined && object.write !== null)
       ? ReplicaWrite.fromPartial(object.write)
       : undefined;
+    message.traceparent = object.traceparent ?? "";
     return message;
   },
 };

@@ -1,0 +1,70 @@
+import { Counter, Gauge, type Registry } from "prom-client"
+import type { MemberStatus } from "../membership/swim.js"
+import type { StoreStats } from "../store/ShardedStore.js"
+
+/** What the scrape-time metrics read. */
+export interface NodeGauges {
+  readonly storeStats: () => StoreStats
+  readonly members: () => ReadonlyArray<{ readonly status: MemberStatus }>
+  readonly ringMembers: () => number
+  readonly ringEpoch: () => number
+  readonly ready: () => boolean
+  readonly voting: () => boolean
+}
+
+const STATES: ReadonlyArray<MemberStatus> = ["alive", "suspect", "dead", "left"]
+
+/** A counter whose total lives elsewhere (the store's own counters), read at scrape time. */
+const observedCounter = (registry: Registry, name: string, help: string, read: () => number) =>
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(read())
+    }
+  })
+
+const observedGauge = (registry: Registry, name: string, help: string, read: () => number) =>
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read())
+    }
+  })
+
+/**
+ * Registers the values known only when asked: store size and counters,
+ * membership and ring state, readiness. Each scrape reads them once.
+ */
+export const registerNodeMetrics = (registry: Registry, node: NodeGauges): void => {
+  // stats() sums per-shard counters: cheap enough to call once per metric.
+  const stat = (field: keyof StoreStats) => () => node.storeStats()[field]
+  observedGauge(registry, "cache_store_entries", "Live entries held by this node", stat("entries"))
+  observedGauge(registry, "cache_store_bytes", "Bytes charged for held entries: keys, values and per-entry overhead", stat("bytes"))
+  observedGauge(registry, "cache_store_tombstones", "Deletions remembered until TOMBSTONE_GRACE passes", stat("tombstones"))
+  observedCounter(registry, "cache_store_hits_total", "Local reads that found a live value", stat("hits"))
+  observedCounter(registry, "cache_store_misses_total", "Local reads that found nothing live", stat("misses"))
+  observedCounter(registry, "cache_store_evictions_total", "Entries evicted by the LRU for CAPACITY or MAX_MEMORY", stat("evictions"))
+  observedCounter(registry, "cache_store_expirations_total", "Entries dropped when their TTL passed", stat("expirations"))
+  observedCounter(registry, "cache_store_tombstones_collected_total", "Tombstones collected after TOMBSTONE_GRACE", stat("tombstonesCollected"))
+
+  new Gauge({
+    name: "cache_members",
+    help: "Members known to this node's SWIM table, by state",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const counts = new Map<MemberStatus, number>(STATES.map((s) => [s, 0]))
+      for (const member of node.members()) counts.set(member.status, (counts.get(member.status) ?? 0) + 1)
+      for (const [state, count] of counts) this.labels(state).set(count)
+    }
+  })
+  observedGauge(registry, "cache_ring_members", "Members on this node's ring", node.ringMembers)
+  observedGauge(registry, "cache_ring_epoch", "Ring changes this node has seen since it started", node.ringEpoch)
+  observedGauge(registry, "cache_ready", "1 while /readyz answers 200", () => (node.ready() ? 1 : 0))
+  observedGauge(registry, "cache_voting", "1 while this node votes on every key it replicates", () => (node.voting() ? 1 : 0))
+}

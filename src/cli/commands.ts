@@ -1,0 +1,73 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { AdminError } from "../admin/AdminRpcs.js"
+import { adminClient } from "./AdminClient.js"
+import { membersTable, renderOwners, renderRing, renderStats, renderStatus } from "./render.js"
+
+/** The admin address when neither `--admin` nor `ADMIN_ADDR` says otherwise: a local node's default. */
+const DEFAULT_ADMIN = "localhost:9080"
+
+const admin = Options.text("admin").pipe(
+  Options.withAlias("a"),
+  Options.withDescription("host:port of the node's admin server (ADMIN_ADDR); default $ADMIN_ADDR or localhost:9080"),
+  Options.optional
+)
+const json = Options.boolean("json").pipe(Options.withDescription("print the answer as JSON"))
+
+const root = Command.make("cache-cli", { admin, json })
+
+/** Runs one admin call against the chosen node and prints its answer, as a table or as JSON. */
+const show = <A, E, R>(
+  call: (client: Effect.Effect.Success<ReturnType<typeof adminClient>>) => Effect.Effect<A, E, R>,
+  render: (answer: A) => string
+) =>
+  Effect.gen(function*() {
+    const options = yield* root
+    const address = Option.getOrElse(options.admin, () => process.env["ADMIN_ADDR"] || DEFAULT_ADMIN)
+    yield* Effect.scoped(Effect.flatMap(adminClient(address), call)).pipe(
+      Effect.flatMap((answer) => Console.log(options.json ? JSON.stringify(answer, null, 2) : render(answer))),
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Console.error(`cache-cli: ${describe(address, error)}`),
+          Effect.sync(() => {
+            process.exitCode = 1
+          })
+        )
+      )
+    )
+  })
+
+/** One line for a failed call: the node's own refusal, or why its admin server could not be reached (innermost cause). */
+const describe = (address: string, error: unknown): string => {
+  if (error instanceof AdminError) return error.message
+  let cause: unknown = error
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return `no answer from the admin API at ${address}: ${reason}`
+}
+
+const status = Command.make("status", {}, () => show((c) => c.Status(), renderStatus)).pipe(
+  Command.withDescription("the node, its readiness and the members it sees")
+)
+const members = Command.make("members", {}, () => show((c) => c.Members(), membersTable)).pipe(
+  Command.withDescription("members with state and incarnation")
+)
+const ring = Command.make(
+  "ring",
+  { ranges: Options.boolean("ranges").pipe(Options.withDescription("also list every range and its replicas")) },
+  ({ ranges }) => show((c) => c.Ring({ ranges }), renderRing)
+).pipe(Command.withDescription("the ring: each member's share, epoch, digest"))
+const owners = Command.make("owners", { key: Args.text({ name: "key" }) }, ({ key }) => show((c) => c.Owners({ key }), renderOwners))
+  .pipe(Command.withDescription("the replicas of a key, primary first"))
+const stats = Command.make("stats", {}, () => show((c) => c.Stats(), renderStats)).pipe(
+  Command.withDescription("the local store and process")
+)
+const leave = Command.make("leave", {}, () => show((c) => c.Leave(), (a) => `${a.address}: ${a.message}`)).pipe(
+  Command.withDescription("drain the node, hand its data off and leave the cluster (as SIGTERM does)")
+)
+
+/** `pnpm cli <command>`: the admin API for people. */
+export const cli = Command.run(
+  root.pipe(Command.withSubcommands([status, members, ring, owners, stats, leave])),
+  { name: "cache-cli", version: "0.1.0" }
+)

@@ -1,0 +1,142 @@
+import * as OtelResource from "@effect/opentelemetry/Resource"
+import * as OtelTracer from "@effect/opentelemetry/Tracer"
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanExporter,
+  TraceIdRatioBasedSampler
+} from "@opentelemetry/sdk-trace-base"
+import { Config, type ConfigError, Context, Effect, Layer, Option } from "effect"
+import { NodeConfig, setting } from "../config/NodeConfig.js"
+import { formatHostPort, parseChoice } from "../config/parse.js"
+import { PACKAGE_VERSION } from "../config/version.js"
+import * as env from "./otelEnv.js"
+
+/** What the rest of the node needs to know about tracing. */
+export interface TelemetryShape {
+  /**
+   * Whether a tracer records spans at all. When false the request path
+   * skips every tracing step (no span objects, no trace context), so tracing
+   * off costs nothing.
+   */
+  readonly tracing: boolean
+}
+
+/** Tracing settings from the standard OpenTelemetry variables. */
+export interface TracingSettings {
+  /** Where spans go; undefined = tracing off. */
+  readonly url: string | undefined
+  readonly protocol: env.OtlpProtocol
+  readonly serviceName: string
+  readonly sampler: env.SamplerSpec
+  readonly attributes: Record<string, string>
+}
+
+const protocolSetting = (name: string) =>
+  setting(name, "OTLP protocol: http/protobuf, http/json or grpc", parseChoice(env.OTLP_PROTOCOLS)).pipe(Config.option)
+
+const settings: Config.Config<TracingSettings> = Config.all({
+  disabled: setting("OTEL_SDK_DISABLED", "true turns telemetry off", parseChoice(["true", "false"] as const)).pipe(
+    Config.withDefault("false" as const)
+  ),
+  exporter: setting("OTEL_TRACES_EXPORTER", "otlp, or none to turn tracing off", parseChoice(["otlp", "none"] as const)).pipe(
+    Config.withDefault("otlp" as const)
+  ),
+  endpoint: setting("OTEL_EXPORTER_OTLP_ENDPOINT", "base URL of the OTLP receiver; tracing is off without one", env.parseEndpoint)
+    .pipe(Config.option),
+  tracesEndpoint: setting("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "full URL for spans", env.parseEndpoint).pipe(Config.option),
+  protocol: protocolSetting("OTEL_EXPORTER_OTLP_PROTOCOL"),
+  tracesProtocol: protocolSetting("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+  serviceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("quorum-cache")),
+  sampler: setting("OTEL_TRACES_SAMPLER", "which traces are recorded", parseChoice(env.SAMPLERS)).pipe(Config.option),
+  samplerArg: setting("OTEL_TRACES_SAMPLER_ARG", "share of traces a ratio sampler keeps, 0-1", env.parseRatio).pipe(Config.option),
+  attributes: setting("OTEL_RESOURCE_ATTRIBUTES", "key=value,... describing this node", env.parseResourceAttributes).pipe(
+    Config.withDefault({})
+  )
+}).pipe(Config.map((c): TracingSettings => {
+  const protocol = Option.getOrElse(Option.orElse(c.tracesProtocol, () => c.protocol), () => "http/protobuf" as const)
+  const off = c.disabled === "true" || c.exporter === "none"
+  return {
+    url: off ? undefined : env.tracesUrl(protocol, Option.getOrUndefined(c.endpoint), Option.getOrUndefined(c.tracesEndpoint)),
+    protocol,
+    serviceName: c.serviceName,
+    sampler: env.samplerSpec(Option.getOrUndefined(c.sampler), Option.getOrUndefined(c.samplerArg)),
+    attributes: c.attributes
+  }
+}))
+
+/** The SDK sampler for a parsed `OTEL_TRACES_SAMPLER`. */
+export const makeSampler = ({ name, ratio }: env.SamplerSpec): Sampler => {
+  switch (name) {
+    case "always_on":
+      return new AlwaysOnSampler()
+    case "always_off":
+      return new AlwaysOffSampler()
+    case "traceidratio":
+      return new TraceIdRatioBasedSampler(ratio)
+    case "parentbased_always_on":
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
+    case "parentbased_always_off":
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() })
+    case "parentbased_traceidratio":
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })
+  }
+}
+
+/** Loaded only when tracing is on, so a node without an endpoint never loads an exporter. */
+const makeExporter = async (protocol: env.OtlpProtocol, url: string): Promise<SpanExporter> => {
+  switch (protocol) {
+    case "http/protobuf":
+      return new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter({ url })
+    case "http/json":
+      return new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter({ url })
+    case "grpc":
+      return new (await import("@opentelemetry/exporter-trace-otlp-grpc")).OTLPTraceExporter({ url })
+  }
+}
+
+const OFF: TelemetryShape = { tracing: false }
+
+/**
+ * Tracing through `@effect/opentelemetry` on the OTel SDK: spans batched
+ * (`OTEL_BSP_*` tune the batching) and exported over OTLP. Closing the
+ * scope flushes what is still queued.
+ */
+export class Telemetry extends Context.Tag("cache/telemetry/Telemetry")<Telemetry, TelemetryShape>() {
+  /** No tracing: for tests and for nodes without an endpoint. */
+  static readonly layerOff: Layer.Layer<Telemetry> = Layer.succeed(Telemetry, OFF)
+
+  /** Tracing as the OTEL_* variables ask; also installs the tracer every Effect span goes to. */
+  static readonly layerFromEnv: Layer.Layer<Telemetry, ConfigError.ConfigError, NodeConfig> = Layer.unwrapScoped(
+    Effect.gen(function*() {
+      const tracing = yield* settings
+      const node = yield* NodeConfig
+      const url = tracing.url
+      if (url === undefined) return Telemetry.layerOff
+      const exporter = yield* Effect.promise(() => makeExporter(tracing.protocol, url))
+      const provider = Layer.scoped(
+        OtelTracer.OtelTracerProvider,
+        Effect.acquireRelease(
+          Effect.sync(() => new BasicTracerProvider({ sampler: makeSampler(tracing.sampler), spanProcessors: [new BatchSpanProcessor(exporter)] })),
+          (provider) => Effect.promise(() => provider.shutdown())
+        )
+      )
+      const resource = OtelResource.layer({
+        serviceName: tracing.serviceName,
+        serviceVersion: PACKAGE_VERSION,
+        attributes: { "service.instance.id": formatHostPort(node.addr), ...tracing.attributes }
+      })
+      yield* Effect.logInfo("tracing on").pipe(
+        Effect.annotateLogs({ url, protocol: tracing.protocol, sampler: tracing.sampler.name, ratio: tracing.sampler.ratio })
+      )
+      return Layer.merge(
+        Layer.succeed(Telemetry, { tracing: true }),
+        Layer.discard(OtelTracer.layer).pipe(Layer.provide(provider), Layer.provide(resource))
+      )
+    })
+  )
+}
