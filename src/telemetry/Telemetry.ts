@@ -118,18 +118,25 @@ export class Telemetry extends Context.Tag("cache/telemetry/Telemetry")<Telemetr
       const url = tracing.url
       if (url === undefined) return Telemetry.layerOff
       const exporter = yield* Effect.promise(() => makeExporter(tracing.protocol, url))
-      const provider = Layer.scoped(
-        OtelTracer.OtelTracerProvider,
-        Effect.acquireRelease(
-          Effect.sync(() => new BasicTracerProvider({ sampler: makeSampler(tracing.sampler), spanProcessors: [new BatchSpanProcessor(exporter)] })),
-          (provider) => Effect.promise(() => provider.shutdown())
-        )
-      )
       const resource = OtelResource.layer({
         serviceName: tracing.serviceName,
         serviceVersion: PACKAGE_VERSION,
         attributes: { "service.instance.id": formatHostPort(node.addr), ...tracing.attributes }
       })
+      const provider = Layer.scoped(
+        OtelTracer.OtelTracerProvider,
+        Effect.flatMap(OtelResource.Resource, (resource) =>
+          Effect.acquireRelease(
+            Effect.sync(() =>
+              new BasicTracerProvider({
+                resource,
+                sampler: makeSampler(tracing.sampler),
+                spanProcessors: [new BatchSpanProcessor(exporter)]
+              })
+            ),
+            (provider) => Effect.promise(() => provider.shutdown())
+          ))
+      ).pipe(Layer.provide(resource))
       yield* Effect.logInfo("tracing on").pipe(
         Effect.annotateLogs({ url, protocol: tracing.protocol, sampler: tracing.sampler.name, ratio: tracing.sampler.ratio })
       )

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, LogLevel } from "effect"
-import { defaults, describeConfigError, NodeConfig } from "../../src/config/NodeConfig.js"
+import { adminAddressOf, defaults, describeConfigError, listenAddressOf, NodeConfig } from "../../src/config/NodeConfig.js"
 
 const loadConfig = (env: Record<string, string>) =>
   NodeConfig.pipe(
@@ -67,6 +67,18 @@ describe("NodeConfig", () => {
       expect(Duration.toMillis(config.tombstoneGrace)).toBe(60_000)
     }))
 
+  it.effect("binds where LISTEN_ADDR says and puts the admin server next to it unless ADMIN_ADDR says otherwise", () =>
+    Effect.gen(function*() {
+      const container = Either.getOrThrow(yield* loadConfig({ ADDR: "cache1:8080", LISTEN_ADDR: "0.0.0.0:8080" }))
+      expect(listenAddressOf(container)).toEqual({ host: "0.0.0.0", port: 8080 })
+      expect(adminAddressOf(container)).toEqual({ host: "0.0.0.0", port: 9080 })
+      const local = Either.getOrThrow(yield* loadConfig({ ADDR: "127.0.0.1:8081" }))
+      expect(listenAddressOf(local)).toEqual({ host: "127.0.0.1", port: 8081 })
+      expect(adminAddressOf(local)).toEqual({ host: "127.0.0.1", port: 9081 })
+      expect(adminAddressOf(Either.getOrThrow(yield* loadConfig({ ADMIN_ADDR: "OFF" })))).toBeUndefined()
+      expect(adminAddressOf(Either.getOrThrow(yield* loadConfig({ ADMIN_ADDR: "127.0.0.1:0" })))).toEqual({ host: "127.0.0.1", port: 0 })
+    }))
+
   const bad: ReadonlyArray<readonly [Record<string, string>, string]> = [
     [{ NUM_SHARDS: "abc" }, "NUM_SHARDS: \"abc\" is not a whole number"],
     [{ NUM_SHARDS: "0" }, "NUM_SHARDS: 0 is below the minimum of 1"],
@@ -90,7 +102,11 @@ describe("NodeConfig", () => {
     [{ NUM_SHARDS: "8", CAPACITY: "4" }, "NUM_SHARDS: 8 shards exceed CAPACITY 4"],
     [{ MAX_VALUE_SIZE: "8MiB" }, "MAX_VALUE_SIZE: 8388608 exceeds MAX_RECV_MSG_SIZE 4194304"],
     [{ MAX_VALUE_SIZE: "2MiB", MAX_SEND_MSG_SIZE: "1MiB" }, "MAX_VALUE_SIZE: 2097152 exceeds MAX_SEND_MSG_SIZE"],
-    [{ MAX_MEMORY: "1MiB", NUM_SHARDS: "4" }, "MAX_MEMORY: 1048576 bytes over 4 shards leaves 262144 per shard"]
+    [{ MAX_MEMORY: "1MiB", NUM_SHARDS: "4" }, "MAX_MEMORY: 1048576 bytes over 4 shards leaves 262144 per shard"],
+    [{ LISTEN_ADDR: "0.0.0.0" }, "LISTEN_ADDR: \"0.0.0.0\" has no port"],
+    [{ ADMIN_ADDR: "admin" }, "ADMIN_ADDR: \"admin\" has no port"],
+    [{ ADMIN_ADDR: "localhost:8080" }, "ADMIN_ADDR: localhost:8080 is the gRPC listener's address"],
+    [{ ADDR: "localhost:65000" }, "ADMIN_ADDR: the default admin port (gRPC port 65000 + 1000) is above 65535; set ADMIN_ADDR"]
   ]
   for (const [env, message] of bad) {
     it.effect(`rejects ${JSON.stringify(env)} naming the variable`, () =>
