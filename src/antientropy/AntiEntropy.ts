@@ -56,7 +56,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const readiness = yield* Readiness
     const sync = yield* Sync
     const metrics = yield* Metrics
-    const { tracing } = yield* Telemetry
+    const telemetry = yield* Telemetry
     const self = formatHostPort(config.addr)
 
     let trees = new ArcTrees(ring.current(), self)
@@ -192,7 +192,11 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       })
     )
     // Each round is a trace of its own (Digests and Pull calls carry it to the peer).
-    const traced = tracing ? Effect.withSpan(logged, "anti-entropy round", { root: true, captureStackTrace: false }) : logged
+    const traced = Effect.suspend(() =>
+      telemetry.tracing && telemetry.sample(undefined)
+        ? Effect.withSpan(logged, "anti-entropy round", { root: true, captureStackTrace: false })
+        : logged
+    )
     yield* Effect.forkScoped(Effect.repeat(traced, Schedule.spaced(config.antiEntropyInterval)))
 
     return { digests } as const

@@ -81,7 +81,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     const replication = yield* Replication
     const membership = yield* Membership
     const metrics = yield* Metrics
-    const { tracing } = yield* Telemetry
+    const telemetry = yield* Telemetry
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const self = formatHostPort(config.addr)
@@ -203,7 +203,8 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
           Effect.annotateLogs({ members: next.members.join(","), ranges: ranges?.length ?? "all" })
         )
         const round = pullRound(next, ranges)
-        const report = yield* (tracing ? Effect.withSpan(round, "sync pull", { root: true, captureStackTrace: false }) : round).pipe(
+        const traced = telemetry.tracing && telemetry.sample(undefined)
+        const report = yield* (traced ? Effect.withSpan(round, "sync pull", { root: true, captureStackTrace: false }) : round).pipe(
           Effect.tapError((missing) =>
             Effect.logWarning("some ranges lack answers from enough replicas; pulling again").pipe(
               Effect.annotateLogs({ unanswered: missing.join(",") })

@@ -69,7 +69,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
       "grpc.max_send_message_length": config.maxSendMsgBytes
     })
-    server.add(CacheServiceDefinition, makeCacheHandlers({ api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, keyHash: ring.hash }))
+    server.add(CacheServiceDefinition, makeCacheHandlers({ api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash }))
     // Internal services: only cluster members may call them when CLUSTER_SECRET is set.
     const internal = Option.match(config.clusterSecret, {
       onNone: () => server,

@@ -11,7 +11,7 @@ import * as codec from "./codec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
-import { TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
+import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
 
 /** Metadata key that carries CLUSTER_SECRET on internal calls. */
 export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
@@ -70,9 +70,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> =
       return { signal: AbortSignal.timeout(deadlineMs), metadata: traced }
     }
     /** The current span, looked up only when tracing is on. */
-    const currentSpan: Effect.Effect<Tracer.AnySpan | undefined> = tracing
-      ? Effect.map(Effect.option(Effect.currentSpan), Option.getOrUndefined)
-      : Effect.succeed(undefined)
+    const spanNow: Effect.Effect<Tracer.AnySpan | undefined> = tracing ? currentSpan : Effect.succeed(undefined)
     const syncTimeoutMs = Duration.toMillis(config.syncTimeout)
     const peers = new Map<string, Peer>()
     const peerOf = (address: string): Peer => {
@@ -136,7 +134,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> =
     }
 
     const call = <A>(address: string, run: (peer: Peer, span: Tracer.AnySpan | undefined) => Promise<A>): Effect.Effect<A, PeerError> =>
-      Effect.flatMap(currentSpan, (span) =>
+      Effect.flatMap(spanNow, (span) =>
         Effect.tryPromise({
           try: () => run(peerOf(address), span),
           catch: (error) => {
@@ -173,7 +171,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> =
         ),
       // gRPC flow control is the back-pressure: the sender writes no further than the receiver reads.
       pull: (address, request) =>
-        Stream.unwrap(Effect.map(currentSpan, (span) =>
+        Stream.unwrap(Effect.map(spanNow, (span) =>
           Stream.fromAsyncIterable(
             peerOf(address).antiEntropy.pull(
               { requester: request.requester, members: [...request.members], ranges: [...(request.ranges ?? [])] },

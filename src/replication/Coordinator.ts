@@ -11,6 +11,7 @@ import { Ring } from "../ring/Ring.js"
 import type { Value, Write } from "../store/entry.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
+import { annotateSpan, currentSpan } from "../telemetry/traceContext.js"
 import { type Consistency, required as requiredFor } from "./consistency.js"
 import { LocalReplica } from "./LocalReplica.js"
 import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
@@ -74,12 +75,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     /** Spans for the replica calls of the current client call: only when it is traced and sampled. */
     const replicaSpans = (op: "read" | "write"): Effect.Effect<ReplicaSpans | undefined> =>
       tracing
-        ? Effect.map(Effect.option(Effect.currentSpan), (span) =>
-          Option.isSome(span) && span.value.sampled ? new ReplicaSpans(spanFactory, span.value, op) : undefined)
+        ? Effect.map(currentSpan, (span) => span?.sampled ? new ReplicaSpans(spanFactory, span, op) : undefined)
         : Effect.succeed(undefined)
     /** Records the quorum's outcome on the client call's span. */
     const outcome = (attributes: Record<string, unknown>): Effect.Effect<void> =>
-      tracing ? Effect.annotateCurrentSpan(attributes) : Effect.void
+      tracing ? annotateSpan(attributes) : Effect.void
 
     // Operations in flight per ring snapshot they were routed with, so that a
     // pull can wait until nothing is still being written the old way.

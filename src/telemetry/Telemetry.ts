@@ -1,15 +1,6 @@
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  type Sampler,
-  type SpanExporter,
-  TraceIdRatioBasedSampler
-} from "@opentelemetry/sdk-trace-base"
+import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Config, type ConfigError, Context, Effect, Layer, Option } from "effect"
 import { NodeConfig, setting } from "../config/NodeConfig.js"
 import { formatHostPort, parseChoice } from "../config/parse.js"
@@ -24,6 +15,12 @@ export interface TelemetryShape {
    * off costs nothing.
    */
   readonly tracing: boolean
+  /**
+   * Whether to trace a call (`OTEL_TRACES_SAMPLER`); `parentSampled` is the
+   * caller's decision when its trace context came with the call. Asked
+   * before a span is made: an unsampled call gets no span at all.
+   */
+  readonly sample: (parentSampled: boolean | undefined) => boolean
 }
 
 /** Tracing settings from the standard OpenTelemetry variables. */
@@ -69,24 +66,6 @@ const settings: Config.Config<TracingSettings> = Config.all({
   }
 }))
 
-/** The SDK sampler for a parsed `OTEL_TRACES_SAMPLER`. */
-export const makeSampler = ({ name, ratio }: env.SamplerSpec): Sampler => {
-  switch (name) {
-    case "always_on":
-      return new AlwaysOnSampler()
-    case "always_off":
-      return new AlwaysOffSampler()
-    case "traceidratio":
-      return new TraceIdRatioBasedSampler(ratio)
-    case "parentbased_always_on":
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() })
-    case "parentbased_always_off":
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() })
-    case "parentbased_traceidratio":
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })
-  }
-}
-
 /** Loaded only when tracing is on, so a node without an endpoint never loads an exporter. */
 const makeExporter = async (protocol: env.OtlpProtocol, url: string): Promise<SpanExporter> => {
   switch (protocol) {
@@ -99,7 +78,7 @@ const makeExporter = async (protocol: env.OtlpProtocol, url: string): Promise<Sp
   }
 }
 
-const OFF: TelemetryShape = { tracing: false }
+const OFF: TelemetryShape = { tracing: false, sample: () => false }
 
 /**
  * Tracing through `@effect/opentelemetry` on the OTel SDK: spans batched
@@ -130,7 +109,8 @@ export class Telemetry extends Context.Tag("cache/telemetry/Telemetry")<Telemetr
             Effect.sync(() =>
               new BasicTracerProvider({
                 resource,
-                sampler: makeSampler(tracing.sampler),
+                // The decision is made before spans exist (`sample`): every span that is made is recorded.
+                sampler: new AlwaysOnSampler(),
                 spanProcessors: [new BatchSpanProcessor(exporter)]
               })
             ),
@@ -141,7 +121,7 @@ export class Telemetry extends Context.Tag("cache/telemetry/Telemetry")<Telemetr
         Effect.annotateLogs({ url, protocol: tracing.protocol, sampler: tracing.sampler.name, ratio: tracing.sampler.ratio })
       )
       return Layer.merge(
-        Layer.succeed(Telemetry, { tracing: true }),
+        Layer.succeed(Telemetry, { tracing: true, sample: (parentSampled) => env.decide(tracing.sampler, parentSampled, Math.random) }),
         Layer.discard(OtelTracer.layer).pipe(Layer.provide(provider), Layer.provide(resource))
       )
     })

@@ -43,6 +43,29 @@ export interface SamplerSpec {
  */
 export const DEFAULT_SAMPLER: SamplerSpec = { name: "parentbased_traceidratio", ratio: 0.01 }
 
+/**
+ * The sampling decision for a new span: `parentSampled` is the caller's
+ * flag when a caller's trace context came with the call. Made before any
+ * span exists, so an unsampled call costs one comparison rather than a
+ * span that records nothing.
+ */
+export const decide = (spec: SamplerSpec, parentSampled: boolean | undefined, random: () => number): boolean => {
+  switch (spec.name) {
+    case "always_on":
+      return true
+    case "always_off":
+      return false
+    case "traceidratio":
+      return random() < spec.ratio
+    case "parentbased_always_on":
+      return parentSampled ?? true
+    case "parentbased_always_off":
+      return parentSampled ?? false
+    case "parentbased_traceidratio":
+      return parentSampled ?? random() < spec.ratio
+  }
+}
+
 /** Parses an absolute http(s) URL (an OTLP endpoint). */
 export const parseEndpoint = (raw: string): Parsed<URL> => {
   const text = raw.trim()

@@ -1,6 +1,23 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
-import { type Clock, Context, Exit, Option, type Tracer } from "effect"
+import { type Clock, Context, Effect, Exit, Option, Tracer } from "effect"
+
+/**
+ * The span the current fiber runs in, if any. Unlike `Effect.currentSpan`
+ * it does not fail (and build an exception) when there is none: it runs on
+ * every client call while tracing is on.
+ */
+export const currentSpan: Effect.Effect<Tracer.AnySpan | undefined> = Effect.map(
+  Effect.serviceOption(Tracer.ParentSpan),
+  Option.getOrUndefined
+)
+
+/** Sets attributes on the current span; nothing when there is none (and, unlike `Effect.annotateCurrentSpan`, no exception built). */
+export const annotateSpan = (attributes: Record<string, unknown>): Effect.Effect<void> =>
+  Effect.map(currentSpan, (span) => {
+    if (span?._tag !== "Span") return
+    for (const key in attributes) span.attribute(key, attributes[key])
+  })
 
 /** The W3C trace-context header, in gRPC metadata as in HTTP. */
 export const TRACEPARENT = "traceparent"

@@ -6,7 +6,7 @@ import { Telemetry } from "../../src/telemetry/Telemetry.js"
 /** Builds the telemetry layer from these variables; its `tracing` flag, or the start-up error line. */
 const telemetryFrom = (env: Record<string, string>) =>
   Effect.scoped(Layer.build(Telemetry.layerFromEnv.pipe(Layer.provide(NodeConfig.layer())))).pipe(
-    Effect.map((context) => Context.get(context, Telemetry)),
+    Effect.map((context) => ({ tracing: Context.get(context, Telemetry).tracing })),
     Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
     Effect.either,
     Effect.map(Either.mapLeft((error) => error._tag === "ConfigError" ? describeConfigError(error) : String(error)))

@@ -30,6 +30,22 @@ describe("otelEnv", () => {
     expect(env.samplerSpec("traceidratio", undefined)).toEqual({ name: "traceidratio", ratio: 1 })
   })
 
+  it("decides like the OTel samplers: parent-based ones follow a caller's flag, ratio ones keep that share of roots", () => {
+    const spec = (name: env.SamplerName, ratio = 0.25) => ({ name, ratio })
+    const draws = Array.from({ length: 1000 }, (_, i) => (i + 0.5) / 1000)
+    const kept = (name: env.SamplerName, parent: boolean | undefined) => {
+      let i = 0
+      return draws.filter(() => env.decide(spec(name), parent, () => draws[i++]!)).length
+    }
+    expect([kept("always_on", false), kept("always_off", true)]).toEqual([1000, 0])
+    expect([kept("parentbased_always_on", undefined), kept("parentbased_always_on", false)]).toEqual([1000, 0])
+    expect([kept("parentbased_always_off", undefined), kept("parentbased_always_off", true)]).toEqual([0, 1000])
+    expect([kept("parentbased_traceidratio", undefined), kept("parentbased_traceidratio", true), kept("parentbased_traceidratio", false)])
+      .toEqual([250, 1000, 0])
+    // A plain ratio sampler ignores the caller.
+    expect([kept("traceidratio", true), kept("traceidratio", false)]).toEqual([250, 250])
+  })
+
   it("parses resource attributes with percent-decoding and refuses pairs without a key", () => {
     expect(env.parseResourceAttributes("deployment.environment.name=prod, team=cache%2Cinfra,,")).toEqual({
       ok: true,

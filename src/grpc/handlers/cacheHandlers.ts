@@ -7,7 +7,7 @@ import * as pb from "../../generated/pb/cache.js"
 import type { Consistency } from "../../replication/consistency.js"
 import type { FoundValue, WriteOutcome } from "../../replication/Coordinator.js"
 import type { Metrics } from "../../telemetry/Metrics.js"
-import { keyHashAttribute, parentOf, rpcAttributes, TRACEPARENT } from "../../telemetry/traceContext.js"
+import { annotateSpan, keyHashAttribute, parentOf, rpcAttributes, TRACEPARENT } from "../../telemetry/traceContext.js"
 import { statusOfExit, toServerError } from "../status.js"
 
 const SERVICE = "pb.CacheService"
@@ -34,6 +34,8 @@ export interface CacheEdge {
   readonly metrics: Metrics
   /** Whether to open a server span per call (see `Telemetry`). */
   readonly tracing: boolean
+  /** The sampling decision (see `Telemetry.sample`). */
+  readonly sample: (parentSampled: boolean | undefined) => boolean
   readonly keyHash: (key: string) => number
 }
 
@@ -50,18 +52,21 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
   const { api, metrics, nowMs } = edge
   const run = Runtime.runPromiseExit(edge.runtime)
 
+  /** The call in a server span when it is sampled (continuing the caller's trace, if it sent one); as is otherwise. */
   const traced = <A>(
     method: Method,
     key: string,
     consistency: Consistency | undefined | null,
     effect: Effect.Effect<A, ApiError>,
     context: CallContext
-  ): Effect.Effect<A, ApiError> =>
-    effect.pipe(
-      Effect.onExit((exit) => Effect.annotateCurrentSpan("rpc.grpc.status_code", statusOfExit(exit))),
+  ): Effect.Effect<A, ApiError> => {
+    const parent = Option.getOrUndefined(parentOf(context.metadata.get(TRACEPARENT)))
+    if (!edge.sample(parent?.sampled)) return effect
+    return effect.pipe(
+      Effect.onExit((exit) => annotateSpan({ "rpc.grpc.status_code": statusOfExit(exit) })),
       Effect.withSpan(`${SERVICE}/${method}`, {
         kind: "server",
-        parent: Option.getOrUndefined(parentOf(context.metadata.get(TRACEPARENT))),
+        parent,
         captureStackTrace: false,
         attributes: {
           ...rpcAttributes(SERVICE, method),
@@ -70,6 +75,7 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
         }
       })
     )
+  }
 
   const serve = async <A>(
     method: Method,
