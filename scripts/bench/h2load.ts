@@ -82,7 +82,8 @@ export const runH2load = async (run: H2loadRun): Promise<H2loadResult> => {
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
     const done = new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
       child.once("error", reject)
-      child.once("exit", (code) => resolve({ stdout, code }))
+      // "close", not "exit": only then has all of its output been read.
+      child.once("close", (code) => resolve({ stdout, code }))
     })
     return { pid: child.pid!, done, log }
   })

@@ -80,7 +80,7 @@ export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResul
     "",
     "Latency columns are p50 / p99 / p99.9 in ms. `× L` is the ratio to the bare nice-grpc server.",
     "",
-    "| scenario | Get ops/s | × L | Set ops/s | × L | Get latency | Set latency | errors (from the nodes' /metrics) |",
+    "| scenario | Get ops/s | × L | Set ops/s | × L | Get latency | Set latency | errors (the nodes' /metrics; CANCELLED at the end of a run left out) |",
     "|---|---|---|---|---|---|---|---|",
     ...results.map((r) =>
       `| ${r.name}: ${r.description} | ${r.get?.rps ?? ""} | ${ratio(r.get?.rps, L?.get?.rps)} | ${r.set?.rps ?? ""} | ${ratio(r.set?.rps, L?.set?.rps)} | ${percentiles(r.get?.latency)} | ${percentiles(r.set?.latency)} | ${errorsText(r.errors)} |`
