@@ -47,6 +47,7 @@ const { values: flags } = parseArgs({
     consistency: { type: "string", default: "QUORUM" },
     "mixed-concurrency": { type: "string", default: "8" },
     scenarios: { type: "string", default: "L,S,C,D,T,T100" },
+    "node-env": { type: "string", default: "" },
     out: { type: "string", default: join(repoRoot, "bench") }
   }
 })
@@ -66,7 +67,12 @@ const options = {
   consistency: flags.consistency as "ONE" | "QUORUM" | "ALL",
   mixedInFlight: positive("mixed-concurrency", flags["mixed-concurrency"]),
   scenarios: new Set((flags.scenarios ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "")),
-  out: flags.out ?? join(repoRoot, "bench")
+  out: flags.out ?? join(repoRoot, "bench"),
+  /** Extra settings for every node, `KEY=value,KEY=value`. */
+  nodeEnv: Object.fromEntries((flags["node-env"] ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => {
+    const i = kv.indexOf("=")
+    return [kv.slice(0, i).trim(), kv.slice(i + 1).trim()]
+  })) as Record<string, string>
 }
 if (!["uniform", "zipfian"].includes(options.distribution)) throw new Error("--distribution is uniform or zipfian")
 if (!["ONE", "QUORUM", "ALL"].includes(options.consistency)) throw new Error("--consistency is ONE, QUORUM or ALL")
@@ -84,11 +90,16 @@ const bodies = (method: "Get" | "Set", index: number, consistency: Consistency) 
 
 const log = (text: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`)
 
-/** Non-OK calls the nodes counted during a phase, by method and code (warm-up included). */
+/** A plain sample's value in Prometheus text (0 when absent). */
+const sampleOf = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0)
+
+/** Calls the nodes counted, by method and code, and the replica operations and Batch calls they sent. */
 const scrapeCodes = async (admins: ReadonlyArray<string>) => {
   const counts = new Map<string, number>()
   for (const admin of admins) {
     const text = await (await fetch(`http://${admin}/metrics`)).text()
+    counts.set("batch ops", (counts.get("batch ops") ?? 0) + sampleOf(text, "cache_peer_batch_ops_sum"))
+    counts.set("batches", (counts.get("batches") ?? 0) + sampleOf(text, "cache_peer_batch_ops_count"))
     for (const family of parseMetrics(text).families.filter((f) => f.name === "cache_requests_total")) {
       for (const sample of family.metrics) {
         const id = `${sample.labels?.["method"]} ${sample.labels?.["code"]}`
@@ -106,7 +117,7 @@ const errorsBetween = (before: Map<string, number>, after: Map<string, number>) 
   const errors: Record<string, number> = {}
   for (const [id, count] of after) {
     const delta = count - (before.get(id) ?? 0)
-    if (delta > 0 && !id.endsWith(" OK") && !id.endsWith(" CANCELLED")) errors[id] = delta
+    if (delta > 0 && id.includes(" ") && !id.startsWith("batch") && !id.endsWith(" OK") && !id.endsWith(" CANCELLED")) errors[id] = delta
   }
   return errors
 }
@@ -144,8 +155,11 @@ const measure = async (
       seed: 42
     }, system.processes)
   }
-  const errors = before === undefined ? {} : errorsBetween(before, await scrapeCodes(system.admins))
-  return { name, description, ...phases, errors }
+  const after = before === undefined ? undefined : await scrapeCodes(system.admins)
+  const errors = before === undefined || after === undefined ? {} : errorsBetween(before, after)
+  const batches = (after?.get("batches") ?? 0) - (before?.get("batches") ?? 0)
+  const batchOps = (after?.get("batch ops") ?? 0) - (before?.get("batch ops") ?? 0)
+  return { name, description, ...phases, errors, ...(batches > 0 ? { peerBatches: { batches, ops: batchOps } } : {}) }
 }
 
 const consistencyOf = Consistency[options.consistency]
@@ -159,13 +173,13 @@ if (wanted("L")) {
   await bare.stop()
 }
 if (wanted("S")) {
-  const node = await startNodes(["127.0.0.102"])
+  const node = await startNodes(["127.0.0.102"], options.nodeEnv)
   await populate(node.addresses, options.keys, options.valueSize)
   results.push(await measure("S", "one node", node, consistencyOf, true))
   await node.stop()
 }
 if (wanted("C") || wanted("D")) {
-  const cluster = await startNodes(["127.0.0.103", "127.0.0.104", "127.0.0.105"])
+  const cluster = await startNodes(["127.0.0.103", "127.0.0.104", "127.0.0.105"], options.nodeEnv)
   await populate(cluster.addresses, options.keys, options.valueSize)
   if (wanted("C")) {
     results.push(await measure("C", "three nodes, QUORUM", cluster, Consistency.QUORUM, true))
@@ -183,6 +197,7 @@ for (const [name, sampler] of [["T", undefined], ["T100", "always_on"]] as const
   if (!wanted(name)) continue
   const sink = await startSpanSink("127.0.0.106")
   const node = await startNodes(["127.0.0.106"], {
+    ...options.nodeEnv,
     OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
     ...(sampler === undefined ? {} : { OTEL_TRACES_SAMPLER: sampler })
   })

@@ -12,6 +12,8 @@ export interface ScenarioResult {
   readonly mixed?: MixedResult
   /** Non-OK calls the nodes counted, by "Method CODE" (warm-up included). */
   readonly errors: Readonly<Record<string, number>>
+  /** Replica operations sent to peers and the Batch calls that carried them, over the scenario. */
+  readonly peerBatches?: { readonly batches: number; readonly ops: number }
   /** What a tracing node exported to the OTLP sink. */
   readonly exported?: { readonly requests: number; readonly bytes: number }
 }
@@ -113,6 +115,10 @@ export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResul
         const cpu = r[phase]?.cpu
         return cpu === undefined ? [] : [`| ${r.name} | ${phase} | ${busiest(cpu)} | ${cpuText(cpu)} |`]
       })
+    ),
+    "",
+    ...results.filter((r) => r.peerBatches !== undefined).map((r) =>
+      `${r.name}: ${r.peerBatches!.ops} replica operations in ${r.peerBatches!.batches} Batch calls (${(r.peerBatches!.ops / r.peerBatches!.batches).toFixed(1)} a call).`
     ),
     "",
     ...results.filter((r) => r.exported !== undefined).map((r) =>

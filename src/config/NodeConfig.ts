@@ -59,6 +59,10 @@ export interface NodeConfigShape {
   readonly gossipPerMessage: number
   /** Replica operations carried in one peer RPC at most. */
   readonly peerBatchMax: number
+  /** Which replicas a read asks at once: all of them, or a quorum first (the rest on a failure or after `speculativeReadDelay`). */
+  readonly readFanout: "all" | "quorum"
+  /** With a quorum-first fan-out, when a read also asks the key's other replicas. */
+  readonly speculativeReadDelay: Duration.Duration
   /** How long a dead member stays on the ring before it is removed. */
   readonly deadNodeTimeout: Duration.Duration
   /** How long a leaving node waits for the new owners to confirm its data. */
@@ -103,6 +107,8 @@ export const defaults: NodeConfigShape = {
   indirectProbes: 3,
   gossipPerMessage: 16,
   peerBatchMax: 512,
+  readFanout: "all",
+  speculativeReadDelay: Duration.millis(50),
   deadNodeTimeout: Duration.seconds(60),
   handoffTimeout: Duration.seconds(30),
   syncTimeout: Duration.seconds(300),
@@ -230,6 +236,10 @@ const config = Config.all({
   peerBatchMax: setting("PEER_BATCH_MAX", "replica operations per peer RPC", positive(parse.parseInteger)).pipe(
     Config.withDefault(defaults.peerBatchMax)
   ),
+  readFanout: setting("READ_FANOUT", "all, or quorum (the others after SPECULATIVE_READ_DELAY)", parse.parseChoice(["all", "quorum"] as const))
+    .pipe(Config.withDefault(defaults.readFanout)),
+  speculativeReadDelay: setting("SPECULATIVE_READ_DELAY", "when a read also asks the replicas beyond its quorum", parse.parseDurationMs)
+    .pipe(Config.map(millis), Config.withDefault(defaults.speculativeReadDelay)),
   deadNodeTimeout: setting("DEAD_NODE_TIMEOUT", "how long a dead member stays on the ring", positiveDuration).pipe(
     Config.map(millis),
     Config.withDefault(defaults.deadNodeTimeout)

@@ -1,20 +1,26 @@
-import { Duration, Effect, Layer, Option, Redacted, Stream, type Tracer } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, Schedule, Stream, type Tracer } from "effect"
 import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
 import { NodeConfig } from "../config/NodeConfig.js"
 import {
   AntiEntropyServiceDefinition,
   MembershipServiceDefinition,
+  type ReplicaResult,
   ReplicaServiceDefinition
 } from "../generated/cluster/v1/cluster.js"
 import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
 import * as codec from "./codec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
+import { ReplicaStream } from "./replicaStream.js"
+import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
 
 /** Metadata key that carries CLUSTER_SECRET on internal calls. */
 export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
+
+/** Stream messages to one peer awaiting answers at a time; batches made meanwhile wait and leave together. */
+const STREAM_OUTSTANDING = 1
 
 const RECONNECT_BACKOFF_MIN_MS = 100
 const RECONNECT_BACKOFF_MAX_MS = 1000
@@ -46,15 +52,18 @@ export const toPeerError = (address: string, timeoutMs: number, error: unknown):
 /**
  * Peer calls over gRPC: one channel per peer, opened on first use and
  * closed when the peer leaves or the scope closes. Replica requests for one
- * peer made in the same event-loop turn are sent as one Batch call of at
- * most PEER_BATCH_MAX operations.
+ * peer made in the same event-loop turn go out as one message (at most
+ * PEER_BATCH_MAX operations) of that peer's long-lived Stream call, or as
+ * one Batch call to a peer without Stream.
  */
-export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> = Layer.scoped(
+export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | Metrics> = Layer.scoped(
   PeerClient,
   Effect.gen(function*() {
     const config = yield* NodeConfig
     const timeoutMs = Duration.toMillis(config.rpcTimeout)
     const { tracing } = yield* Telemetry
+    const clock = yield* Effect.clock
+    const metrics = yield* Metrics
     const secret = Option.map(config.clusterSecret, Redacted.value)
     const metadata = Option.match(secret, {
       onNone: () => undefined,
@@ -95,6 +104,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> =
       return peer
     }
     const disconnect = (address: string) => {
+      streams.get(address)?.close(new PeerUnavailable({ address, reason: "disconnected" }))
       peers.get(address)?.channel.close()
       peers.delete(address)
     }
@@ -104,25 +114,77 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry> =
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => [...peers.keys()].forEach(disconnect)))
 
+
     // Replica requests waiting for the end of this event-loop turn, by peer.
     const queued = new Map<string, Array<Pending>>()
     let flushScheduled = false
-    const sendBatch = (address: string, batch: ReadonlyArray<Pending>) => {
+    const deliver = (address: string, batch: ReadonlyArray<Pending>, results: ReadonlyArray<ReplicaResult>) =>
+      batch.forEach((pending, i) => {
+        const result = results[i]
+        const reply = result === undefined ? undefined : codec.decodeReply(result)
+        pending.onDone(reply ?? new PeerUnavailable({ address, reason: "malformed batch response" }))
+      })
+    const fail = (address: string, batch: ReadonlyArray<Pending>, error: unknown) => {
+      const failure = error instanceof PeerTimeout || error instanceof PeerUnavailable ? error : toPeerError(address, timeoutMs, error)
+      invalidate(address, error)
+      for (const pending of batch) pending.onDone(failure)
+    }
+    /** A batch as one Batch call: for peers without Stream (an older version). */
+    const sendUnary = (address: string, batch: ReadonlyArray<Pending>) => {
       peerOf(address).replica.batch({ ops: batch.map((p) => codec.encodeRequest(p.request)) }, options()).then(
-        ({ results }) => {
-          batch.forEach((pending, i) => {
-            const result = results[i]
-            const reply = result === undefined ? undefined : codec.decodeReply(result)
-            pending.onDone(reply ?? new PeerUnavailable({ address, reason: "malformed batch response" }))
-          })
-        },
-        (error: unknown) => {
-          const failure = toPeerError(address, timeoutMs, error)
-          invalidate(address, error)
-          for (const pending of batch) pending.onDone(failure)
-        }
+        ({ results }) => deliver(address, batch, results),
+        (error: unknown) => fail(address, batch, error)
       )
     }
+
+    // One Stream call per peer carries its batches; opened on first use, again after it ends.
+    const streams = new Map<string, ReplicaStream>()
+    const unaryPeers = new Set<string>()
+    const streamTo = (address: string): ReplicaStream => {
+      let stream = streams.get(address)
+      if (stream === undefined) {
+        const client = peerOf(address).replica
+        stream = new ReplicaStream(
+          (requests, signal) => client.stream(requests, metadata === undefined ? { signal } : { signal, metadata }),
+          (ended) => {
+            if (streams.get(address) === ended) streams.delete(address)
+          },
+          STREAM_OUTSTANDING,
+          config.peerBatchMax,
+          metrics.peerBatch
+        )
+        streams.set(address, stream)
+      }
+      return stream
+    }
+    const sendBatch = (address: string, batch: ReadonlyArray<Pending>) => {
+      if (unaryPeers.has(address)) {
+        metrics.peerBatch(batch.length)
+        return sendUnary(address, batch)
+      }
+      streamTo(address).send({
+        ops: batch.map((p) => codec.encodeRequest(p.request)),
+        sentAtMs: clock.unsafeCurrentTimeMillis(),
+        settle: (outcome) => {
+          if (!("failure" in outcome)) return deliver(address, batch, outcome)
+          const error = outcome.failure
+          if (error instanceof ClientError && error.code === Status.UNIMPLEMENTED) {
+            unaryPeers.add(address)
+            return sendUnary(address, batch)
+          }
+          fail(address, batch, error)
+        }
+      })
+    }
+    // A peer that stops answering fails its stream's batches after RPC_TIMEOUT; the next batch opens a new stream.
+    const expireStreams = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const [address, stream] of streams) {
+        const oldest = stream.oldestSentAtMs()
+        if (oldest !== undefined && now - oldest >= timeoutMs) stream.close(new PeerTimeout({ address, timeoutMs }))
+      }
+    })
+    yield* Effect.forkScoped(Effect.repeat(expireStreams, Schedule.spaced(Duration.millis(Math.min(100, timeoutMs / 4)))))
     const flush = () => {
       flushScheduled = false
       for (const [address, pending] of queued) {

@@ -1,4 +1,4 @@
-import { Duration, Effect, Option, Random, Schedule } from "effect"
+import { Duration, Effect, Fiber, Option, Random, Runtime, Schedule } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
@@ -18,6 +18,7 @@ import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
 import { type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
 import { ReplicaSpans } from "./replicaSpans.js"
 import { QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
+import { settled } from "./settle.js"
 
 /** A value as a read returns it. */
 export interface FoundValue {
@@ -61,7 +62,7 @@ const contentionBackoff = (attempt: number) =>
  * direct call; remote ones go through `PeerClient`, batched per peer.
  */
 export class Replication extends Effect.Service<Replication>()("cache/replication/Coordinator", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const config = yield* NodeConfig
     const ring = yield* Ring
     const local = yield* LocalReplica
@@ -69,7 +70,8 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const hlc = yield* Hlc
     const metrics = yield* Metrics
     const { tracing } = yield* Telemetry
-    const spanFactory = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
+    const clock = yield* Effect.clock
+    const spanFactory = { tracer: yield* Effect.tracer, clock }
     const self = formatHostPort(config.addr)
 
     /** Spans for the replica calls of the current client call: only when it is traced and sampled. */
@@ -82,22 +84,34 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       tracing ? annotateSpan(attributes) : Effect.void
 
     // Operations in flight per ring snapshot they were routed with, so that a
-    // pull can wait until nothing is still being written the old way.
-    const inFlight = new Map<HashRing, number>()
+    // pull can wait until nothing is still being written the old way. One
+    // counter per snapshot; the current one is kept at hand, so the request
+    // path does no map lookups while the ring stays the same.
+    const inFlight = new Map<HashRing, { count: number }>()
+    let latest: { ring: HashRing; counter: { count: number } } | undefined
+    const counterOf = (snapshot: HashRing) => {
+      if (latest?.ring === snapshot) return latest.counter
+      // The ring changed: forget older snapshots nothing is routed with any more.
+      for (const [old, { count }] of inFlight) if (count === 0 && old !== snapshot) inFlight.delete(old)
+      let counter = inFlight.get(snapshot)
+      if (counter === undefined) inFlight.set(snapshot, counter = { count: 0 })
+      latest = { ring: snapshot, counter }
+      return counter
+    }
     const tracked = <A, E>(use: (snapshot: HashRing) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
       Effect.suspend(() => {
         const snapshot = ring.current()
-        inFlight.set(snapshot, (inFlight.get(snapshot) ?? 0) + 1)
+        const counter = counterOf(snapshot)
+        counter.count++
         return Effect.ensuring(
           use(snapshot),
           Effect.sync(() => {
-            const left = inFlight.get(snapshot)! - 1
-            if (left === 0) inFlight.delete(snapshot)
-            else inFlight.set(snapshot, left)
+            if (--counter.count === 0 && snapshot !== ring.current()) inFlight.delete(snapshot)
           })
         )
       })
-    const busyWith = (routedWith: (snapshot: HashRing) => boolean) => [...inFlight.keys()].some(routedWith)
+    const busyWith = (routedWith: (snapshot: HashRing) => boolean) =>
+      [...inFlight].some(([snapshot, counter]) => counter.count > 0 && routedWith(snapshot))
     /** Waits until no operation routed with a ring matching `routedWith` is in flight. */
     const drained = (routedWith: (snapshot: HashRing) => boolean): Effect.Effect<void> =>
       Effect.repeat(Effect.sync(() => busyWith(routedWith)), {
@@ -128,16 +142,16 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
      * retried at a newer version without ever being seen twice.
      */
     const writeRound = (key: string, targets: ReadonlyArray<string>, required: number, write: Write, spans?: ReplicaSpans) =>
-      Effect.async<WriteVerdict>((resume) => {
+      settled<WriteVerdict>((settle) => {
         const round = new WriteRound(targets.length, required)
-        let settled = false
+        let decided = false
         const request: ReplicaRequest = { key, write }
         const record = (reply: Reply | Withheld) => {
-          if (settled) return
+          if (decided) return
           const verdict = round.record(reply)
           if (verdict !== undefined) {
-            settled = true
-            resume(Effect.succeed(verdict))
+            decided = true
+            settle(verdict)
           }
         }
         const remotes = targets.filter((address) => address !== self)
@@ -167,28 +181,90 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         ? { version: winner.version, value: winner.value, expiresAtMs: winner.expiresAtMs }
         : { version: winner.version, value: undefined, expiresAtMs: 0 }
 
+    // Reads waiting on a replica beyond their first quorum, and when to ask the rest.
+    // One sweeper fiber runs while any is waiting (none at all on an idle node).
+    const speculating = new Set<{ readonly dueMs: number; readonly askRest: () => void }>()
+    const speculateAfterMs = Duration.toMillis(config.speculativeReadDelay)
+    const sweepEvery = Duration.millis(Math.max(1, speculateAfterMs / 5))
+    const sweep = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const pending of speculating) {
+        if (pending.dueMs > now) continue
+        speculating.delete(pending)
+        pending.askRest()
+      }
+      return speculating.size > 0
+    })
+    const sweeper = Effect.repeat(Effect.zipRight(Effect.sleep(sweepEvery), sweep), { while: (more) => more }).pipe(
+      Effect.ensuring(Effect.sync(() => (sweeping = undefined)))
+    )
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    let sweeping: Fiber.RuntimeFiber<boolean> | undefined
+    const awaitSpeculation = (pending: { readonly dueMs: number; readonly askRest: () => void }) => {
+      speculating.add(pending)
+      sweeping ??= runFork(sweeper)
+    }
+    yield* Effect.addFinalizer(() => (sweeping === undefined ? Effect.void : Fiber.interrupt(sweeping)))
+    // Spreads first reads over the remote replicas.
+    let turn = 0
+
     /**
-     * Reads from every replica and settles at `required` answers. Answers
-     * that arrive later and are behind the winner get the winner written to
-     * them in the background (read repair), so replicas converge.
+     * Reads from a quorum of replicas first: this node when it is one (a
+     * direct call), then remote ones in turn. Another replica is asked when
+     * one of those fails or does not vote, and every other one when the
+     * quorum has not answered within SPECULATIVE_READ_DELAY. Settles at
+     * `required` answers. Answers that arrive later and are behind the
+     * winner get the winner written to them in the background (read
+     * repair), so replicas converge.
      */
     const readRound = (key: string, replicas: ReadonlyArray<string>, required: number, spans?: ReplicaSpans) =>
-      Effect.async<ReadVerdict>((resume) => {
+      settled<ReadVerdict>((settle) => {
         const round = new ReadRound(replicas.length, required)
         let verdict: ReadVerdict | undefined
         const request: ReplicaRequest = { key, write: undefined }
-        for (const address of replicas) {
+        const order = readOrder(replicas)
+        let asked = 0
+        let waiting: { readonly dueMs: number; readonly askRest: () => void } | undefined
+        const ask = () => {
+          const address = order[asked++]
+          if (address === undefined) return
           send(address, request, (reply) => {
             if (verdict === undefined) {
               verdict = round.record(address, reply)
-              if (verdict !== undefined) resume(Effect.succeed(verdict))
+              if (verdict !== undefined) {
+                if (waiting !== undefined) speculating.delete(waiting)
+                settle(verdict)
+              } else if (reply._tag !== "Found" && reply._tag !== "Deleted" && reply._tag !== "Absent") {
+                ask() // this one cannot count: ask another now
+              }
             } else if (verdict._tag === "Read" && verdict.winner !== undefined && isBehind(reply, verdict.winner.version)) {
               metrics.readRepair()
               send(address, { key, write: winnerWrite(verdict.winner) }, ignoreReply)
             }
           }, spans)
         }
+        // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.
+        const first = config.readFanout === "all" && required > 1 ? order.length : required
+        while (asked < first && asked < order.length) ask()
+        if (verdict === undefined && asked < order.length) {
+          waiting = {
+            dueMs: clock.unsafeCurrentTimeMillis() + speculateAfterMs,
+            askRest: () => {
+              if (verdict === undefined) metrics.speculativeRead()
+              while (verdict === undefined && asked < order.length) ask()
+            }
+          }
+          awaitSpeculation(waiting)
+        }
       })
+
+    /** The replicas in the order a read asks them: this node first, then the remote ones rotated. */
+    const readOrder = (replicas: ReadonlyArray<string>): ReadonlyArray<string> => {
+      const remotes = replicas.filter((address) => address !== self)
+      const start = remotes.length === 0 ? 0 : turn++ % remotes.length
+      const rotated = start === 0 ? remotes : [...remotes.slice(start), ...remotes.slice(0, start)]
+      return remotes.length < replicas.length ? [self, ...rotated] : rotated
+    }
 
     const unavailable = (required: number, acked: number, replicas: number) =>
       Effect.fail(new QuorumUnavailable({ required, acked, replicas }))
@@ -210,24 +286,50 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     ): Effect.Effect<WriteOutcome, ReplicationError> =>
       tracked((snapshot) => writeOn(snapshot, key, value, expiresAtMs, consistency))
 
+    /** What a successful write answers; its span records the outcome. */
+    const writeDone = (version: Version, existed: boolean, required: number, attempts: number): Effect.Effect<WriteOutcome> => {
+      const done = Effect.succeed({ version, existed })
+      return tracing
+        ? Effect.zipRight(outcome({ "cache.quorum.outcome": "written", "cache.quorum.required": required, "cache.attempts": attempts }), done)
+        : done
+    }
+
     const writeOn = (
       snapshot: HashRing,
       key: string,
       value: Value | undefined,
       expiresAtMs: number,
       consistency: Consistency
+    ): Effect.Effect<WriteOutcome, ReplicationError> => {
+      const replicas = snapshot.preferenceList(ring.hash(key))
+      const required = requiredFor(consistency, replicas.length)
+      const first = (spans: ReplicaSpans | undefined) => {
+        const version = hlc.next()
+        return Effect.flatMap(writeRound(key, replicas, required, { version, value, expiresAtMs }, spans), (verdict) =>
+          // The common case, one round, without the retry loop.
+          verdict._tag === "Written"
+            ? writeDone(version, verdict.existed, required, 1)
+            : writeRetries(key, value, expiresAtMs, replicas, required, spans, version, verdict))
+      }
+      return tracing ? Effect.flatMap(replicaSpans("write"), first) : first(undefined)
+    }
+
+    /** After a first round that did not write: retry stale attempts above what they met, or fail. */
+    const writeRetries = (
+      key: string,
+      value: Value | undefined,
+      expiresAtMs: number,
+      replicas: ReadonlyArray<string>,
+      required: number,
+      spans: ReplicaSpans | undefined,
+      firstVersion: Version,
+      firstVerdict: WriteVerdict
     ): Effect.Effect<WriteOutcome, ReplicationError> =>
       Effect.gen(function*() {
-        const replicas = snapshot.preferenceList(ring.hash(key))
-        const required = requiredFor(consistency, replicas.length)
-        const spans = yield* replicaSpans("write")
-        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-          const version = hlc.next()
-          const verdict = yield* writeRound(key, replicas, required, { version, value, expiresAtMs }, spans)
-          if (verdict._tag === "Written") {
-            yield* outcome({ "cache.quorum.outcome": "written", "cache.quorum.required": required, "cache.attempts": attempt + 1 })
-            return { version, existed: verdict.existed }
-          }
+        let version = firstVersion
+        let verdict = firstVerdict
+        for (let attempt = 0;; attempt++) {
+          if (verdict._tag === "Written") return yield* writeDone(version, verdict.existed, required, attempt + 1)
           if (verdict._tag === "Unavailable") {
             metrics.quorumFailure("write")
             yield* outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": verdict.acked })
@@ -235,22 +337,54 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
           }
           hlc.observe(verdict.newest)
           if (verdict._tag === "Superseded") return yield* contended(attempt + 1)
+          if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
           metrics.staleRetry()
           yield* contentionBackoff(attempt)
+          version = hlc.next()
+          verdict = yield* writeRound(key, replicas, required, { version, value, expiresAtMs }, spans)
         }
-        return yield* contended(MAX_ATTEMPTS)
       })
 
     const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
       tracked((snapshot) => readOn(snapshot, key, consistency))
 
-    const readOn = (snapshot: HashRing, key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
+    /** What a read answers: the winner, or none for a deletion or nothing. */
+    const found = (winner: ReadWinner | undefined): Option.Option<FoundValue> =>
+      winner?._tag === "Found"
+        ? Option.some({ value: winner.value, version: winner.version, expiresAtMs: winner.expiresAtMs })
+        : Option.none()
+
+    const readOn = (snapshot: HashRing, key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> => {
+      const replicas = snapshot.preferenceList(ring.hash(key))
+      const required = requiredFor(consistency, replicas.length)
+      const first = (spans: ReplicaSpans | undefined) =>
+        Effect.flatMap(readRound(key, replicas, required, spans), (verdict) => {
+          // The common case: a quorum agrees on the newest version (or on nothing).
+          if (verdict._tag !== "Read" || verdict.forgotten || verdict.needsWriteBack) {
+            return readRetries(snapshot, key, consistency, replicas, required, spans, verdict)
+          }
+          if (verdict.winner !== undefined) hlc.observe(verdict.winner.version)
+          const answer = Effect.succeed(found(verdict.winner))
+          return tracing
+            ? Effect.zipRight(outcome({ "cache.quorum.outcome": "read", "cache.quorum.required": required, "cache.attempts": 1 }), answer)
+            : answer
+        })
+      return tracing ? Effect.flatMap(replicaSpans("read"), first) : first(undefined)
+    }
+
+    /** After a first round that needs more: a write-back of the winner, a tombstone for a forgotten key, or another round. */
+    const readRetries = (
+      snapshot: HashRing,
+      key: string,
+      consistency: Consistency,
+      replicas: ReadonlyArray<string>,
+      required: number,
+      spans: ReplicaSpans | undefined,
+      firstVerdict: ReadVerdict
+    ): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
       Effect.gen(function*() {
-        const replicas = snapshot.preferenceList(ring.hash(key))
-        const required = requiredFor(consistency, replicas.length)
-        const spans = yield* replicaSpans("read")
-        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-          const verdict = yield* readRound(key, replicas, required, spans)
+        let verdict = firstVerdict
+        for (let attempt = 0;; attempt++) {
           if (verdict._tag === "Unavailable") {
             metrics.quorumFailure("read")
             yield* outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": verdict.acked })
@@ -272,17 +406,21 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
           if (verdict.needsWriteBack) {
             metrics.writeBack()
             // The answers disagree: a quorum must hold the winner before anyone is told about it.
-            const targets = replicas.filter((address) => !verdict.holders.includes(address))
-            const more = required - verdict.holders.length
+            const holders = verdict.holders
+            const targets = replicas.filter((address) => !holders.includes(address))
+            const more = required - holders.length
             const written = more <= 0
               ? ({ _tag: "Written", existed: true } as const)
               : yield* writeRound(key, targets, more, winnerWrite(winner))
             if (written._tag === "Unavailable") {
-              return yield* unavailable(required, verdict.holders.length + written.acked, replicas.length)
+              return yield* unavailable(required, holders.length + written.acked, replicas.length)
             }
             if (written._tag !== "Written") {
+              // A newer write raced with this read: read again.
               hlc.observe(written.newest)
-              continue // a newer write raced with this read: read again
+              if (attempt + 1 >= MAX_ATTEMPTS) return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
+              verdict = yield* readRound(key, replicas, required, spans)
+              continue
             }
           }
           yield* outcome({
@@ -290,11 +428,8 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             "cache.quorum.required": required,
             "cache.attempts": attempt + 1
           })
-          return winner._tag === "Found"
-            ? Option.some({ value: winner.value, version: winner.version, expiresAtMs: winner.expiresAtMs })
-            : Option.none()
+          return found(winner)
         }
-        return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
       })
 
     return { read, write, drained } as const

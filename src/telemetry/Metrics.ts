@@ -68,6 +68,11 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       help: "Late replicas repaired in the background after a read",
       registers
     })
+    const speculativeReads = new Counter({
+      name: "cache_speculative_reads_total",
+      help: "Reads that asked replicas beyond their first quorum because one had not answered within SPECULATIVE_READ_DELAY",
+      registers
+    })
     const forgottenReads = new Counter({
       name: "cache_forgotten_reads_total",
       help: "Reads answered NOT_FOUND because a replica may have forgotten a newer version (evicted or expired)",
@@ -85,6 +90,12 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       labelNames: ["kind"] as const,
       registers
     })
+    const batches = new Histogram({
+      name: "cache_peer_batch_ops",
+      help: "Replica operations carried by each message of a peer's Stream (or Batch call), at most PEER_BATCH_MAX",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers
+    })
     const rounds = new Counter({
       name: "cache_antientropy_rounds_total",
       help: "Merkle anti-entropy rounds, by outcome",
@@ -93,13 +104,14 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
     })
 
     // Label children bound once: `labels(...)` hashes its arguments on every call.
-    const bound = new Map<string, RequestInstruments>()
+    const bound = new Map<string, Map<string, RequestInstruments>>()
     const instrumentsFor = (method: string, code: string): RequestInstruments => {
-      const id = `${method} ${code}`
-      let instruments = bound.get(id)
+      let byCode = bound.get(method)
+      if (byCode === undefined) bound.set(method, byCode = new Map())
+      let instruments = byCode.get(code)
       if (instruments === undefined) {
         instruments = { count: requests.labels(method, code), latency: latency.labels(method, code) }
-        bound.set(id, instruments)
+        byCode.set(code, instruments)
       }
       return instruments
     }
@@ -118,12 +130,15 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       writeBack: (): void => writeBacks.inc(),
       readRepair: (): void => readRepairs.inc(),
       forgottenRead: (): void => forgottenReads.inc(),
+      speculativeRead: (): void => speculativeReads.inc(),
       moved: (kind: MovementKind, records: number, bytes: number): void => {
         if (records === 0) return
         movedRecords.labels(kind).inc(records)
         movedBytes.labels(kind).inc(bytes)
       },
-      antiEntropyRound: (outcome: RoundOutcome): void => rounds.labels(outcome).inc()
+      antiEntropyRound: (outcome: RoundOutcome): void => rounds.labels(outcome).inc(),
+      /** One Batch call sent with this many replica operations. */
+      peerBatch: (ops: number): void => batches.observe(ops)
     } as const
   }
 }) {}

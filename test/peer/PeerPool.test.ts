@@ -1,40 +1,80 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { createServer, type Server } from "nice-grpc"
 import { NodeConfig } from "../../src/config/NodeConfig.js"
-import { ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
+import { type ReplicaOp, ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { PeerClient } from "../../src/peer/PeerClient.js"
 import * as PeerPool from "../../src/peer/PeerPool.js"
 import type { ReplicaReply } from "../../src/replication/protocol.js"
+import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
 import { freePort } from "../support/nodeProcess.js"
 
-/** A stand-in peer that records every Batch call it receives. */
-let server: Server
-let address: string
-const batches: Array<ReadonlyArray<string>> = []
+/** Stand-in peers that record every batch they receive and how it came. */
+const servers: Array<Server> = []
+const received: Array<{ readonly via: "Batch" | "Stream"; readonly keys: ReadonlyArray<string> }> = []
+const applied = (ops: ReadonlyArray<ReplicaOp>) => ({
+  results: ops.map(() => ({ kind: ReplicaResult_Kind.KIND_APPLIED, version: undefined, expiresAtMs: 0, existed: false }))
+})
+let current: string
+let legacy: string
+let silent: string
+
+const listen = async (host: string, add: (server: Server) => void) => {
+  const address = `${host}:${await freePort(host)}`
+  const server = createServer()
+  add(server)
+  await server.listen(address)
+  servers.push(server)
+  return address
+}
 
 beforeAll(async () => {
-  const port = await freePort("127.0.0.90")
-  address = `127.0.0.90:${port}`
-  server = createServer()
-  server.add(ReplicaServiceDefinition, {
-    async batch(request) {
-      batches.push(request.ops.map((op) => op.key))
-      return {
-        results: request.ops.map(() => ({ kind: ReplicaResult_Kind.KIND_APPLIED, version: undefined, expiresAtMs: 0, existed: false }))
+  current = await listen("127.0.0.90", (server) =>
+    server.add(ReplicaServiceDefinition, {
+      async batch(request) {
+        received.push({ via: "Batch", keys: request.ops.map((op) => op.key) })
+        return applied(request.ops)
+      },
+      async *stream(requests) {
+        for await (const request of requests) {
+          received.push({ via: "Stream", keys: request.ops.map((op) => op.key) })
+          yield applied(request.ops)
+        }
       }
-    }
-  })
-  await server.listen(address)
+    }))
+  // A peer of an older version: Batch only (Stream answers UNIMPLEMENTED).
+  legacy = await listen("127.0.0.92", (server) =>
+    server.add({ ...ReplicaServiceDefinition, methods: { batch: ReplicaServiceDefinition.methods.batch } }, {
+      async batch(request) {
+        received.push({ via: "Batch", keys: request.ops.map((op) => op.key) })
+        return applied(request.ops)
+      }
+    }))
+  // A peer that takes batches and never answers them.
+  silent = await listen("127.0.0.93", (server) =>
+    server.add(ReplicaServiceDefinition, {
+      async batch() {
+        return await new Promise<never>(() => undefined)
+      },
+      async *stream(requests) {
+        for await (const _ of requests) void _
+      }
+    }))
 })
-afterAll(() => server.shutdown())
+afterAll(() => Promise.all(servers.map((server) => server.forceShutdown())))
 
-const withPool = (peerBatchMax: number) =>
-  Effect.provide(PeerPool.layerGrpc.pipe(Layer.provide(NodeConfig.layer({ peerBatchMax })), Layer.provide(Telemetry.layerOff)))
+const withPool = (peerBatchMax: number, rpcTimeout = Duration.seconds(5)) =>
+  Effect.provide(
+    PeerPool.layerGrpc.pipe(
+      Layer.provide(NodeConfig.layer({ peerBatchMax, rpcTimeout })),
+      Layer.provide(Telemetry.layerOff),
+      Layer.provide(Metrics.Default)
+    )
+  )
 
-/** Sends `count` replica writes in one event-loop turn and waits for every reply. */
-const sendMany = (count: number) =>
+/** Sends `count` replica writes to `address` in one event-loop turn and waits for every reply. */
+const sendMany = (address: string, count: number) =>
   Effect.flatMap(PeerClient, (peers) =>
     Effect.async<ReadonlyArray<ReplicaReply | { _tag: string }>>((resume) => {
       const replies: Array<ReplicaReply | { _tag: string }> = []
@@ -47,21 +87,39 @@ const sendMany = (count: number) =>
       }
     }))
 
+const keys = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `k${from + i}`)
+
 describe("PeerPool", () => {
-  it.scoped("carries the replica calls of one event-loop turn in one Batch RPC", () =>
+  it.scoped("carries the replica calls of one event-loop turn as one message of the peer's Stream", () =>
     Effect.gen(function*() {
-      batches.length = 0
-      const replies = yield* sendMany(10)
+      received.length = 0
+      const replies = yield* sendMany(current, 10)
       expect(replies.every((r) => r._tag === "Applied")).toBe(true)
-      expect(batches).toEqual([Array.from({ length: 10 }, (_, i) => `k${i}`)])
+      const again = yield* sendMany(current, 3)
+      expect(again.every((r) => r._tag === "Applied")).toBe(true)
+      expect(received).toEqual([{ via: "Stream", keys: keys(0, 10) }, { via: "Stream", keys: keys(0, 3) }])
     }).pipe(withPool(512)))
 
   it.scoped("splits a turn's calls into batches of at most PEER_BATCH_MAX", () =>
     Effect.gen(function*() {
-      batches.length = 0
-      yield* sendMany(10)
-      expect(batches.map((b) => b.length)).toEqual([4, 4, 2])
+      received.length = 0
+      yield* sendMany(current, 10)
+      expect(received.map((b) => b.keys.length)).toEqual([4, 4, 2])
     }).pipe(withPool(4)))
+
+  it.scoped("falls back to Batch calls for a peer without Stream", () =>
+    Effect.gen(function*() {
+      received.length = 0
+      expect((yield* sendMany(legacy, 5)).every((r) => r._tag === "Applied")).toBe(true)
+      expect((yield* sendMany(legacy, 2)).every((r) => r._tag === "Applied")).toBe(true)
+      expect(received).toEqual([{ via: "Batch", keys: keys(0, 5) }, { via: "Batch", keys: keys(0, 2) }])
+    }).pipe(withPool(512)))
+
+  it.scopedLive("fails the batches of a peer that stops answering after RPC_TIMEOUT, with a typed error", () =>
+    Effect.gen(function*() {
+      const replies = yield* sendMany(silent, 3)
+      expect(replies.map((r) => r._tag)).toEqual(["PeerTimeout", "PeerTimeout", "PeerTimeout"])
+    }).pipe(withPool(512, Duration.millis(300))))
 
   it.scoped("answers every call with a typed error when the peer is down", () =>
     Effect.gen(function*() {

@@ -3,6 +3,7 @@ import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import * as V from "../../src/clock/version.js"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { Entry } from "../../src/store/entry.js"
+import type { NodeConfigShape } from "../../src/config/NodeConfig.js"
 import { type SimNode, simNode } from "../support/sim.js"
 
 const A = "10.0.0.1:8080"
@@ -10,16 +11,20 @@ const B = "10.0.0.2:8080"
 const C = "10.0.0.3:8080"
 
 /** Three nodes that have joined each other, on a network with 10 ms links and 1 s timeouts. */
-const threeNodes = Effect.gen(function*() {
+const threeNodesWith = (overrides: Partial<NodeConfigShape>) => Effect.gen(function*() {
   const network = new MemoryNetwork(Duration.seconds(1))
   network.faults.delay = Duration.millis(10)
-  const a = yield* simNode(network, A, [])
-  const b = yield* simNode(network, B, [A])
-  const c = yield* simNode(network, C, [A])
+  const a = yield* simNode(network, A, [], overrides)
+  const b = yield* simNode(network, B, [A], overrides)
+  const c = yield* simNode(network, C, [A], overrides)
   for (let i = 0; i < 100 && [a, b, c].some((n) => n.ring.current().size < 3); i++) yield* TestClock.adjust("100 millis")
   expect([a, b, c].map((n) => n.ring.current().size)).toEqual([3, 3, 3])
   return { network, a, b, c }
 })
+const threeNodes = threeNodesWith({})
+
+/** How many local reads each node's store has answered. */
+const readsAt = (nodes: ReadonlyArray<SimNode>) => nodes.map((node) => node.store.stats().hits + node.store.stats().misses)
 
 const valueAt = (node: SimNode, key: string) => {
   const found = node.store.read(key)
@@ -52,9 +57,32 @@ describe("Coordinator (three in-memory nodes)", () => {
       yield* TestClock.adjust("30 millis") // two round trips of 10 ms, far below the 1 s timeout
       const done = yield* Fiber.poll(fiber)
       expect(Option.isSome(done)).toBe(true)
+      // A read asks one remote replica first; if that is the silent one, the
+      // other is asked after SPECULATIVE_READ_DELAY (50 ms), not after the 1 s timeout.
+      const read = yield* Effect.fork(a.api.get("k", "QUORUM"))
+      yield* TestClock.adjust("80 millis")
+      expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("v"))
+    }))
+
+  it.scoped("with READ_FANOUT=quorum, reads from a quorum first, and asks the other replica only when one of those cannot answer", () =>
+    Effect.gen(function*() {
+      const { a, b, c, network } = yield* threeNodesWith({ readFanout: "quorum" })
+      const seeded = yield* Effect.fork(set(a, "k", "v"))
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(seeded)
+      const asked = () => readsAt([b, c])
+      const before = asked()
       const read = yield* Effect.fork(a.api.get("k", "QUORUM"))
       yield* TestClock.adjust("30 millis")
-      expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("v"))
+      expect(Option.isSome(yield* Fiber.join(read))).toBe(true)
+      const after = asked()
+      // This node and exactly one remote replica answered.
+      expect(after[0]! - before[0]! + after[1]! - before[1]!).toBe(1)
+      // With that one silent, the other is asked after SPECULATIVE_READ_DELAY (50 ms), long before its timeout.
+      network.faults.down.add(after[0]! > before[0]! ? B : C)
+      const again = yield* Effect.fork(a.api.get("k", "QUORUM"))
+      yield* TestClock.adjust("80 millis")
+      expect(Option.map(yield* Fiber.join(again), (f) => f.value)).toEqual(Option.some("v"))
     }))
 
   it.scoped("fails with UNAVAILABLE counts when a quorum is out of reach, while ONE still reads", () =>
@@ -85,6 +113,24 @@ describe("Coordinator (three in-memory nodes)", () => {
       const written = yield* Fiber.join(fiber)
       expect(V.compare(written.version, future)).toBeGreaterThan(0)
       for (const node of [b, c]) expect(valueAt(node, "k")?.value).toBe("now")
+    }))
+
+  it.scoped("answers a ONE read from this node's own copy without asking another replica", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* threeNodes
+      const seeded = yield* Effect.fork(set(a, "k", "v"))
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(seeded)
+      const before = readsAt([a, b, c])
+      const read = yield* Effect.fork(a.api.get("k", "ONE"))
+      yield* TestClock.adjust("1 millis")
+      expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("v"))
+      expect(readsAt([a, b, c]).map((n, i) => n - before[i]!)).toEqual([1, 0, 0])
+      // A QUORUM read asks every replica at once (READ_FANOUT=all), and answers with the first two.
+      const quorum = yield* Effect.fork(a.api.get("k", "QUORUM"))
+      yield* TestClock.adjust("30 millis")
+      expect(Option.isSome(yield* Fiber.join(quorum))).toBe(true)
+      expect(readsAt([a, b, c]).map((n, i) => n - before[i]!)).toEqual([2, 1, 1])
     }))
 
   it.scoped("writes the newest answer back to a quorum before returning it", () =>

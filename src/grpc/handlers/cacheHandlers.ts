@@ -1,4 +1,4 @@
-import { Effect, Exit, Option, Runtime } from "effect"
+import { Effect, Exit, FiberId, Option, Runtime } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { InvalidArgument } from "../../api/ApiError.js"
 import type { ApiError, CacheApi } from "../../api/CacheApi.js"
@@ -50,7 +50,26 @@ type Method = "Set" | "Get" | "Delete"
  */
 export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementation => {
   const { api, metrics, nowMs } = edge
-  const run = Runtime.runPromiseExit(edge.runtime)
+  const fork = Runtime.runFork(edge.runtime)
+
+  /**
+   * Runs a call's Effect. The fiber starts at once and, when every replica
+   * it needs is local, finishes before `runFork` returns: then there is no
+   * promise to settle and no cancellation to listen for.
+   */
+  const run = <A>(effect: Effect.Effect<A, ApiError>, signal: AbortSignal): Exit.Exit<A, ApiError> | Promise<Exit.Exit<A, ApiError>> => {
+    const fiber = fork(effect)
+    const done = fiber.unsafePoll()
+    if (done !== null) return done
+    return new Promise((resolve) => {
+      const cancel = () => fiber.unsafeInterruptAsFork(FiberId.none)
+      signal.addEventListener("abort", cancel, { once: true })
+      fiber.addObserver((exit) => {
+        signal.removeEventListener("abort", cancel)
+        resolve(exit)
+      })
+    })
+  }
 
   /** The call in a server span when it is sampled (continuing the caller's trace, if it sent one); as is otherwise. */
   const traced = <A>(
@@ -85,7 +104,7 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
     context: CallContext
   ): Promise<A> => {
     const started = performance.now()
-    const exit = await run(edge.tracing ? traced(method, key, consistency, effect, context) : effect, { signal: context.signal })
+    const exit = await run(edge.tracing ? traced(method, key, consistency, effect, context) : effect, context.signal)
     metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
     if (Exit.isSuccess(exit)) return exit.value
     throw toServerError(exit.cause)

@@ -21,8 +21,8 @@ const REPLICA_SERVICE = "cluster.v1.ReplicaService"
 const ANTI_ENTROPY_SERVICE = "cluster.v1.AntiEntropyService"
 
 /**
- * `cluster.v1.ReplicaService`: each op of a batch applied in order, answered
- * in order. With tracing on, an op that carries a sampled trace context gets
+ * `cluster.v1.ReplicaService`: each op of a batch (a Batch call, or one
+ * message of a Stream) applied in order, answered in order. With tracing on, an op that carries a sampled trace context gets
  * its own server span, a child of the coordinator's span for that call.
  */
 export const makeReplicaHandlers = (endpoint: PeerEndpoint, tracing?: ReplicaTracing): ReplicaServiceImplementation => {
@@ -44,6 +44,10 @@ export const makeReplicaHandlers = (endpoint: PeerEndpoint, tracing?: ReplicaTra
   return {
     async batch(request) {
       return { results: request.ops.map(apply) }
+    },
+    // Each message answered in order as it arrives; the coordinator matches answers to batches by position.
+    async *stream(requests) {
+      for await (const request of requests) yield { results: request.ops.map(apply) }
     }
   }
 }

@@ -30,6 +30,16 @@ export interface BatchResponse {
   results: ReplicaResult[];
 }
 
+/** One batch on a Stream (the same fields as BatchRequest). */
+export interface StreamRequest {
+  ops: ReplicaOp[];
+}
+
+/** The answer to one StreamRequest, in order (the same fields as BatchResponse). */
+export interface StreamResponse {
+  results: ReplicaResult[];
+}
+
 export interface ReplicaOp {
   key: string;
   /** Absent: a read. */
@@ -276,6 +286,116 @@ export const BatchResponse: MessageFns<BatchResponse> = {
   },
   fromPartial(object: DeepPartial<BatchResponse>): BatchResponse {
     const message = createBaseBatchResponse();
+    message.results = object.results?.map((e) => ReplicaResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStreamRequest(): StreamRequest {
+  return { ops: [] };
+}
+
+export const StreamRequest: MessageFns<StreamRequest> = {
+  encode(message: StreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ops) {
+      ReplicaOp.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ops.push(ReplicaOp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StreamRequest>): StreamRequest {
+    return StreamRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamRequest>): StreamRequest {
+    const message = createBaseStreamRequest();
+    message.ops = object.ops?.map((e) => ReplicaOp.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStreamResponse(): StreamResponse {
+  return { results: [] };
+}
+
+export const StreamResponse: MessageFns<StreamResponse> = {
+  encode(message: StreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      ReplicaResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(ReplicaResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StreamResponse>): StreamResponse {
+    return StreamResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamResponse>): StreamResponse {
+    const message = createBaseStreamResponse();
     message.results = object.results?.map((e) => ReplicaResult.fromPartial(e)) || [];
     return message;
   },
@@ -1619,15 +1739,52 @@ export const ReplicaServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * A long-lived channel to one peer: each request message carries one
+     * event-loop turn's operations and is answered, in order, by one response
+     * message. Spares the set-up of a call per batch (headers, trailers, call
+     * state on both sides). Coordinators fall back to Batch against a peer
+     * that does not implement it.
+     */
+    stream: {
+      name: "Stream",
+      requestType: StreamRequest as typeof StreamRequest,
+      requestStream: true,
+      responseType: StreamResponse as typeof StreamResponse,
+      responseStream: true,
+      options: {},
+    },
   },
 } as const;
 
 export interface ReplicaServiceImplementation<CallContextExt = {}> {
   batch(request: BatchRequest, context: CallContext & CallContextExt): Promise<DeepPartial<BatchResponse>>;
+  /**
+   * A long-lived channel to one peer: each request message carries one
+   * event-loop turn's operations and is answered, in order, by one response
+   * message. Spares the set-up of a call per batch (headers, trailers, call
+   * state on both sides). Coordinators fall back to Batch against a peer
+   * that does not implement it.
+   */
+  stream(
+    request: AsyncIterable<StreamRequest>,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<StreamResponse>>;
 }
 
 export interface ReplicaServiceClient<CallOptionsExt = {}> {
   batch(request: DeepPartial<BatchRequest>, options?: CallOptions & CallOptionsExt): Promise<BatchResponse>;
+  /**
+   * A long-lived channel to one peer: each request message carries one
+   * event-loop turn's operations and is answered, in order, by one response
+   * message. Spares the set-up of a call per batch (headers, trailers, call
+   * state on both sides). Coordinators fall back to Batch against a peer
+   * that does not implement it.
+   */
+  stream(
+    request: AsyncIterable<DeepPartial<StreamRequest>>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<StreamResponse>;
 }
 
 /** SWIM failure detection and gossip. */
