@@ -23,6 +23,8 @@ export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
 const STREAM_OUTSTANDING = 1
 
 const RECONNECT_BACKOFF_MIN_MS = 100
+/** How long replica batches to a peer whose connection failed fail at once before it is dialled again. */
+const UNREACHABLE_PAUSE_MS = 200
 const RECONNECT_BACKOFF_MAX_MS = 1000
 
 interface Peer {
@@ -109,8 +111,15 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       peers.delete(address)
     }
     /** A call that found no connection drops the channel, so the next one dials afresh. */
+    // Peers whose connection just failed: replica batches to them fail at once
+    // until this time, rather than each dialling anew (a dead replica would
+    // otherwise cost a connection attempt per event-loop turn).
+    const unreachableUntil = new Map<string, number>()
     const invalidate = (address: string, error: unknown) => {
-      if (error instanceof ClientError && error.code === Status.UNAVAILABLE) disconnect(address)
+      if (error instanceof ClientError && error.code === Status.UNAVAILABLE) {
+        disconnect(address)
+        unreachableUntil.set(address, clock.unsafeCurrentTimeMillis() + UNREACHABLE_PAUSE_MS)
+      }
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => [...peers.keys()].forEach(disconnect)))
 
@@ -158,6 +167,15 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       return stream
     }
     const sendBatch = (address: string, batch: ReadonlyArray<Pending>) => {
+      const pausedUntil = unreachableUntil.get(address)
+      if (pausedUntil !== undefined) {
+        if (clock.unsafeCurrentTimeMillis() < pausedUntil) {
+          const failure = new PeerUnavailable({ address, reason: "unreachable a moment ago; not dialled again yet" })
+          for (const pending of batch) pending.onDone(failure)
+          return
+        }
+        unreachableUntil.delete(address)
+      }
       if (unaryPeers.has(address)) {
         metrics.peerBatch(batch.length)
         return sendUnary(address, batch)
