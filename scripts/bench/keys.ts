@@ -2,21 +2,14 @@
  * Key choice for the Node-client workloads: uniform, or zipfian (YCSB's
  * skew, s = 0.99: a few keys take most requests). Pure and seeded.
  */
+import { prng } from "../../test/faults/harness/random.js"
+
 export type Distribution = "uniform" | "zipfian"
 
 const ZIPF_S = 0.99
 
-/** A seeded generator of numbers in [0, 1) (mulberry32). */
-export const seeded = (seed: number): (() => number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded generator of numbers in [0, 1): the fault suite's. */
+export const seeded = prng
 
 /** Draws key indexes in [0, keys) with the given distribution. */
 export const keyChooser = (keys: number, distribution: Distribution, random: () => number): (() => number) => {

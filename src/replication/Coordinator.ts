@@ -1,4 +1,4 @@
-import { Duration, Effect, Fiber, Option, Random, Runtime, Schedule } from "effect"
+import { Duration, Effect, Fiber, Option, Random, Runtime } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
@@ -18,6 +18,7 @@ import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
 import { type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
 import { ReplicaSpans } from "./replicaSpans.js"
 import { QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
+import { makeInFlight } from "./inFlight.js"
 import { settled } from "./settle.js"
 
 /** A value as a read returns it. */
@@ -37,9 +38,6 @@ export interface WriteOutcome {
 
 /** Rounds tolerated before a request gives up: each stale write retries above what it met. */
 export const MAX_ATTEMPTS = 16
-
-/** How often `drained` looks again. */
-const DRAIN_POLL = Duration.millis(5)
 
 type Reply = ReplicaReply | PeerError
 
@@ -83,41 +81,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const outcome = (attributes: Record<string, unknown>): Effect.Effect<void> =>
       tracing ? annotateSpan(attributes) : Effect.void
 
-    // Operations in flight per ring snapshot they were routed with, so that a
-    // pull can wait until nothing is still being written the old way. One
-    // counter per snapshot; the current one is kept at hand, so the request
-    // path does no map lookups while the ring stays the same.
-    const inFlight = new Map<HashRing, { count: number }>()
-    let latest: { ring: HashRing; counter: { count: number } } | undefined
-    const counterOf = (snapshot: HashRing) => {
-      if (latest?.ring === snapshot) return latest.counter
-      // The ring changed: forget older snapshots nothing is routed with any more.
-      for (const [old, { count }] of inFlight) if (count === 0 && old !== snapshot) inFlight.delete(old)
-      let counter = inFlight.get(snapshot)
-      if (counter === undefined) inFlight.set(snapshot, counter = { count: 0 })
-      latest = { ring: snapshot, counter }
-      return counter
-    }
-    const tracked = <A, E>(use: (snapshot: HashRing) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        const snapshot = ring.current()
-        const counter = counterOf(snapshot)
-        counter.count++
-        return Effect.ensuring(
-          use(snapshot),
-          Effect.sync(() => {
-            if (--counter.count === 0 && snapshot !== ring.current()) inFlight.delete(snapshot)
-          })
-        )
-      })
-    const busyWith = (routedWith: (snapshot: HashRing) => boolean) =>
-      [...inFlight].some(([snapshot, counter]) => counter.count > 0 && routedWith(snapshot))
-    /** Waits until no operation routed with a ring matching `routedWith` is in flight. */
-    const drained = (routedWith: (snapshot: HashRing) => boolean): Effect.Effect<void> =>
-      Effect.repeat(Effect.sync(() => busyWith(routedWith)), {
-        while: (busy) => busy,
-        schedule: Schedule.spaced(DRAIN_POLL)
-      }).pipe(Effect.asVoid)
+    const { tracked, drained } = makeInFlight(ring.current)
 
     const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void, spans?: ReplicaSpans) => {
       if (spans === undefined) {

@@ -28,13 +28,10 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
     // Process CPU, memory, GC, and event-loop lag (nodejs_eventloop_lag_seconds and its percentiles).
     collectDefaultMetrics({ register: registry })
     const registers = [registry]
+    const counter = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L> = []) =>
+      new Counter({ name, help, labelNames, registers })
 
-    const requests = new Counter({
-      name: "cache_requests_total",
-      help: "Client calls answered, by method and gRPC status code",
-      labelNames: ["method", "code"] as const,
-      registers
-    })
+    const requests = counter("cache_requests_total", "Client calls answered, by method and gRPC status code", ["method", "code"])
     const latency = new Histogram({
       name: "cache_request_duration_seconds",
       help: "Time from receiving a client call to answering it, by method and gRPC status code",
@@ -42,66 +39,22 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       buckets: LATENCY_BUCKETS,
       registers
     })
-    const quorumFailures = new Counter({
-      name: "cache_quorum_failures_total",
-      help: "Reads and writes that could not reach their consistency level (UNAVAILABLE)",
-      labelNames: ["op"] as const,
-      registers
-    })
-    const staleRetries = new Counter({
-      name: "cache_stale_retries_total",
-      help: "Write attempts refused everywhere as stale and retried at a newer version",
-      registers
-    })
-    const contention = new Counter({
-      name: "cache_write_contention_total",
-      help: "Writes that lost to concurrent newer writes of the same key (ABORTED)",
-      registers
-    })
-    const writeBacks = new Counter({
-      name: "cache_write_backs_total",
-      help: "Reads whose answers disagreed, so the newest value was written back to a quorum before answering",
-      registers
-    })
-    const readRepairs = new Counter({
-      name: "cache_read_repairs_total",
-      help: "Late replicas repaired in the background after a read",
-      registers
-    })
-    const speculativeReads = new Counter({
-      name: "cache_speculative_reads_total",
-      help: "Reads that asked replicas beyond their first quorum because one had not answered within SPECULATIVE_READ_DELAY",
-      registers
-    })
-    const forgottenReads = new Counter({
-      name: "cache_forgotten_reads_total",
-      help: "Reads answered NOT_FOUND because a replica may have forgotten a newer version (evicted or expired)",
-      registers
-    })
-    const movedRecords = new Counter({
-      name: "cache_moved_records_total",
-      help: "Records sent or received moving data between nodes, by kind",
-      labelNames: ["kind"] as const,
-      registers
-    })
-    const movedBytes = new Counter({
-      name: "cache_moved_bytes_total",
-      help: "Approximate bytes (keys, values, versions) moved between nodes, by kind",
-      labelNames: ["kind"] as const,
-      registers
-    })
+    const quorumFailures = counter("cache_quorum_failures_total", "Reads and writes that could not reach their consistency level (UNAVAILABLE)", ["op"])
+    const staleRetries = counter("cache_stale_retries_total", "Write attempts refused everywhere as stale and retried at a newer version")
+    const contention = counter("cache_write_contention_total", "Writes that lost to concurrent newer writes of the same key (ABORTED)")
+    const writeBacks = counter("cache_write_backs_total", "Reads whose answers disagreed, so the newest value was written back to a quorum before answering")
+    const readRepairs = counter("cache_read_repairs_total", "Late replicas repaired in the background after a read")
+    const speculativeReads = counter("cache_speculative_reads_total", "Reads that asked replicas beyond their first quorum because one had not answered within SPECULATIVE_READ_DELAY")
+    const forgottenReads = counter("cache_forgotten_reads_total", "Reads answered NOT_FOUND because a replica may have forgotten a newer version (evicted or expired)")
+    const movedRecords = counter("cache_moved_records_total", "Records sent or received moving data between nodes, by kind", ["kind"])
+    const movedBytes = counter("cache_moved_bytes_total", "Approximate bytes (keys, values, versions) moved between nodes, by kind", ["kind"])
     const batches = new Histogram({
       name: "cache_peer_batch_ops",
       help: "Replica operations carried by each message of a peer's Stream (or Batch call), at most PEER_BATCH_MAX",
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
       registers
     })
-    const rounds = new Counter({
-      name: "cache_antientropy_rounds_total",
-      help: "Merkle anti-entropy rounds, by outcome",
-      labelNames: ["outcome"] as const,
-      registers
-    })
+    const rounds = counter("cache_antientropy_rounds_total", "Merkle anti-entropy rounds, by outcome", ["outcome"])
 
     // Label children bound once: `labels(...)` hashes its arguments on every call.
     const bound = new Map<string, Map<string, RequestInstruments>>()
