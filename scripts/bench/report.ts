@@ -53,7 +53,7 @@ const targets = (results: ReadonlyArray<ScenarioResult>) => {
   const check = (label: string, value: number | undefined, base: number | undefined, min: number, atMost = false) => {
     if (value === undefined || base === undefined) return
     const r = value / base
-    rows.push([label, `${r.toFixed(2)}× (${Math.round(value)} vs ${Math.round(base)})`, atMost ? r <= min : r >= min])
+    rows.push([label, `${r.toFixed(3)}× (${Math.round(value)} vs ${Math.round(base)})`, atMost ? r <= min : r >= min])
   }
   check("(S) Get ≥ 0.85× (L)", S?.get?.rps, L?.get?.rps, 0.85)
   check("(S) Set ≥ 0.80× (L)", S?.set?.rps, L?.set?.rps, 0.8)
@@ -118,7 +118,7 @@ export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResul
     ),
     "",
     ...results.filter((r) => r.peerBatches !== undefined).map((r) =>
-      `${r.name}: ${r.peerBatches!.ops} replica operations in ${r.peerBatches!.batches} Batch calls (${(r.peerBatches!.ops / r.peerBatches!.batches).toFixed(1)} a call).`
+      `${r.name}: ${r.peerBatches!.ops} replica operations in ${r.peerBatches!.batches} messages to peers (${(r.peerBatches!.ops / r.peerBatches!.batches).toFixed(1)} a message).`
     ),
     "",
     ...results.filter((r) => r.exported !== undefined).map((r) =>
