@@ -110,10 +110,10 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       peers.get(address)?.channel.close()
       peers.delete(address)
     }
-    /** A call that found no connection drops the channel, so the next one dials afresh. */
-    // Peers whose connection just failed: replica batches to them fail at once
-    // until this time, rather than each dialling anew (a dead replica would
-    // otherwise cost a connection attempt per event-loop turn).
+    // A call that found no connection drops the channel, so that the peer is
+    // dialled afresh; replica batches to it fail at once until this time
+    // rather than each dialling anew (a dead replica would otherwise cost a
+    // connection attempt per event-loop turn).
     const unreachableUntil = new Map<string, number>()
     const invalidate = (address: string, error: unknown) => {
       if (error instanceof ClientError && error.code === Status.UNAVAILABLE) {
@@ -122,7 +122,6 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       }
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => [...peers.keys()].forEach(disconnect)))
-
 
     // Replica requests waiting for the end of this event-loop turn, by peer.
     const queued = new Map<string, Array<Pending>>()

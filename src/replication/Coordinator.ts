@@ -186,7 +186,10 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         const round = new ReadRound(replicas.length, required)
         let verdict: ReadVerdict | undefined
         const request: ReplicaRequest = { key, write: undefined }
-        const order = readOrder(replicas)
+        // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.
+        const first = config.readFanout === "all" && required > 1 ? replicas.length : required
+        // Asking every replica at once, their order does not matter (the local answer comes first anyway).
+        const order = first === replicas.length ? replicas : readOrder(replicas)
         let asked = 0
         let waiting: { readonly dueMs: number; readonly askRest: () => void } | undefined
         const ask = () => {
@@ -207,8 +210,6 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             }
           }, spans)
         }
-        // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.
-        const first = config.readFanout === "all" && required > 1 ? order.length : required
         while (asked < first && asked < order.length) ask()
         if (verdict === undefined && asked < order.length) {
           waiting = {
@@ -230,8 +231,14 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       return remotes.length < replicas.length ? [self, ...rotated] : rotated
     }
 
-    const unavailable = (required: number, acked: number, replicas: number) =>
-      Effect.fail(new QuorumUnavailable({ required, acked, replicas }))
+    /** A read or write that cannot reach `required` replicas: counted, recorded on its span, UNAVAILABLE. */
+    const unavailable = (op: "read" | "write", required: number, acked: number, replicas: number) => {
+      metrics.quorumFailure(op)
+      return Effect.zipRight(
+        outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": acked }),
+        Effect.fail(new QuorumUnavailable({ required, acked, replicas }))
+      )
+    }
 
     const contended = (attempts: number) => {
       metrics.writeContention()
@@ -294,11 +301,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         let verdict = firstVerdict
         for (let attempt = 0;; attempt++) {
           if (verdict._tag === "Written") return yield* writeDone(version, verdict.existed, required, attempt + 1)
-          if (verdict._tag === "Unavailable") {
-            metrics.quorumFailure("write")
-            yield* outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": verdict.acked })
-            return yield* unavailable(required, verdict.acked, replicas.length)
-          }
+          if (verdict._tag === "Unavailable") return yield* unavailable("write", required, verdict.acked, replicas.length)
           hlc.observe(verdict.newest)
           if (verdict._tag === "Superseded") return yield* contended(attempt + 1)
           if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
@@ -349,11 +352,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       Effect.gen(function*() {
         let verdict = firstVerdict
         for (let attempt = 0;; attempt++) {
-          if (verdict._tag === "Unavailable") {
-            metrics.quorumFailure("read")
-            yield* outcome({ "cache.quorum.outcome": "unavailable", "cache.quorum.required": required, "cache.quorum.acks": verdict.acked })
-            return yield* unavailable(required, verdict.acked, replicas.length)
-          }
+          if (verdict._tag === "Unavailable") return yield* unavailable("read", required, verdict.acked, replicas.length)
           const winner = verdict.winner
           if (winner === undefined) {
             yield* outcome({ "cache.quorum.outcome": "read", "cache.quorum.required": required, "cache.attempts": attempt + 1 })
@@ -377,12 +376,12 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               ? ({ _tag: "Written", existed: true } as const)
               : yield* writeRound(key, targets, more, winnerWrite(winner))
             if (written._tag === "Unavailable") {
-              return yield* unavailable(required, holders.length + written.acked, replicas.length)
+              return yield* unavailable("read", required, holders.length + written.acked, replicas.length)
             }
             if (written._tag !== "Written") {
               // A newer write raced with this read: read again.
               hlc.observe(written.newest)
-              if (attempt + 1 >= MAX_ATTEMPTS) return yield* Effect.fail(new WriteContention({ attempts: MAX_ATTEMPTS }))
+              if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
               verdict = yield* readRound(key, replicas, required, spans)
               continue
             }

@@ -98,9 +98,16 @@ describe("Coordinator (three in-memory nodes)", () => {
       const failed = yield* Fiber.join(write)
       expect(Either.isLeft(failed) && failed.left._tag).toBe("QuorumUnavailable")
       expect(Either.isLeft(failed) && failed.left.message).toBe("quorum not reached: 1 of 3 replicas answered, 2 needed")
+      const failures = yield* Effect.promise(() => a.metrics.registry.getSingleMetricAsString("cache_quorum_failures_total"))
+      expect(failures).toContain('cache_quorum_failures_total{op="write"} 1')
       const read = yield* Effect.fork(a.api.get("k", "ONE"))
       yield* TestClock.adjust("10 millis")
       expect(Option.isSome(yield* Fiber.join(read))).toBe(true)
+      const quorumRead = yield* Effect.fork(Effect.either(a.api.get("k", "QUORUM")))
+      yield* TestClock.adjust("2 seconds")
+      expect(Either.isLeft(yield* Fiber.join(quorumRead))).toBe(true)
+      const counted = yield* Effect.promise(() => a.metrics.registry.getSingleMetricAsString("cache_quorum_failures_total"))
+      expect(counted).toContain('cache_quorum_failures_total{op="read"} 1')
     }))
 
   it.scoped("retries a write above a newer version a replica holds", () =>

@@ -8,6 +8,7 @@ import { makeCore } from "../../src/Layers.js"
 import { Membership } from "../../src/membership/Membership.js"
 import type { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { LocalReplica } from "../../src/replication/LocalReplica.js"
+import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
 import { Ring } from "../../src/ring/Ring.js"
 import { Store } from "../../src/store/ShardedStore.js"
@@ -58,7 +59,8 @@ export const simNode = (
       api: Context.get(context, CacheApi),
       membership,
       ring: Context.get(context, Ring),
-      store: Context.get(context, Store)
+      store: Context.get(context, Store),
+      metrics: Context.get(context, Metrics)
     }
   })
 
