@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { AdminError } from "../admin/AdminRpcs.js"
+import { PACKAGE_VERSION } from "../config/version.js"
 import { adminClient } from "./AdminClient.js"
 import { membersTable, renderOwners, renderRing, renderStats, renderStatus } from "./render.js"
 
@@ -69,5 +70,5 @@ const leave = Command.make("leave", {}, () => show((c) => c.Leave(), (a) => `${a
 /** `pnpm cli <command>`: the admin API for people. */
 export const cli = Command.run(
   root.pipe(Command.withSubcommands([status, members, ring, owners, stats, leave])),
-  { name: "cache-cli", version: "0.1.0" }
+  { name: "cache-cli", version: PACKAGE_VERSION }
 )
