@@ -159,6 +159,30 @@ export const nemeses: Record<string, Nemesis> = {
     stop: (cluster) => undo(cluster)
   },
 
+  /**
+   * Overlapping faults: one node cut off from all others and, meanwhile,
+   * another killed; at the heal the cut is undone and the killed node starts
+   * again with an empty store.
+   */
+  "kill-while-cut": {
+    name: "kill-while-cut",
+    start: (cluster, random) => {
+      const members = shuffled(live(cluster).filter((i) => !spares(cluster).includes(i)), random)
+      const [cut, killed] = members
+      if (cut === undefined || killed === undefined) return "nothing (too few nodes)"
+      const others = cluster.hosts.filter((_, i) => i !== cut)
+      split([cluster.hosts[cut]!], others)
+      nodeOf(cluster, killed).child.kill("SIGKILL")
+      cluster.crashed.add(killed)
+      membershipAction.set(cluster, () => {
+        healAll(cluster)
+        if (cluster.start(killed)) cluster.crashed.delete(killed)
+      })
+      return `${cluster.hosts[cut]!.ip} alone, ${cluster.hosts[killed]!.ip} killed (restarted empty at the heal)`
+    },
+    stop: (cluster) => undo(cluster)
+  },
+
   /** Membership changes mixed with partitions: each period one of kill-restart, join-leave, partition-halves, isolate-one. */
   "membership-mix": {
     name: "membership-mix",

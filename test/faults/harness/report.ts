@@ -13,6 +13,7 @@ export interface NemesisEvent {
 
 export interface RunSummary {
   readonly name: string
+  readonly nodes: number
   readonly nemesis: string
   readonly consistency: string
   readonly seed: number

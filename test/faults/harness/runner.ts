@@ -22,6 +22,22 @@ export interface FaultRunOptions {
   /** How long each fault lasts, and the quiet gap after it. */
   readonly faultMs?: number
   readonly quietMs?: number
+  /** Settings for every node on top of the harness's own (shrunk timers, no rate limit). */
+  readonly env?: Readonly<Record<string, string>>
+  /** Start the workload as soon as the processes are spawned, not once the cluster is ready: formation is under test too. */
+  readonly trafficFromStart?: boolean
+  /** The clients' deadline per call: at least as long as a request can take inside the cluster. */
+  readonly deadlineMs?: number
+  /** A name for the run's report (default: nemesis, consistency and seed). */
+  readonly name?: string
+}
+
+/** The harness's node settings: timers shrunk so that faults of a few seconds outlast them. */
+export const FAULT_ENV: Readonly<Record<string, string>> = {
+  RPC_TIMEOUT: "1",
+  RATE_LIMIT: "0",
+  DEAD_NODE_TIMEOUT: "2",
+  ANTI_ENTROPY_INTERVAL: "1"
 }
 
 export interface FaultRunResult {
@@ -51,7 +67,7 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   const durationMs = options.durationMs ?? 15_000
   const faultMs = options.faultMs ?? 3_000
   const quietMs = options.quietMs ?? 2_000
-  const name = `${options.nemesis}-${options.consistency}-${options.seed}`
+  const name = options.name ?? `${options.nemesis}-${options.consistency}-${options.seed}`
   const prefix = prefixFor(options.seed)
   const topology = create(prefix, nodeCount + SPARES)
   const work = mkdtempSync(join(tmpdir(), "faults-"))
@@ -72,13 +88,13 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
       FAKETIME_CACHE_DURATION: "1",
       FAKETIME_DONT_FAKE_MONOTONIC: "1"
     }
+    // The first nodes name each other (the cluster they start); a spare names them (it joins later).
+    const seeds = addresses.slice(0, nodeCount).filter((a) => a !== addresses[i])
     const node = spawnNode({
       ADDR: addresses[i]!,
-      PEERS: addresses.filter((a) => a !== addresses[i]).join(","),
-      RPC_TIMEOUT: "1",
-      RATE_LIMIT: "0",
-      DEAD_NODE_TIMEOUT: "4",
-      ANTI_ENTROPY_INTERVAL: "1",
+      PEERS: seeds.join(","),
+      ...FAULT_ENV,
+      ...options.env,
       ...clock
     }, { netns: topology.nodes[i]!.ns })
     exited.delete(i)
@@ -102,15 +118,15 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   process.once("SIGTERM", onSignal)
   try {
     for (let i = 0; i < nodeCount; i++) start(i)
-    await clusterReady(running(), nodeCount)
+    if (options.trafficFromStart !== true) await clusterReady(running(), nodeCount)
 
     const config: WorkloadConfig = {
       targets: addresses.slice(0, nodeCount),
-      clients: options.clients ?? 6,
+      clients: options.clients ?? Math.max(6, nodeCount),
       keys: options.keys ?? 4,
       durationMs,
       settleMs: 3_000,
-      deadlineMs: 2_000,
+      deadlineMs: options.deadlineMs ?? 5_000,
       consistency: options.consistency,
       seed: options.seed
     }
@@ -150,6 +166,7 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
     const count = (outcome: Operation["outcome"]) => history.filter((op) => op.outcome === outcome).length
     const summary: RunSummary = {
       name,
+      nodes: nodeCount,
       nemesis: options.nemesis,
       consistency: options.consistency,
       seed: options.seed,
