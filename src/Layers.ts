@@ -3,8 +3,7 @@ import { AdminApiLive } from "./admin/AdminApi.js"
 import { AdminHttp } from "./admin/AdminHttp.js"
 import { Shutdown } from "./admin/Shutdown.js"
 import { AntiEntropy } from "./antientropy/AntiEntropy.js"
-import { Readiness } from "./antientropy/Readiness.js"
-import { Rebalancer } from "./antientropy/Rebalancer.js"
+import { Release } from "./antientropy/Release.js"
 import { Sync } from "./antientropy/Sync.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
@@ -16,9 +15,10 @@ import { RateLimiter } from "./ratelimit/RateLimiter.js"
 import { Membership } from "./membership/Membership.js"
 import type { PeerClient } from "./peer/PeerClient.js"
 import * as PeerPool from "./peer/PeerPool.js"
+import { Readiness } from "./placement/Readiness.js"
+import { Ring } from "./placement/Ring.js"
 import { Replication } from "./replication/Coordinator.js"
 import { LocalReplica } from "./replication/LocalReplica.js"
-import { Ring } from "./ring/Ring.js"
 import { Store } from "./store/ShardedStore.js"
 import { Metrics } from "./telemetry/Metrics.js"
 import { Telemetry } from "./telemetry/Telemetry.js"
@@ -26,7 +26,7 @@ import { Telemetry } from "./telemetry/Telemetry.js"
 /** The node's own state: store, clock, rate limiter, metrics registry. */
 export const LocalLive = Layer.mergeAll(Store.Default, Hlc.Default, RateLimiter.Default, Metrics.Default)
 
-/** Cluster view over gRPC peers: SWIM membership and the ring built from it. */
+/** Cluster view over gRPC peers: SWIM failure detection and the agreed ring. */
 export const ClusterLive = Ring.Default.pipe(
   Layer.provideMerge(Membership.Default),
   Layer.provideMerge(PeerPool.layerGrpc)
@@ -35,8 +35,7 @@ export const ClusterLive = Ring.Default.pipe(
 /** Everything below the gRPC edge over a given cluster view; needs a NodeConfig and Telemetry. */
 export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClient, E, R>) =>
   CacheApi.Default.pipe(
-    // Built before the gRPC server, so released after it has drained: hand-off, then leave.
-    Layer.provideMerge(Rebalancer.Default),
+    Layer.provideMerge(Release.Default),
     Layer.provideMerge(AntiEntropy.Default),
     Layer.provideMerge(Sync.Default),
     Layer.provideMerge(Replication.Default),
@@ -62,13 +61,13 @@ const announce = Layer.scopedDiscard(
   })
 )
 
-/** Once the server answers: join the cluster and say so. */
+/** Once the server answers: take part in ring agreement (form, join or rejoin) and say so. */
 const ready = Layer.scopedDiscard(
   Effect.gen(function*() {
     const server = yield* GrpcServer
-    const membership = yield* Membership
-    yield* membership.joinInBackground
-    yield* Effect.logInfo("ready").pipe(Effect.annotateLogs({ address: server.address }))
+    const ring = yield* Ring
+    yield* ring.start
+    yield* Effect.logInfo("ready").pipe(Effect.annotateLogs({ address: server.address, generation: ring.identity().generation }))
   })
 )
 

@@ -1,9 +1,10 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Effect, Layer } from "effect"
-import { Readiness } from "../antientropy/Readiness.js"
 import { Membership } from "../membership/Membership.js"
-import { Ring } from "../ring/Ring.js"
+import { unavailableArcs } from "../placement/movement.js"
+import { Readiness } from "../placement/Readiness.js"
+import { Ring } from "../placement/Ring.js"
 import { Store } from "../store/ShardedStore.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { AdminHandlersLive } from "./AdminHandlers.js"
@@ -27,10 +28,16 @@ export const AdminApiLive = Layer.scopedDiscard(Effect.gen(function*() {
   registerNodeMetrics(metrics.registry, {
     storeStats: store.stats,
     members: membership.members,
-    ringMembers: () => ring.current().size,
+    ringMembers: () => ring.current()?.config.members.length ?? 0,
     ringEpoch: ring.epoch,
+    ringPhase: () => ring.current()?.phase,
+    rangesUnavailable: () => {
+      const view = ring.current()
+      if (view === undefined) return 0
+      return unavailableArcs(view, (address) => address === membership.self || membership.liveness.reachable(address)).length
+    },
     ready: () => readiness.serving().ready,
-    voting: () => readiness.synced() === ring.current()
+    voting: () => ring.status() === "member" && readiness.serving().ready
   })
   const rpc = yield* RpcServer.toHttpApp(AdminRpcs, { disableTracing: true })
   yield* http.install(probeRoutes(metrics, readiness.serving).pipe(HttpRouter.post(ADMIN_RPC_PATH, rpc)))

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client"
-import type { MemberStatus } from "../membership/swim.js"
+import type { MemberStatus } from "../protocol/membership.js"
 import type { StoreStats } from "../store/ShardedStore.js"
 
 /** What the scrape-time metrics read. */
@@ -8,6 +8,9 @@ export interface NodeGauges {
   readonly members: () => ReadonlyArray<{ readonly status: MemberStatus }>
   readonly ringMembers: () => number
   readonly ringEpoch: () => number
+  readonly ringPhase: () => string | undefined
+  /** Ranges whose keys cannot reach a quorum now, in this node's failure detector. */
+  readonly rangesUnavailable: () => number
   readonly ready: () => boolean
   readonly voting: () => boolean
 }
@@ -63,8 +66,19 @@ export const registerNodeMetrics = (registry: Registry, node: NodeGauges): void 
       for (const [state, count] of counts) this.labels(state).set(count)
     }
   })
-  observedGauge(registry, "cache_ring_members", "Members on this node's ring", node.ringMembers)
-  observedGauge(registry, "cache_ring_epoch", "Ring changes this node has seen since it started", node.ringEpoch)
+  observedGauge(registry, "cache_ring_members", "Members of the agreed ring this node routes with", node.ringMembers)
+  observedGauge(registry, "cache_ring_epoch", "Epoch of the agreed ring configuration this node is at (0 before the first)", node.ringEpoch)
+  new Gauge({
+    name: "cache_ring_phase",
+    help: "1 for the phase of the configuration this node is at: stable, writeBoth (moving; reads on the previous ring), readNew",
+    labelNames: ["phase"] as const,
+    registers: [registry],
+    collect() {
+      const phase = node.ringPhase()
+      for (const p of ["stable", "writeBoth", "readNew"]) this.labels(p).set(p === phase ? 1 : 0)
+    }
+  })
+  observedGauge(registry, "cache_ranges_unavailable", "Ranges whose replica sets lack a reachable majority in this node's view (QUORUM fails there)", node.rangesUnavailable)
   observedGauge(registry, "cache_ready", "1 while /readyz answers 200", () => (node.ready() ? 1 : 0))
-  observedGauge(registry, "cache_voting", "1 while this node votes on every key it replicates", () => (node.voting() ? 1 : 0))
+  observedGauge(registry, "cache_voting", "1 while this node is a member whose ranges reads may use", () => (node.voting() ? 1 : 0))
 }

@@ -1,3 +1,4 @@
+import type { HashRange } from "../ring/hashRange.js"
 import type { HashRing } from "../ring/HashRing.js"
 
 const CIRCLE = 2 ** 32
@@ -65,3 +66,9 @@ export const ringShares = (ring: HashRing, ranges: ReadonlyArray<RingRangeShape>
     tokens
   }))
 }
+
+/** A hash range as (start, end] for people: start is the hash before the first. */
+export const asStartEnd = (range: HashRange): { readonly start: number; readonly end: number } => ({
+  start: (range.first + 2 ** 32 - 1) % 2 ** 32,
+  end: (range.first + range.count - 1) % 2 ** 32
+})

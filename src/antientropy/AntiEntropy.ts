@@ -1,16 +1,19 @@
 import { Effect, Random, Schedule, Stream } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
-import { type ArcDigests, type DigestsRequest, PeerClient } from "../peer/PeerClient.js"
-import type { HashRing } from "../ring/HashRing.js"
-import { Ring } from "../ring/Ring.js"
+import { PeerClient } from "../peer/PeerClient.js"
+import type { ConfigView } from "../placement/ConfigView.js"
+import { Ring } from "../placement/Ring.js"
+import type { ArcDigests, DigestsRequest } from "../protocol/movement.js"
+import { HashRing } from "../ring/HashRing.js"
 import { type Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
+import { backgroundLoop, survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { ArcTrees, leafRange, RangeSet } from "./ArcTrees.js"
-import { digestEquals, entryDigest, type HashRange } from "./MerkleTree.js"
-import { Readiness } from "./Readiness.js"
+import type { HashRange } from "../ring/hashRange.js"
+import { digestEquals, entryDigest } from "./MerkleTree.js"
 import { filterSliced, forEachSliced } from "./sliced.js"
 import { Sync, toWrite, wireBytes, wireBytesOf } from "./Sync.js"
 
@@ -33,8 +36,8 @@ export interface RoundReport {
 }
 
 /**
- * Merkle-tree anti-entropy. The node keeps one tree per ring arc it
- * replicates, updated on every store change (so a round costs no scan of
+ * Merkle-tree anti-entropy, while the ring is stable. The node keeps one
+ * tree per arc it replicates on the agreed ring, updated on every store change (so a round costs no scan of
  * the store), and every ANTI_ENTROPY_INTERVAL compares the arcs it shares
  * with one random co-replica: roots first, then the leaves of the arcs that
  * differ. The records of differing leaves, in bounded batches, go both
@@ -53,13 +56,15 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const ring = yield* Ring
     const store = yield* Store
     const peers = yield* PeerClient
-    const readiness = yield* Readiness
     const sync = yield* Sync
     const metrics = yield* Metrics
     const telemetry = yield* Telemetry
     const self = formatHostPort(config.addr)
 
-    let trees = new ArcTrees(ring.current(), self)
+    const empty = HashRing.build([], ring.settings)
+    // The trees, and the stable configuration they summarise (none while forming or moving).
+    let treesOf: ConfigView | undefined
+    let trees = new ArcTrees(empty, self)
     // Store changes while a rebuild scans its copy of the store, replayed onto it at the end.
     let changesDuringBuild: Array<readonly [string, Entry | Tombstone | undefined, Entry | Tombstone | undefined]> | undefined
     store.onChange((key, before, after) => {
@@ -79,8 +84,10 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
      * a slice at a time; the changes made meanwhile are replayed at the end,
      * so the trees match the store exactly when they take over.
      */
-    const rebuild = (snapshot: HashRing) =>
+    const rebuild = (view: ConfigView) =>
       Effect.gen(function*() {
+        const snapshot = view.next
+        treesOf = undefined
         const changes: Array<readonly [string, Entry | Tombstone | undefined, Entry | Tombstone | undefined]> = []
         changesDuringBuild = changes
         const held = store.held()
@@ -89,9 +96,15 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         for (const [key, before, after] of changes) built.update(ring.hash(key), digestOf(key, before), digestOf(key, after))
         changesDuringBuild = undefined
         trees = built
+        treesOf = view
         fruitless = new Map()
       }).pipe(Effect.onInterrupt(() => Effect.sync(() => { changesDuringBuild = undefined })))
-    yield* Effect.forkScoped(Stream.runForEach(ring.snapshots, (snapshot) => rebuild(snapshot)))
+    yield* Effect.forkScoped(
+      ring.views.pipe(
+        Stream.filter((view): view is ConfigView => view !== undefined && view.stable),
+        Stream.runForEach((view) => survive("anti-entropy rebuild", metrics, rebuild(view)))
+      )
+    )
 
     /**
      * Server side: digests of our trees, only when we route with the same
@@ -101,7 +114,9 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const digests = (request: DigestsRequest): Effect.Effect<ReadonlyArray<ArcDigests>, string> =>
       Effect.suspend(() => {
         const current = trees
-        if (!current.ring.hasMembers(request.members)) return Effect.fail(`${self} has another ring`)
+        if (treesOf?.epoch !== request.epoch || ring.current() !== treesOf) {
+          return Effect.fail(`${self} is not summarising epoch ${request.epoch} (at ${ring.epoch()})`)
+        }
         return Effect.succeed(request.arcs.map((arc) => {
           const tree = current.tree(arc)
           if (tree === undefined) return { arc, digests: undefined }
@@ -109,8 +124,8 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         }))
       })
 
-    /** Our records with a hash in `ranges`, pushed to `peer` as replica writes; resolves when all are answered. */
-    const pushTo = (peer: string, ranges: RangeSet) =>
+    /** Our records with a hash in `ranges`, pushed to `peer` as replica writes at `epoch`; resolves when all are answered. */
+    const pushTo = (peer: string, ranges: RangeSet, epoch: number) =>
       Effect.flatMap(filterSliced(store.snapshot(), ([key]) => ranges.has(ring.hash(key))), (records) =>
         Effect.async<number>((resume) => {
           let pending = records.length
@@ -119,7 +134,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
           for (const [key, record] of records) {
             const write = toWrite(record)
             bytes += wireBytes({ key, write })
-            peers.replicate(peer, { key, write }, () => {
+            peers.replicate(peer, { key, write, epoch }, () => {
               if (--pending === 0) resume(Effect.succeed(records.length))
             })
           }
@@ -129,15 +144,16 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     /** One round against a random co-replica; undefined when there was nobody to compare with. */
     const round: Effect.Effect<RoundReport | undefined, string> = Effect.gen(function*() {
       const current = trees
-      // A pending replica is still pulling; comparing now would only find what the pull brings.
-      if (readiness.synced() !== current.ring || current.ring !== ring.current()) return undefined
+      const view = treesOf
+      // Only on a stable ring, summarised for this very configuration, as one of its members.
+      if (view === undefined || ring.current() !== view || !view.isMember(ring.identity())) return undefined
       const others = current.ring.members.filter((member) => member !== self)
       if (others.length === 0) return undefined
       const peer = others[yield* Random.nextIntBetween(0, others.length)]!
-      const members = current.ring.members
+      const epoch = view.epoch
       const shared = current.sharedWith(peer)
       const ask = (arcs: ReadonlyArray<number>, level: number) =>
-        peers.digests(peer, { members, arcs, level }).pipe(Effect.mapError((error) => error.message))
+        peers.digests(peer, { epoch, arcs, level }).pipe(Effect.mapError((error) => error.message))
 
       const roots = yield* ask(shared, 0)
       const differing = roots
@@ -164,7 +180,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       const leaves = chosen.map((c) => c.range)
       report.differingLeaves = leaves.length
       if (leaves.length === 0) return report
-      report.pulled = yield* peers.pull(peer, { requester: self, members, ranges: leaves }).pipe(
+      report.pulled = yield* peers.pull(peer, { requester: self, epoch, ranges: leaves }).pipe(
         Stream.runFold(0, (count, chunk) => {
           sync.apply(chunk.records)
           metrics.moved("antientropy_pulled", chunk.records.length, wireBytesOf(chunk.records))
@@ -172,7 +188,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         }),
         Effect.mapError((error) => error.message)
       )
-      report.pushed = yield* pushTo(peer, new RangeSet(leaves))
+      report.pushed = yield* pushTo(peer, new RangeSet(leaves), epoch)
       // Remember the exchanged leaves as they were: if both sides still look
       // the same next round, this exchange did not help and is not repeated.
       for (const { id, state } of chosen) fruitless.set(id, state)
@@ -197,7 +213,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         ? Effect.withSpan(logged, "anti-entropy round", { root: true, captureStackTrace: false })
         : logged
     )
-    yield* Effect.forkScoped(Effect.repeat(traced, Schedule.spaced(config.antiEntropyInterval)))
+    yield* Effect.forkScoped(backgroundLoop("anti-entropy", metrics, traced, Schedule.spaced(config.antiEntropyInterval)))
 
     return { digests } as const
   })

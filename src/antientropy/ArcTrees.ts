@@ -1,5 +1,6 @@
 import type { HashRing } from "../ring/HashRing.js"
-import { type Digest, FULL_RING, type HashRange, MerkleTree, tokenArc } from "./MerkleTree.js"
+import { FULL_RING, type HashRange, tokenArc } from "../ring/hashRange.js"
+import { type Digest, MerkleTree } from "./MerkleTree.js"
 
 /** Levels below each arc's root: 2^6 = 64 leaves per arc. */
 export const ARC_TREE_DEPTH = 6

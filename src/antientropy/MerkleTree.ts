@@ -1,33 +1,8 @@
 import type { Version } from "../clock/version.js"
+import type { Digest } from "../protocol/movement.js"
+import { FULL_RING, type HashRange } from "../ring/hashRange.js"
 
-/** A 64-bit digest as two unsigned 32-bit halves (JS bit operations are 32-bit). */
-export interface Digest {
-  readonly hi: number
-  readonly lo: number
-}
-
-/**
- * `count` consecutive key hashes starting at `first`, wrapping past 2^32 - 1:
- * the arc of the ring one tree summarises. Stated as first + count rather
- * than start/end so that the whole ring (count 2^32) needs no special case.
- */
-export interface HashRange {
-  readonly first: number
-  /** From 1 to 2^32. */
-  readonly count: number
-}
-
-export const FULL_RING: HashRange = Object.freeze({ first: 0, count: 2 ** 32 })
-
-/**
- * The arc a ring token owns: (previousToken, token], as in `HashRing`. A
- * ring's only token owns the whole circle, given as `FULL_RING` so that it
- * compares equal to every other whole-circle tree.
- */
-export const tokenArc = (previousToken: number, token: number): HashRange =>
-  previousToken >>> 0 === token >>> 0
-    ? FULL_RING
-    : { first: (previousToken + 1) >>> 0, count: (token - previousToken) >>> 0 }
+export type { Digest }
 
 export const digestEquals = (a: Digest, b: Digest): boolean => a.hi === b.hi && a.lo === b.lo
 

@@ -1,22 +1,20 @@
-import { Chunk, Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Option, Stream } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
-import { formatHostPort } from "../config/parse.js"
-import { Membership } from "../membership/Membership.js"
-import { PeerClient, type PullChunk, type PulledRecord, type PullRequest } from "../peer/PeerClient.js"
+import { PeerClient } from "../peer/PeerClient.js"
+import type { ConfigView } from "../placement/ConfigView.js"
+import { pullPlan } from "../placement/movement.js"
+import { Ring } from "../placement/Ring.js"
+import type { PullChunk, PulledRecord, PullRequest } from "../protocol/movement.js"
 import { TokenBucket } from "../ratelimit/tokenBucket.js"
-import { Replication } from "../replication/Coordinator.js"
-import type { HashRing } from "../ring/HashRing.js"
-import { Ring } from "../ring/Ring.js"
+import type { HashRange } from "../ring/hashRange.js"
 import { Entry, keyBytes, type Tombstone, valueBytes, type Write } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
+import { survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { RangeSet } from "./ArcTrees.js"
-import type { HashRange } from "./MerkleTree.js"
-import { gainedRanges, gainsRanges, pullCovers } from "./ranges.js"
-import { Readiness } from "./Readiness.js"
 
 /** Records per streamed chunk at most. */
 const CHUNK_RECORDS = 512
@@ -25,7 +23,7 @@ const RECORD_WIRE_OVERHEAD = 40
 /** Peers pulled from at once. */
 const PULL_CONCURRENCY = 4
 /** Pause before pulling again when a round could not cover every range. */
-const RETRY_PAUSE = Duration.seconds(1)
+const RETRY_PAUSE = Duration.millis(500)
 
 export const toWrite = (record: Entry | Tombstone): Write =>
   record instanceof Entry
@@ -61,14 +59,17 @@ export const chunksOf = (records: ReadonlyArray<PulledRecord>, maxBytes: number)
 }
 
 /**
- * Range movement by pulling. A node pulls the records of the keys it
- * replicates from the other replicas before it votes on them: at start (a
- * new node, or one restarted empty) and whenever a ring change gives it
- * ranges it did not hold (a member left or was removed as dead). Until
- * then it is a pending replica: it applies writes but answers NotReady (see
- * `Readiness`), so quorums never count a copy that may lack acknowledged
- * writes. Pulls are server streams, paced by SYNC_BANDWIDTH on the sending
- * side, with gRPC flow control as back-pressure.
+ * Range movement by pulling (S3). When a movement (`writeBoth`) gives this
+ * node ranges it did not hold, it pulls them from the previous ring's
+ * replicas of those ranges, at the movement's epoch: a source answers only
+ * at that epoch, after which it refuses operations routed with older ones,
+ * so a copy from enough sources (`needed` of a task) holds every write
+ * acknowledged before. Meanwhile the node takes writes for those ranges
+ * (new writes need a quorum of the new ring too) but reads do not use it;
+ * once every range is covered it reports itself synced, and the leader
+ * moves reads to the new ring. Pulls are server streams, paced by
+ * SYNC_BANDWIDTH on the sending side, with gRPC flow control as
+ * back-pressure.
  */
 export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
   scoped: Effect.gen(function*() {
@@ -77,15 +78,10 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     const store = yield* Store
     const hlc = yield* Hlc
     const peers = yield* PeerClient
-    const readiness = yield* Readiness
-    const replication = yield* Replication
-    const membership = yield* Membership
     const metrics = yield* Metrics
     const telemetry = yield* Telemetry
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
-    const self = formatHostPort(config.addr)
-    const hasSeeds = config.peers.some((peer) => formatHostPort(peer) !== self)
 
     const bucket = config.syncBandwidth > 0 ? new TokenBucket(config.syncBandwidth, config.syncBandwidth, nowMs()) : undefined
     /** Waits until `bytes` more fit in SYNC_BANDWIDTH (shared by every transfer this node sends). */
@@ -99,44 +95,33 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     // ---- answering pulls
 
     /**
-     * Answers only on the requester's ring: once this node routes with the
-     * same members and nothing it routed with another ring is still in
-     * flight, every write it coordinates from now on reaches the requester,
-     * so the copy misses nothing. A node with another view fails; the
-     * requester retries until views agree.
+     * Answers only at the requester's epoch: when behind, this node learns
+     * that configuration from the requester first; when ahead, it refuses,
+     * and the requester learns the newer one and pulls again for it.
      */
-    const fence = (members: ReadonlyArray<string>): Effect.Effect<void, string> =>
+    const atEpoch = (request: PullRequest): Effect.Effect<void, string> =>
       Effect.gen(function*() {
-        const sameView = (snapshot: HashRing) => snapshot.hasMembers(members)
-        const agreed = yield* ring.snapshots.pipe(Stream.filter(sameView), Stream.runHead, Effect.timeoutOption(config.rpcTimeout))
-        if (Option.isNone(agreed)) return yield* Effect.fail(`${self} routes with another ring than [${members.join(",")}]`)
-        const drained = yield* replication.drained((snapshot) => !sameView(snapshot)).pipe(Effect.timeoutOption(config.rpcTimeout))
-        if (Option.isNone(drained)) return yield* Effect.fail(`${self} still has operations in flight on an older ring`)
+        if (ring.epoch() < request.epoch) yield* Effect.timeoutOption(ring.learn(request.epoch, request.requester), config.rpcTimeout)
+        const epoch = ring.epoch()
+        if (epoch !== request.epoch) return yield* Effect.fail(`${ring.identity().address} is at epoch ${epoch}, not ${request.epoch}`)
       })
 
     const serve = (request: PullRequest): Stream.Stream<PullChunk, string> =>
       Stream.unwrap(Effect.gen(function*() {
-        yield* fence(request.members)
-        const wanted = ring.build(request.members)
-        const within = request.ranges === undefined || request.ranges.length === 0 ? undefined : new RangeSet(request.ranges)
-        const syncedMembers = readiness.synced()?.members ?? []
+        yield* atEpoch(request)
+        const within = new RangeSet(request.ranges)
         // One quick copy of the store, then hashing and filtering a slice at a
         // time: the event loop keeps serving clients between slices.
-        const records = Stream.fromIterable(store.snapshot()).pipe(
-          Stream.filter(([key]) => {
-            const hash = ring.hash(key)
-            return wanted.replicates(request.requester, hash) && (within === undefined || within.has(hash))
-          }),
+        return Stream.fromIterable(store.snapshot()).pipe(
+          Stream.filter(([key]) => within.has(ring.hash(key))),
           Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
           Stream.mapChunks((slice) => Chunk.fromIterable(chunksOf(Chunk.toReadonlyArray(slice), maxChunkBytes))),
           Stream.filter((chunk) => chunk.records.length > 0),
           Stream.mapEffect((chunk) => {
             metrics.moved("pull_served", chunk.records.length, chunk.bytes)
-            return Effect.as(pace(chunk.bytes), { syncedMembers: [], records: chunk.records })
+            return Effect.as(pace(chunk.bytes), { records: chunk.records })
           })
         )
-        // The first message carries the synced ring, so there is always one.
-        return Stream.concat(Stream.make<Array<PullChunk>>({ syncedMembers, records: [] }), records)
       }))
 
     // ---- pulling
@@ -149,89 +134,72 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
       }
     }
 
-    /** Pulls what `source` holds for this node on `target` (within `ranges`, if given); None when the stream did not finish. */
-    const pullFrom = (source: string, target: HashRing, ranges: ReadonlyArray<HashRange> | undefined) =>
-      peers.pull(source, { requester: self, members: target.members, ...(ranges === undefined ? {} : { ranges }) }).pipe(
-        Stream.runFold({ first: true, synced: undefined as HashRing | undefined, records: 0, bytes: 0 }, (acc, chunk) => {
-          if (acc.first && chunk.syncedMembers.length > 0) acc.synced = ring.build(chunk.syncedMembers)
-          acc.first = false
+    /** Pulls `ranges` from `source` at `epoch`; the number of records and bytes, or None when the stream did not finish. */
+    const pullFrom = (source: string, epoch: number, ranges: ReadonlyArray<HashRange>) =>
+      peers.pull(source, { requester: ring.identity().address, epoch, ranges }).pipe(
+        Stream.runFold({ records: 0, bytes: 0 }, (acc, chunk) => {
           apply(chunk.records)
           acc.records += chunk.records.length
           acc.bytes += wireBytesOf(chunk.records)
           return acc
         }),
-        Effect.map((acc) => ({ source, synced: acc.synced, records: acc.records, bytes: acc.bytes })),
         Effect.tapError((error) => Effect.logDebug("pull failed").pipe(Effect.annotateLogs({ source, reason: error.message }))),
         Effect.option
       )
 
-    /** One round: pull from every other member, then check that every range pulled is covered. */
-    const pullRound = (target: HashRing, ranges: ReadonlyArray<HashRange> | undefined) =>
+    /**
+     * Pulls what `view` gives this node until every task has enough
+     * sources, retrying the ones that fail; a source ahead of `view` makes
+     * this node learn its ring (and the pull for `view` is then moot).
+     */
+    const follow = (view: ConfigView) =>
       Effect.gen(function*() {
-        const sources = target.members.filter((member) => member !== self)
-        const results = yield* Effect.forEach(sources, (source) => pullFrom(source, target, ranges), {
-          concurrency: PULL_CONCURRENCY
-        })
-        const answered = new Map<string, HashRing | undefined>()
+        const self = ring.identity()
+        const tasks = pullPlan(view, self)
+        if (tasks.length === 0 || ring.synced() >= view.epoch) return
+        const started = nowMs()
+        // This node's own copy counts where it is one of the sources.
+        const answered = tasks.map((task) => new Set(task.sources.includes(self.address) ? [self.address] : []))
+        const covered = () => tasks.every((task, i) => answered[i]!.size >= task.needed)
+        const sources = [...new Set(tasks.flatMap((task) => task.sources))].filter((s) => s !== self.address)
+        yield* Effect.logInfo("pulling ranges before reads use them").pipe(
+          Effect.annotateLogs({ epoch: view.epoch, tasks: tasks.length, sources: sources.join(",") })
+        )
         let records = 0
         let bytes = 0
-        for (const result of results) {
-          if (Option.isNone(result)) continue
-          answered.set(result.value.source, result.value.synced)
-          records += result.value.records
-          bytes += result.value.bytes
+        while (!covered()) {
+          if (ring.current() !== view) return
+          const pending = sources.filter((source) => tasks.some((task, i) => task.sources.includes(source) && !answered[i]!.has(source)))
+          yield* Effect.forEach(pending, (source) => {
+            const ranges = tasks.filter((task, i) => task.sources.includes(source) && !answered[i]!.has(source)).flatMap((task) => task.ranges)
+            return Effect.map(pullFrom(source, view.epoch, ranges), (result) => {
+              if (Option.isNone(result)) return
+              records += result.value.records
+              bytes += result.value.bytes
+              tasks.forEach((task, i) => {
+                if (task.sources.includes(source)) answered[i]!.add(source)
+              })
+            })
+          }, { concurrency: PULL_CONCURRENCY, discard: true })
+          if (!covered()) yield* Effect.sleep(RETRY_PAUSE)
         }
         metrics.moved("sync_pulled", records, bytes)
-        if (!pullCovers(target, self, answered, ranges === undefined ? undefined : new RangeSet(ranges))) {
-          return yield* Effect.fail(sources.filter((source) => !answered.has(source)))
-        }
-        return { sources: answered.size, records, bytes }
-      })
-
-    /** Brings this node's voting ranges up to `next`, pulling first when `next` gives it new ones. */
-    const follow = (next: HashRing) =>
-      Effect.gen(function*() {
-        const synced = readiness.synced()
-        if (!gainsRanges(synced, next, self)) return yield* readiness.markSynced(next)
-        // Alone with peers to join: this may be a restart cut off from the
-        // others, not a new cluster, so it must not vote on an empty store.
-        if (next.size === 1 && hasSeeds) return
-        // Only the ranges gained, when some are held in full already.
-        const ranges = synced === undefined ? undefined : gainedRanges(synced, next, self)
-        const started = nowMs()
-        yield* Effect.logInfo("pulling ranges before voting on them").pipe(
-          Effect.annotateLogs({ members: next.members.join(","), ranges: ranges?.length ?? "all" })
-        )
-        const round = pullRound(next, ranges)
-        const traced = telemetry.tracing && telemetry.sample(undefined)
-        const report = yield* (traced ? Effect.withSpan(round, "sync pull", { root: true, captureStackTrace: false }) : round).pipe(
-          Effect.tapError((missing) =>
-            Effect.logWarning("some ranges lack answers from enough replicas; pulling again").pipe(
-              Effect.annotateLogs({ unanswered: missing.join(",") })
-            )
-          ),
-          Effect.retry(Schedule.spaced(RETRY_PAUSE))
-        )
-        yield* readiness.markSynced(next)
-        yield* Effect.logInfo("synced: voting on its ranges").pipe(
-          Effect.annotateLogs({ ...report, members: next.size, elapsedMs: nowMs() - started })
+        if (ring.current() !== view) return
+        yield* ring.markSynced(view.epoch)
+        yield* Effect.logInfo("synced: pulled its ranges").pipe(
+          Effect.annotateLogs({ epoch: view.epoch, records, bytes, elapsedMs: nowMs() - started })
         )
       })
 
-    // Declared dead by the others: they may have moved this node's keys
-    // elsewhere meanwhile, so it pulls everything again before it votes.
-    const afterDeath = membership.declaredDead.pipe(
-      Stream.mapEffect(() =>
-        Effect.as(
-          Effect.zipRight(readiness.markUnsynced, Effect.logWarning("declared dead by others: pulling every range again")),
-          ring.current()
-        )
-      )
-    )
-    // A newer ring abandons a pull in progress and starts over against it.
+    const traced = (view: ConfigView) => {
+      const round = follow(view)
+      return telemetry.tracing && telemetry.sample(undefined) ? Effect.withSpan(round, "sync pull", { root: true, captureStackTrace: false }) : round
+    }
+    // A newer configuration abandons a pull in progress and starts over against it.
     yield* Effect.forkScoped(
-      Stream.merge(ring.snapshots, afterDeath).pipe(
-        Stream.flatMap((next) => Stream.fromEffect(follow(next)), { switch: true }),
+      ring.views.pipe(
+        Stream.filter((view): view is ConfigView => view !== undefined),
+        Stream.flatMap((view) => Stream.fromEffect(survive("sync", metrics, traced(view))), { switch: true }),
         Stream.runDrain
       )
     )

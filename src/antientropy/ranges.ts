@@ -1,7 +1,7 @@
 import { majority } from "../replication/consistency.js"
 import type { HashRing } from "../ring/HashRing.js"
 import type { RangeSet } from "./ArcTrees.js"
-import { FULL_RING, type HashRange, tokenArc } from "./MerkleTree.js"
+import { FULL_RING, type HashRange, tokenArc } from "../ring/hashRange.js"
 
 /**
  * Pure range arithmetic over rings. Arcs are compared at every token of

@@ -3,7 +3,6 @@ import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { AntiEntropy } from "../antientropy/AntiEntropy.js"
-import { Readiness } from "../antientropy/Readiness.js"
 import { Sync } from "../antientropy/Sync.js"
 import { CacheApi } from "../api/CacheApi.js"
 import { listenAddressOf, NodeConfig } from "../config/NodeConfig.js"
@@ -11,6 +10,7 @@ import { formatHostPort } from "../config/parse.js"
 import {
   AntiEntropyServiceDefinition,
   MembershipServiceDefinition,
+  PlacementServiceDefinition,
   ReplicaServiceDefinition
 } from "../generated/cluster/v1/cluster.js"
 import { CacheServiceDefinition } from "../generated/pb/cache.js"
@@ -18,12 +18,14 @@ import { Membership } from "../membership/Membership.js"
 import type { PeerEndpoint } from "../peer/PeerClient.js"
 import { LocalReplica } from "../replication/LocalReplica.js"
 import { requireClusterSecret } from "./clusterSecret.js"
-import { makeAntiEntropyHandlers, makeMembershipHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
-import { Ring } from "../ring/Ring.js"
+import { makeAntiEntropyHandlers, makeMembershipHandlers, makePlacementHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
+import { Readiness } from "../placement/Readiness.js"
+import { Ring } from "../placement/Ring.js"
 import { Store } from "../store/ShardedStore.js"
 import { Metrics } from "../telemetry/Metrics.js"
+import { inShutdown } from "../telemetry/background.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
-import { makeCacheHandlers } from "./handlers/cacheHandlers.js"
+import { CallGate, makeCacheHandlers } from "./handlers/cacheHandlers.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
 
 /** The listener could not be opened (address in use, host not resolvable, ...). */
@@ -43,10 +45,13 @@ const HEALTH_POLL = Duration.millis(250)
 
 /**
  * The gRPC listener on `LISTEN_ADDR` (default `ADDR`): `pb.CacheService`,
- * `grpc.health.v1.Health` (mirroring readiness) and server reflection (v1
- * and v1alpha). Closing its scope drains it:
- * health turns NOT_SERVING, new calls are refused, in-flight calls get
- * `DRAIN_TIMEOUT` to finish before they are cut off.
+ * `grpc.health.v1.Health` (mirroring readiness), server reflection (v1 and
+ * v1alpha) and the internal services. Closing its scope is the graceful
+ * shutdown: health turns NOT_SERVING, new client calls are refused, client
+ * calls in flight get `DRAIN_TIMEOUT` to finish; then the node leaves the
+ * ring by agreement (up to `HANDOFF_TIMEOUT`) while its internal services
+ * still answer, so the members taking over its ranges copy them from it;
+ * then the listener closes.
  */
 export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcServer", {
   scoped: Effect.gen(function*() {
@@ -69,23 +74,21 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
       "grpc.max_send_message_length": config.maxSendMsgBytes
     })
-    server.add(CacheServiceDefinition, makeCacheHandlers({ api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash }))
+    const gate = new CallGate()
+    server.add(
+      CacheServiceDefinition,
+      makeCacheHandlers({ gate, api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash })
+    )
     // Internal services: only cluster members may call them when CLUSTER_SECRET is set.
     const internal = Option.match(config.clusterSecret, {
       onNone: () => server,
       onSome: (secret) => server.with(requireClusterSecret(secret))
     })
-    const endpoint: PeerEndpoint = {
-      replicate: replica.handle,
-      ping: membership.onPing,
-      pingReq: membership.onPingReq,
-      join: membership.onJoin,
-      pull: sync.serve,
-      digests: antiEntropy.digests
-    }
+    const endpoint = peerEndpoint({ replica, membership, ring, sync, antiEntropy, rpcTimeout: config.rpcTimeout })
     const spans = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
-    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
+    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, runtime, telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
     internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
+    internal.add(PlacementServiceDefinition, makePlacementHandlers(endpoint, runtime))
     internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing))
     server.add(HealthDefinition, HealthServiceImpl(health))
     const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
@@ -101,18 +104,30 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
         Effect.gen(function*() {
           health.setStatus("unhealthy")
           health.setStatus("unhealthy", CACHE_SERVICE)
-          yield* Effect.logInfo("shutting down: refusing new calls, draining in-flight calls")
-          // Finalizers run uninterruptibly; the wait must be interruptible for the timeout to cut it.
-          const drained = yield* Effect.promise(() => server.shutdown()).pipe(
-            Effect.interruptible,
-            Effect.timeoutOption(config.drainTimeout)
+          yield* readiness.beginLeaving
+          yield* Effect.logInfo("shutting down: refusing new client calls, draining the ones in flight")
+          const drained = yield* inShutdown(
+            Effect.async<void>((resume) => {
+              gate.onIdle = () => resume(Effect.void)
+              gate.closing = true
+              if (gate.inFlight === 0) resume(Effect.void)
+            }),
+            config.drainTimeout
           )
           if (drained._tag === "None") {
-            server.forceShutdown()
-            yield* Effect.logWarning("drain timed out; remaining calls cut off").pipe(
-              Effect.annotateLogs({ drainTimeoutMs: Duration.toMillis(config.drainTimeout) })
+            yield* Effect.logWarning("drain timed out; leaving with client calls still in flight").pipe(
+              Effect.annotateLogs({ drainTimeoutMs: Duration.toMillis(config.drainTimeout), inFlight: gate.inFlight })
             )
           }
+          const left = yield* ring.leave
+          if (left === "timed out") {
+            yield* Effect.logWarning("no configuration without this node was agreed in time; leaving anyway").pipe(
+              Effect.annotateLogs({ handoffTimeoutMs: Duration.toMillis(config.handoffTimeout) })
+            )
+          } else {
+            yield* Effect.logInfo("left the ring").pipe(Effect.annotateLogs({ outcome: left }))
+          }
+          server.forceShutdown()
           yield* Effect.logInfo("gRPC server stopped")
         })
     )
@@ -131,3 +146,22 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     return { address, port } as const
   })
 }) {}
+
+/** The server side of every peer call, over this node's services. */
+const peerEndpoint = (node: {
+  readonly replica: LocalReplica
+  readonly membership: Membership
+  readonly ring: Ring
+  readonly sync: Sync
+  readonly antiEntropy: AntiEntropy
+  readonly rpcTimeout: Duration.Duration
+}): PeerEndpoint => ({
+  replicate: node.replica.handle,
+  epoch: node.ring.epoch,
+  catchUp: (epoch, from) => Effect.asVoid(Effect.timeoutOption(node.ring.learn(epoch, from), node.rpcTimeout)),
+  ping: node.membership.onPing,
+  pingReq: node.membership.onPingReq,
+  placement: node.ring.handle,
+  pull: node.sync.serve,
+  digests: node.antiEntropy.digests
+})

@@ -10,6 +10,7 @@ export const statusOf = (error: ApiError): Status => {
     case "RateLimited":
       return Status.RESOURCE_EXHAUSTED
     case "QuorumUnavailable":
+    case "NotServing":
       return Status.UNAVAILABLE
     case "WriteContention":
       return Status.ABORTED

@@ -1,57 +1,9 @@
 import { Context, type Effect, type Stream } from "effect"
-import type { Digest, HashRange } from "../antientropy/MerkleTree.js"
-import type { MemberUpdate } from "../membership/swim.js"
-import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
-import type { Write } from "../store/entry.js"
+import type { IndirectAck, ProbeAck, ProbeMessage } from "../protocol/membership.js"
+import type { ArcDigests, DigestsRequest, PullChunk, PullRequest } from "../protocol/movement.js"
+import type { PlacementRequest, PlacementResponse } from "../protocol/placement.js"
+import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import type { PeerError } from "./PeerError.js"
-
-/** A SWIM probe: who sends it, whom it is meant for, and piggybacked gossip. */
-export interface ProbeMessage {
-  readonly from: string
-  readonly target: string
-  readonly gossip: ReadonlyArray<MemberUpdate>
-}
-
-/** The answer to an indirect probe: whether the target answered the helper in time. */
-export interface IndirectAck {
-  readonly ack: boolean
-  readonly gossip: ReadonlyArray<MemberUpdate>
-}
-
-/** One key's record as a pull copies it. */
-export interface PulledRecord {
-  readonly key: string
-  readonly write: Write
-}
-
-/** A request to copy the records of the keys `requester` replicates on the ring of `members`. */
-export interface PullRequest {
-  readonly requester: string
-  readonly members: ReadonlyArray<string>
-  /** Only keys whose hash lies in one of these (anti-entropy); all when absent. */
-  readonly ranges?: ReadonlyArray<HashRange>
-}
-
-/** Merkle digests of some ring arcs at one tree level, asked of a co-replica with the same ring. */
-export interface DigestsRequest {
-  readonly members: ReadonlyArray<string>
-  /** Arcs named by the token that ends them. */
-  readonly arcs: ReadonlyArray<number>
-  readonly level: number
-}
-
-/** One arc's digests at the level asked; undefined when the peer does not replicate the arc. */
-export interface ArcDigests {
-  readonly arc: number
-  readonly digests: ReadonlyArray<Digest> | undefined
-}
-
-/** One piece of a pull's answer. */
-export interface PullChunk {
-  /** The sender's synced ring members (first chunk only; empty after, or when it holds nothing in full). */
-  readonly syncedMembers: ReadonlyArray<string>
-  readonly records: ReadonlyArray<PulledRecord>
-}
 
 /**
  * What one node offers the others: the server side of every peer call.
@@ -60,12 +12,20 @@ export interface PullChunk {
  */
 export interface PeerEndpoint {
   readonly replicate: (request: ReplicaRequest) => ReplicaReply
-  readonly ping: (message: ProbeMessage) => Effect.Effect<ReadonlyArray<MemberUpdate>>
+  /** This node's ring epoch now. */
+  readonly epoch: () => number
+  /**
+   * Before answering operations routed with `epoch`, newer than this node's:
+   * learns that configuration from `from` (bounded by RPC_TIMEOUT; a replica
+   * never answers for an epoch it does not know).
+   */
+  readonly catchUp: (epoch: number, from: string) => Effect.Effect<void>
+  readonly ping: (message: ProbeMessage) => Effect.Effect<ProbeAck>
   readonly pingReq: (message: ProbeMessage) => Effect.Effect<IndirectAck>
-  readonly join: (joiner: MemberUpdate) => Effect.Effect<ReadonlyArray<MemberUpdate>>
-  /** Fails with a reason when the sender is not ready to answer it yet. */
+  readonly placement: (request: PlacementRequest) => Effect.Effect<PlacementResponse>
+  /** Fails with a reason when this node cannot answer at the requester's epoch. */
   readonly pull: (request: PullRequest) => Stream.Stream<PullChunk, string>
-  /** Fails with a reason when the receiver's ring is not `members`. */
+  /** Fails with a reason when this node is not at the asker's epoch. */
   readonly digests: (request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, string>
 }
 
@@ -81,9 +41,9 @@ export interface PeerClientShape {
    * peer made in the same event-loop turn travel in one RPC.
    */
   readonly replicate: (address: string, request: ReplicaRequest, onDone: (reply: ReplicaReply | PeerError) => void) => void
-  readonly ping: (address: string, message: ProbeMessage) => Effect.Effect<ReadonlyArray<MemberUpdate>, PeerError>
+  readonly ping: (address: string, message: ProbeMessage) => Effect.Effect<ProbeAck, PeerError>
   readonly pingReq: (address: string, message: ProbeMessage) => Effect.Effect<IndirectAck, PeerError>
-  readonly join: (address: string, joiner: MemberUpdate) => Effect.Effect<ReadonlyArray<MemberUpdate>, PeerError>
+  readonly placement: (address: string, request: PlacementRequest) => Effect.Effect<PlacementResponse, PeerError>
   /** Copies records from a peer: a stream with back-pressure, bounded by SYNC_TIMEOUT as a whole. */
   readonly pull: (address: string, request: PullRequest) => Stream.Stream<PullChunk, PeerError>
   readonly digests: (address: string, request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, PeerError>

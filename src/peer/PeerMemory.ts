@@ -1,5 +1,5 @@
 import { Duration, Effect, Layer, Runtime, Stream } from "effect"
-import type { ReplicaReply } from "../replication/protocol.js"
+import type { ReplicaReply } from "../protocol/replica.js"
 import { type PeerClientShape, PeerClient, type PeerEndpoint } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 
@@ -56,7 +56,11 @@ const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runti
   return {
     replicate: (address, request, onDone) => {
       runFork(
-        deliver(address, (endpoint) => Effect.sync(() => endpoint.replicate(request))).pipe(
+        // A replica behind the coordinator learns its configuration first, as over gRPC.
+        deliver(address, (endpoint) =>
+          request.epoch > endpoint.epoch()
+            ? Effect.zipRight(endpoint.catchUp(request.epoch, self), Effect.sync(() => endpoint.replicate(request)))
+            : Effect.sync(() => endpoint.replicate(request))).pipe(
           Effect.flatMap((reply) =>
             // The answer travels back over the same network.
             Effect.zipRight(
@@ -72,7 +76,7 @@ const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runti
     },
     ping: (address, message) => deliver(address, (endpoint) => endpoint.ping(message)),
     pingReq: (address, message) => deliver(address, (endpoint) => endpoint.pingReq(message)),
-    join: (address, joiner) => deliver(address, (endpoint) => endpoint.join(joiner)),
+    placement: (address, request) => deliver(address, (endpoint) => endpoint.placement(request)),
     digests: (address, request) =>
       deliver(address, (endpoint) => Effect.either(endpoint.digests(request))).pipe(
         Effect.flatMap((answer) =>

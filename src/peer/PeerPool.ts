@@ -4,11 +4,16 @@ import { NodeConfig } from "../config/NodeConfig.js"
 import {
   AntiEntropyServiceDefinition,
   MembershipServiceDefinition,
+  PlacementServiceDefinition,
   type ReplicaResult,
   ReplicaServiceDefinition
 } from "../generated/cluster/v1/cluster.js"
-import type { ReplicaReply, ReplicaRequest } from "../replication/protocol.js"
+import { formatHostPort } from "../config/parse.js"
+import type { PlacementRequest, PlacementResponse } from "../protocol/placement.js"
+import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import * as codec from "./codec.js"
+import { decodeGossip, encodeMember } from "./membershipCodec.js"
+import * as placementCodec from "./placementCodec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 import { ReplicaStream } from "./replicaStream.js"
@@ -32,6 +37,7 @@ interface Peer {
   readonly replica: ReturnType<typeof createClient<typeof ReplicaServiceDefinition>>
   readonly membership: ReturnType<typeof createClient<typeof MembershipServiceDefinition>>
   readonly antiEntropy: ReturnType<typeof createClient<typeof AntiEntropyServiceDefinition>>
+  readonly placement: ReturnType<typeof createClient<typeof PlacementServiceDefinition>>
 }
 
 interface Pending {
@@ -66,6 +72,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const { tracing } = yield* Telemetry
     const clock = yield* Effect.clock
     const metrics = yield* Metrics
+    const self = formatHostPort(config.addr)
     const secret = Option.map(config.clusterSecret, Redacted.value)
     const metadata = Option.match(secret, {
       onNone: () => undefined,
@@ -99,7 +106,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           channel,
           replica: createClient(ReplicaServiceDefinition, channel),
           membership: createClient(MembershipServiceDefinition, channel),
-          antiEntropy: createClient(AntiEntropyServiceDefinition, channel)
+          antiEntropy: createClient(AntiEntropyServiceDefinition, channel),
+          placement: createClient(PlacementServiceDefinition, channel)
         }
         peers.set(address, peer)
       }
@@ -139,7 +147,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     }
     /** A batch as one Batch call: for peers without Stream (an older version). */
     const sendUnary = (address: string, batch: ReadonlyArray<Pending>) => {
-      peerOf(address).replica.batch({ ops: batch.map((p) => codec.encodeRequest(p.request)) }, options()).then(
+      peerOf(address).replica.batch({ ops: batch.map((p) => codec.encodeRequest(p.request)), from: self }, options()).then(
         ({ results }) => deliver(address, batch, results),
         (error: unknown) => fail(address, batch, error)
       )
@@ -159,7 +167,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           },
           STREAM_OUTSTANDING,
           config.peerBatchMax,
-          metrics.peerBatch
+          metrics.peerBatch,
+          self
         )
         streams.set(address, stream)
       }
@@ -222,6 +231,23 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           }
         }))
 
+    /** One placement request as its gRPC call; undefined for an answer that does not decode. */
+    const placementCall = async (peer: Peer, request: PlacementRequest): Promise<PlacementResponse | undefined> => {
+      const client = peer.placement
+      switch (request.kind) {
+        case "hello":
+          return placementCodec.decodeHelloResponse(await client.hello(placementCodec.encodeHello(request), options()))
+        case "prepare":
+          return placementCodec.decodePrepareResponse(await client.prepare(placementCodec.encodePrepare(request), options()))
+        case "accept":
+          return placementCodec.decodeAcceptResponse(await client.accept(placementCodec.encodeAccept(request), options()))
+        case "commit":
+          return placementCodec.decodeCommitResponse(await client.commit(placementCodec.encodeCommit(request), options()))
+        case "change":
+          return placementCodec.decodeChangeResponse(await client.change(placementCodec.encodeChange(request), options()))
+      }
+    }
+
     const client: PeerClientShape = {
       replicate: (address, request, onDone) => {
         const pending = queued.get(address)
@@ -233,27 +259,32 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
         }
       },
       ping: (address, message) =>
-        call(address, (peer) =>
-          peer.membership.ping(
-            { from: message.from, target: message.target, gossip: message.gossip.map(codec.encodeMember) },
-            options()
-          )).pipe(Effect.map((response) => codec.decodeMembers(response.gossip))),
+        call(address, (peer) => peer.membership.ping({ ...message, gossip: message.gossip.map(encodeMember) }, options())).pipe(
+          Effect.flatMap((response) => {
+            const gossip = decodeGossip(response.gossip)
+            return gossip === undefined
+              ? Effect.fail(new PeerUnavailable({ address, reason: "too many gossip updates in an answer" }))
+              : Effect.succeed({ generation: response.generation, epoch: response.epoch, gossip })
+          })
+        ),
       pingReq: (address, message) =>
-        call(address, (peer) =>
-          peer.membership.pingReq(
-            { from: message.from, target: message.target, gossip: message.gossip.map(codec.encodeMember) },
-            options()
-          )).pipe(Effect.map((response) => ({ ack: response.ack, gossip: codec.decodeMembers(response.gossip) }))),
-      join: (address, joiner) =>
-        call(address, (peer) => peer.membership.join({ self: codec.encodeMember(joiner) }, options())).pipe(
-          Effect.map((response) => codec.decodeMembers(response.members))
+        call(address, (peer) => peer.membership.pingReq({ ...message, gossip: message.gossip.map(encodeMember) }, options())).pipe(
+          Effect.map((response) => ({ ack: response.ack, generation: response.generation, gossip: decodeGossip(response.gossip) ?? [] }))
+        ),
+      placement: (address, request) =>
+        call(address, (peer) => placementCall(peer, request)).pipe(
+          Effect.flatMap((response) =>
+            response === undefined
+              ? Effect.fail(new PeerUnavailable({ address, reason: `malformed ${request.kind} answer` }))
+              : Effect.succeed(response)
+          )
         ),
       // gRPC flow control is the back-pressure: the sender writes no further than the receiver reads.
       pull: (address, request) =>
         Stream.unwrap(Effect.map(spanNow, (span) =>
           Stream.fromAsyncIterable(
             peerOf(address).antiEntropy.pull(
-              { requester: request.requester, members: [...request.members], ranges: [...(request.ranges ?? [])] },
+              { requester: request.requester, epoch: request.epoch, ranges: [...request.ranges] },
               options(syncTimeoutMs, span)
             ),
             (error) => {
@@ -264,7 +295,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       digests: (address, request) =>
         call(address, (peer, span) =>
           peer.antiEntropy.digests(
-            { members: [...request.members], arcs: [...request.arcs], level: request.level },
+            { epoch: request.epoch, arcs: [...request.arcs], level: request.level },
             options(timeoutMs, span)
           )).pipe(Effect.map((response) => response.arcs.map(codec.decodeArcDigests))),
       disconnect

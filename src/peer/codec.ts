@@ -1,10 +1,9 @@
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
 import * as pb from "../generated/cluster/v1/cluster.js"
-import type { MemberStatus, MemberUpdate } from "../membership/swim.js"
-import { NOT_READY, type ReplicaReply, type ReplicaRequest } from "../replication/protocol.js"
+import type { ArcDigests, PullChunk } from "../protocol/movement.js"
+import { NOT_READY, type ReplicaReply, type ReplicaRequest } from "../protocol/replica.js"
 import type { Value, Write } from "../store/entry.js"
-import type { ArcDigests, PullChunk } from "./PeerClient.js"
 
 /**
  * Conversions between the domain types and `cluster.v1` messages, used by
@@ -30,31 +29,31 @@ const decodeWrite = (write: pb.ReplicaWrite): Write => ({
   expiresAtMs: write.expiresAtMs
 })
 
-export const encodeRequest = ({ key, write, traceparent }: ReplicaRequest): pb.ReplicaOp => ({
+export const encodeRequest = ({ key, write, epoch, traceparent }: ReplicaRequest): pb.ReplicaOp => ({
   key,
   write: write === undefined ? undefined : encodeWrite(write),
-  traceparent: traceparent ?? ""
+  traceparent: traceparent ?? "",
+  epoch
 })
 
 export const decodeRequest = (op: pb.ReplicaOp): ReplicaRequest => ({
   key: op.key,
   write: op.write === undefined ? undefined : decodeWrite(op.write),
+  epoch: op.epoch,
   traceparent: op.traceparent === "" ? undefined : op.traceparent
 })
 
 export const encodePullChunk = (chunk: PullChunk): pb.PullResponse => ({
-  syncedMembers: [...chunk.syncedMembers],
   records: chunk.records.map(({ key, write }) => ({ key, write: encodeWrite(write) }))
 })
 
 /** Records without a write are dropped: a peer of a newer version may send what this one cannot read. */
 export const decodePullChunk = (response: pb.PullResponse): PullChunk => ({
-  syncedMembers: response.syncedMembers,
   records: response.records.flatMap(({ key, write }) => (write === undefined ? [] : [{ key, write: decodeWrite(write) }]))
 })
 
 const K = pb.ReplicaResult_Kind
-const base = { version: undefined, expiresAtMs: 0, existed: false }
+const base = { version: undefined, expiresAtMs: 0, existed: false, epoch: 0 }
 
 export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
   switch (reply._tag) {
@@ -70,6 +69,8 @@ export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
       return { ...base, kind: K.KIND_STALE, version: toPbVersion(reply.current) }
     case "NotReady":
       return { ...base, kind: K.KIND_NOT_READY }
+    case "WrongEpoch":
+      return { ...base, kind: K.KIND_WRONG_EPOCH, epoch: reply.epoch }
   }
 }
 
@@ -93,38 +94,11 @@ export const decodeReply = (result: pb.ReplicaResult): ReplicaReply | undefined 
       return { _tag: "Stale", current: fromPbVersion(result.version) }
     case K.KIND_NOT_READY:
       return NOT_READY
+    case K.KIND_WRONG_EPOCH:
+      return { _tag: "WrongEpoch", epoch: result.epoch }
     default:
       return undefined
   }
-}
-
-const STATUS_TO_PB: Record<MemberStatus, pb.MemberStatus> = {
-  alive: pb.MemberStatus.MEMBER_STATUS_ALIVE,
-  suspect: pb.MemberStatus.MEMBER_STATUS_SUSPECT,
-  dead: pb.MemberStatus.MEMBER_STATUS_DEAD,
-  left: pb.MemberStatus.MEMBER_STATUS_LEFT
-}
-const STATUS_FROM_PB: ReadonlyArray<MemberStatus> = ["alive", "suspect", "dead", "left"]
-
-export const encodeMember = (m: MemberUpdate): pb.Member => ({
-  address: m.address,
-  incarnation: m.incarnation,
-  status: STATUS_TO_PB[m.status]
-})
-
-/** undefined for a status this version does not understand. */
-export const decodeMember = (m: pb.Member): MemberUpdate | undefined => {
-  const status = STATUS_FROM_PB[m.status]
-  return status === undefined || m.address === "" ? undefined : { address: m.address, incarnation: m.incarnation, status }
-}
-
-export const decodeMembers = (members: ReadonlyArray<pb.Member>): Array<MemberUpdate> => {
-  const out: Array<MemberUpdate> = []
-  for (const m of members) {
-    const decoded = decodeMember(m)
-    if (decoded !== undefined) out.push(decoded)
-  }
-  return out
 }
 
 export const encodeArcDigests = ({ arc, digests }: ArcDigests): pb.ArcDigests => ({

@@ -37,7 +37,9 @@ export class ReplicaStream {
     private readonly maxOutstanding: number,
     private readonly maxOps: number,
     /** Told the size of each message sent. */
-    private readonly onMessage: (ops: number) => void
+    private readonly onMessage: (ops: number) => void,
+    /** This node's address, sent with each message: where a replica that is behind learns the newer ring. */
+    private readonly from: string
   ) {
     void this.read(open(this.requests(), this.abort.signal))
   }
@@ -81,7 +83,7 @@ export class ReplicaStream {
       }
       this.answering.push(group)
       this.onMessage(ops.length)
-      yield { ops }
+      yield { ops, from: this.from }
     }
   }
 

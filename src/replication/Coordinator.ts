@@ -6,19 +6,18 @@ import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { PeerError } from "../peer/PeerError.js"
-import type { HashRing } from "../ring/HashRing.js"
-import { Ring } from "../ring/Ring.js"
+import type { ConfigView } from "../placement/ConfigView.js"
+import { Ring } from "../placement/Ring.js"
 import type { Value, Write } from "../store/entry.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { annotateSpan, currentSpan } from "../telemetry/traceContext.js"
 import { type Consistency, required as requiredFor } from "./consistency.js"
 import { LocalReplica } from "./LocalReplica.js"
-import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
-import { type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
+import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
+import { type Fenced, type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
 import { ReplicaSpans } from "./replicaSpans.js"
-import { QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
-import { makeInFlight } from "./inFlight.js"
+import { NotServing, QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
 import { settled } from "./settle.js"
 
 /** A value as a read returns it. */
@@ -38,6 +37,14 @@ export interface WriteOutcome {
 
 /** Rounds tolerated before a request gives up: each stale write retries above what it met. */
 export const MAX_ATTEMPTS = 16
+/** Newer rings a request follows at most before it gives up (each a refusal by a replica on a newer epoch). */
+export const MAX_EPOCH_HOPS = 4
+
+/** One replica set of a key a write must reach `required` of. */
+interface WriteGroup {
+  readonly replicas: ReadonlyArray<string>
+  readonly required: number
+}
 
 type Reply = ReplicaReply | PeerError
 
@@ -81,7 +88,26 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const outcome = (attributes: Record<string, unknown>): Effect.Effect<void> =>
       tracing ? annotateSpan(attributes) : Effect.void
 
-    const { tracked, drained } = makeInFlight(ring.current)
+    /**
+     * The configuration to route with: only a member of an agreed ring
+     * coordinates (a node still forming or joining, or one that has left,
+     * cannot know which replicas hold what).
+     */
+    const routing = (): ConfigView | NotServing => {
+      const view = ring.current()
+      const status = ring.status()
+      if (view === undefined) return new NotServing({ reason: "forming: no ring agreed yet" })
+      if (status === "joining") return new NotServing({ reason: `joining: not yet a member of the ring agreed at epoch ${view.epoch}` })
+      if (status === "left") return new NotServing({ reason: "this node has left the ring" })
+      return view
+    }
+
+    /** Moves to the ring a replica refused with, before trying again (within the request's attempts). */
+    const follow = (fenced: Fenced, hops: number): Effect.Effect<void, NotServing> => {
+      metrics.fenced("coordinator")
+      if (hops >= MAX_EPOCH_HOPS) return Effect.fail(new NotServing({ reason: `the ring changed ${hops} times during the request; retry` }))
+      return Effect.timeoutOption(ring.learn(fenced.epoch, fenced.from), config.rpcTimeout).pipe(Effect.asVoid)
+    }
 
     const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void, spans?: ReplicaSpans) => {
       if (spans === undefined) {
@@ -99,20 +125,21 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     }
 
     /**
-     * Sends one write to `targets` and settles as soon as the round has a
-     * verdict. The local copy is applied only once a remote replica has
-     * applied the attempt (or at once when one ack is enough): an attempt
-     * that every remote refuses as stale then exists nowhere and can be
-     * retried at a newer version without ever being seen twice.
+     * Sends one write to every replica of `groups` and settles as soon as
+     * the round has a verdict. The local copy is applied only once a remote
+     * replica has applied the attempt (or at once when one ack is enough): an
+     * attempt that every remote refuses as stale then exists nowhere and can
+     * be retried at a newer version without ever being seen twice.
      */
-    const writeRound = (key: string, targets: ReadonlyArray<string>, required: number, write: Write, spans?: ReplicaSpans) =>
+    const writeRound = (key: string, groups: ReadonlyArray<WriteGroup>, write: Write, epoch: number, spans?: ReplicaSpans) =>
       settled<WriteVerdict>((settle) => {
-        const round = new WriteRound(targets.length, required)
+        const round = new WriteRound(groups)
+        const targets = groups.length === 1 ? groups[0]!.replicas : [...new Set(groups.flatMap((g) => g.replicas))]
         let decided = false
-        const request: ReplicaRequest = { key, write }
-        const record = (reply: Reply | Withheld) => {
+        const request: ReplicaRequest = { key, write, epoch }
+        const record = (address: string, reply: Reply | Withheld) => {
           if (decided) return
-          const verdict = round.record(reply)
+          const verdict = round.record(address, reply)
           if (verdict !== undefined) {
             decided = true
             settle(verdict)
@@ -123,21 +150,21 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         const applyLocal = () => {
           if (!localPending) return
           localPending = false
-          send(self, request, record, spans)
+          send(self, request, (reply) => record(self, reply), spans)
         }
         let unanswered = remotes.length
         for (const address of remotes) {
           send(address, request, (reply) => {
             unanswered--
-            record(reply)
+            record(address, reply)
             if (reply._tag === "Applied") applyLocal()
             else if (unanswered === 0 && localPending) {
               localPending = false
-              record(WITHHELD)
+              record(self, WITHHELD)
             }
           }, spans)
         }
-        if (required <= 1 || remotes.length === 0) applyLocal()
+        if (groups.every((g) => g.required <= 1) || remotes.length === 0) applyLocal()
       })
 
     const winnerWrite = (winner: ReadWinner): Write =>
@@ -181,11 +208,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
      * winner get the winner written to them in the background (read
      * repair), so replicas converge.
      */
-    const readRound = (key: string, replicas: ReadonlyArray<string>, required: number, spans?: ReplicaSpans) =>
+    const readRound = (key: string, replicas: ReadonlyArray<string>, required: number, epoch: number, spans?: ReplicaSpans) =>
       settled<ReadVerdict>((settle) => {
         const round = new ReadRound(replicas.length, required)
         let verdict: ReadVerdict | undefined
-        const request: ReplicaRequest = { key, write: undefined }
+        const request: ReplicaRequest = { key, write: undefined, epoch }
         // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.
         const first = config.readFanout === "all" && required > 1 ? replicas.length : required
         // Asking every replica at once, their order does not matter (the local answer comes first anyway).
@@ -206,7 +233,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               }
             } else if (verdict._tag === "Read" && verdict.winner !== undefined && isBehind(reply, verdict.winner.version)) {
               metrics.readRepair()
-              send(address, { key, write: winnerWrite(verdict.winner) }, ignoreReply)
+              send(address, { key, write: winnerWrite(verdict.winner), epoch }, ignoreReply)
             }
           }, spans)
         }
@@ -248,14 +275,30 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       )
     }
 
+    /** The replica sets a write of this key needs on `view`, each with what `consistency` requires of it. */
+    const writeGroups = (view: ConfigView, key: string, consistency: Consistency): ReadonlyArray<WriteGroup> =>
+      view.writeGroups(ring.hash(key)).map((replicas) => ({ replicas, required: requiredFor(consistency, replicas.length) }))
+
     /** Writes a value, or deletes when `value` is undefined, at a fresh version. */
     const write = (
       key: string,
       value: Value | undefined,
       expiresAtMs: number,
       consistency: Consistency
-    ): Effect.Effect<WriteOutcome, ReplicationError> =>
-      tracked((snapshot) => writeOn(snapshot, key, value, expiresAtMs, consistency))
+    ): Effect.Effect<WriteOutcome, ReplicationError> => {
+      const view = routing()
+      if (view instanceof NotServing) return Effect.fail(view)
+      const first = (spans: ReplicaSpans | undefined) => {
+        const version = hlc.next()
+        const groups = writeGroups(view, key, consistency)
+        return Effect.flatMap(writeRound(key, groups, { version, value, expiresAtMs }, view.epoch, spans), (verdict) =>
+          // The common case, one round, without the retry loop.
+          verdict._tag === "Written"
+            ? writeDone(version, verdict.existed, groups[0]!.required, 1)
+            : writeRetries(key, value, expiresAtMs, consistency, view, spans, version, verdict))
+      }
+      return tracing ? Effect.flatMap(replicaSpans("write"), first) : first(undefined)
+    }
 
     /** What a successful write answers; its span records the outcome. */
     const writeDone = (version: Version, existed: boolean, required: number, attempts: number): Effect.Effect<WriteOutcome> => {
@@ -265,33 +308,16 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         : done
     }
 
-    const writeOn = (
-      snapshot: HashRing,
-      key: string,
-      value: Value | undefined,
-      expiresAtMs: number,
-      consistency: Consistency
-    ): Effect.Effect<WriteOutcome, ReplicationError> => {
-      const replicas = snapshot.preferenceList(ring.hash(key))
-      const required = requiredFor(consistency, replicas.length)
-      const first = (spans: ReplicaSpans | undefined) => {
-        const version = hlc.next()
-        return Effect.flatMap(writeRound(key, replicas, required, { version, value, expiresAtMs }, spans), (verdict) =>
-          // The common case, one round, without the retry loop.
-          verdict._tag === "Written"
-            ? writeDone(version, verdict.existed, required, 1)
-            : writeRetries(key, value, expiresAtMs, replicas, required, spans, version, verdict))
-      }
-      return tracing ? Effect.flatMap(replicaSpans("write"), first) : first(undefined)
-    }
-
-    /** After a first round that did not write: retry stale attempts above what they met, or fail. */
+    /**
+     * After a first round that did not write: retry stale attempts above
+     * what they met, follow a newer ring with the same version, or fail.
+     */
     const writeRetries = (
       key: string,
       value: Value | undefined,
       expiresAtMs: number,
-      replicas: ReadonlyArray<string>,
-      required: number,
+      consistency: Consistency,
+      firstView: ConfigView,
       spans: ReplicaSpans | undefined,
       firstVersion: Version,
       firstVerdict: WriteVerdict
@@ -299,21 +325,28 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       Effect.gen(function*() {
         let version = firstVersion
         let verdict = firstVerdict
+        let view = firstView
+        let hops = 0
         for (let attempt = 0;; attempt++) {
-          if (verdict._tag === "Written") return yield* writeDone(version, verdict.existed, required, attempt + 1)
-          if (verdict._tag === "Unavailable") return yield* unavailable("write", required, verdict.acked, replicas.length)
-          hlc.observe(verdict.newest)
-          if (verdict._tag === "Superseded") return yield* contended(attempt + 1)
+          const groups = writeGroups(view, key, consistency)
+          if (verdict._tag === "Written") return yield* writeDone(version, verdict.existed, groups[0]!.required, attempt + 1)
+          if (verdict._tag === "Unavailable") return yield* unavailable("write", verdict.required, verdict.acked, verdict.replicas)
           if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
-          metrics.staleRetry()
-          yield* contentionBackoff(attempt)
-          version = hlc.next()
-          verdict = yield* writeRound(key, replicas, required, { version, value, expiresAtMs }, spans)
+          if (verdict._tag === "Fenced") {
+            yield* follow(verdict, hops++)
+            const next = routing()
+            if (next instanceof NotServing) return yield* Effect.fail(next)
+            view = next
+          } else {
+            hlc.observe(verdict.newest)
+            if (verdict._tag === "Superseded") return yield* contended(attempt + 1)
+            metrics.staleRetry()
+            yield* contentionBackoff(attempt)
+            version = hlc.next()
+          }
+          verdict = yield* writeRound(key, writeGroups(view, key, consistency), { version, value, expiresAtMs }, view.epoch, spans)
         }
       })
-
-    const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
-      tracked((snapshot) => readOn(snapshot, key, consistency))
 
     /** What a read answers: the winner, or none for a deletion or nothing. */
     const found = (winner: ReadWinner | undefined): Option.Option<FoundValue> =>
@@ -321,14 +354,16 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         ? Option.some({ value: winner.value, version: winner.version, expiresAtMs: winner.expiresAtMs })
         : Option.none()
 
-    const readOn = (snapshot: HashRing, key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> => {
-      const replicas = snapshot.preferenceList(ring.hash(key))
+    const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> => {
+      const view = routing()
+      if (view instanceof NotServing) return Effect.fail(view)
+      const replicas = view.readReplicas(ring.hash(key))
       const required = requiredFor(consistency, replicas.length)
       const first = (spans: ReplicaSpans | undefined) =>
-        Effect.flatMap(readRound(key, replicas, required, spans), (verdict) => {
+        Effect.flatMap(readRound(key, replicas, required, view.epoch, spans), (verdict) => {
           // The common case: a quorum agrees on the newest version (or on nothing).
           if (verdict._tag !== "Read" || verdict.forgotten || verdict.needsWriteBack) {
-            return readRetries(snapshot, key, consistency, replicas, required, spans, verdict)
+            return readRetries(key, consistency, view, spans, verdict)
           }
           if (verdict.winner !== undefined) hlc.observe(verdict.winner.version)
           const answer = Effect.succeed(found(verdict.winner))
@@ -339,62 +374,85 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       return tracing ? Effect.flatMap(replicaSpans("read"), first) : first(undefined)
     }
 
-    /** After a first round that needs more: a write-back of the winner, a tombstone for a forgotten key, or another round. */
+    /**
+     * After a first round that needs more: a write-back of the winner, a
+     * tombstone for a forgotten key, another round, or the newer ring a
+     * replica refused with.
+     */
     const readRetries = (
-      snapshot: HashRing,
       key: string,
       consistency: Consistency,
-      replicas: ReadonlyArray<string>,
-      required: number,
+      firstView: ConfigView,
       spans: ReplicaSpans | undefined,
       firstVerdict: ReadVerdict
     ): Effect.Effect<Option.Option<FoundValue>, ReplicationError> =>
       Effect.gen(function*() {
         let verdict = firstVerdict
+        let view = firstView
+        let hops = 0
+        const again = () => {
+          const replicas = view.readReplicas(ring.hash(key))
+          return readRound(key, replicas, requiredFor(consistency, replicas.length), view.epoch, spans)
+        }
         for (let attempt = 0;; attempt++) {
-          if (verdict._tag === "Unavailable") return yield* unavailable("read", required, verdict.acked, replicas.length)
+          if (verdict._tag === "Unavailable") return yield* unavailable("read", verdict.required, verdict.acked, verdict.replicas)
+          if (verdict._tag === "Fenced") {
+            if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
+            yield* follow(verdict, hops++)
+            const next = routing()
+            if (next instanceof NotServing) return yield* Effect.fail(next)
+            view = next
+            verdict = yield* again()
+            continue
+          }
           const winner = verdict.winner
           if (winner === undefined) {
-            yield* outcome({ "cache.quorum.outcome": "read", "cache.quorum.required": required, "cache.attempts": attempt + 1 })
+            yield* outcome({ "cache.quorum.outcome": "read", "cache.attempts": attempt + 1 })
             return Option.none()
           }
           hlc.observe(winner.version)
           if (verdict.forgotten) {
             // A replica may have forgotten a newer version: answer "not found" and make it stick.
             metrics.forgottenRead()
-            yield* outcome({ "cache.quorum.outcome": "forgotten", "cache.quorum.required": required })
-            yield* writeOn(snapshot, key, undefined, 0, consistency)
+            yield* outcome({ "cache.quorum.outcome": "forgotten" })
+            yield* write(key, undefined, 0, consistency)
             return Option.none()
           }
           if (verdict.needsWriteBack) {
             metrics.writeBack()
-            // The answers disagree: a quorum must hold the winner before anyone is told about it.
+            // The answers disagree: a quorum of every write set must hold the winner before anyone is told about it.
             const holders = verdict.holders
-            const targets = replicas.filter((address) => !holders.includes(address))
-            const more = required - holders.length
-            const written = more <= 0
+            const groups = writeGroups(view, key, consistency).map((group) => ({
+              replicas: group.replicas.filter((address) => !holders.includes(address)),
+              required: group.required - group.replicas.filter((address) => holders.includes(address)).length
+            }))
+            const written = groups.every((g) => g.required <= 0)
               ? ({ _tag: "Written", existed: true } as const)
-              : yield* writeRound(key, targets, more, winnerWrite(winner))
-            if (written._tag === "Unavailable") {
-              return yield* unavailable("read", required, holders.length + written.acked, replicas.length)
-            }
+              : yield* writeRound(key, groups.map((g) => ({ replicas: g.replicas, required: Math.max(0, g.required) })), winnerWrite(winner), view.epoch)
+            if (written._tag === "Unavailable") return yield* unavailable("read", written.required, written.acked, written.replicas)
             if (written._tag !== "Written") {
-              // A newer write raced with this read: read again.
-              hlc.observe(written.newest)
               if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
-              verdict = yield* readRound(key, replicas, required, spans)
+              if (written._tag === "Fenced") {
+                yield* follow(written, hops++)
+                const next = routing()
+                if (next instanceof NotServing) return yield* Effect.fail(next)
+                view = next
+              } else {
+                // A newer write raced with this read: read again.
+                hlc.observe(written.newest)
+              }
+              verdict = yield* again()
               continue
             }
           }
           yield* outcome({
             "cache.quorum.outcome": verdict.needsWriteBack ? "written_back" : "read",
-            "cache.quorum.required": required,
             "cache.attempts": attempt + 1
           })
           return found(winner)
         }
       })
 
-    return { read, write, drained } as const
+    return { read, write } as const
   })
 }) {}

@@ -1,34 +1,49 @@
 import { Effect } from "effect"
-import { Readiness } from "../antientropy/Readiness.js"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
+import { Ring } from "../placement/Ring.js"
+import { NOT_READY, type ReplicaReply, type ReplicaRequest } from "../protocol/replica.js"
 import { Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
-import { NOT_READY, type ReplicaReply, type ReplicaRequest } from "./protocol.js"
+import { Metrics } from "../telemetry/Metrics.js"
 
 /**
  * This node acting as a replica: applies one request to the local store and
- * moves the HLC past every version it sees. On keys it does not vote on
- * (see `Readiness`) it answers NotReady, after applying a write. The coordinator calls it
- * directly for the local copy; the peer server calls it for remote ones.
+ * moves the HLC past every version it sees. It answers only at its own ring
+ * epoch (S2, fencing): an operation routed with an older epoch is refused
+ * with WrongEpoch (the coordinator learns the newer ring and retries); one
+ * from a newer epoch was caught up on before this is called (see the peer
+ * handlers), and is refused as NotReady if that failed. At the right epoch
+ * it answers only in the role that configuration gives it for the key:
+ * reads where it is a read replica, writes where it is a write replica. The
+ * coordinator calls it directly for the local copy; the peer server calls
+ * it for remote ones.
  */
 export class LocalReplica extends Effect.Service<LocalReplica>()("cache/replication/LocalReplica", {
   effect: Effect.gen(function*() {
     const store = yield* Store
     const hlc = yield* Hlc
-    const readiness = yield* Readiness
+    const ring = yield* Ring
+    const metrics = yield* Metrics
     const handle = (request: ReplicaRequest): ReplicaReply => {
+      const view = ring.current()
+      if (view === undefined) return NOT_READY
+      if (request.epoch < view.epoch) {
+        metrics.fenced("replica")
+        return { _tag: "WrongEpoch", epoch: view.epoch }
+      }
+      if (request.epoch > view.epoch) return NOT_READY
+      const self = ring.identity()
+      const keyHash = ring.hash(request.key)
       const write = request.write
-      const votes = readiness.votesOn(request.key)
       if (write !== undefined) {
+        if (!view.writesAt(self, keyHash)) return NOT_READY
         hlc.observe(write.version)
-        // A non-voter still applies writes, so that it misses none while it pulls.
         const result = store.apply(request.key, write)
-        if (!votes) return NOT_READY
         if (result._tag === "Stale") hlc.observe(result.current)
         return result
       }
-      if (!votes) return NOT_READY
+      if (!view.readsAt(self, keyHash)) return NOT_READY
       const found = store.read(request.key)
       hlc.observe(found)
       if (found instanceof Entry) {

@@ -23,4 +23,17 @@ export class WriteContention extends Schema.TaggedError<WriteContention>()("Writ
   }
 }
 
-export type ReplicationError = QuorumUnavailable | WriteContention
+/**
+ * This node cannot coordinate requests now: no ring is agreed yet (a
+ * cluster forming), it is not yet a member (joining), it has left, or the
+ * ring kept changing under the request. Nothing was written.
+ */
+export class NotServing extends Schema.TaggedError<NotServing>()("NotServing", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `not serving: ${this.reason}`
+  }
+}
+
+export type ReplicationError = QuorumUnavailable | WriteContention | NotServing

@@ -1,7 +1,7 @@
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
+import type { ReplicaReply } from "../protocol/replica.js"
 import type { Value } from "../store/entry.js"
-import type { ReplicaReply } from "./protocol.js"
 
 /**
  * Pure bookkeeping for one fan-out: each replica's answer goes in through
@@ -10,7 +10,14 @@ import type { ReplicaReply } from "./protocol.js"
  */
 
 /** What a round ended with; "unavailable" carries how many answered usefully. */
-export type Unavailable = { readonly _tag: "Unavailable"; readonly acked: number }
+export type Unavailable = { readonly _tag: "Unavailable"; readonly acked: number; readonly replicas: number; readonly required: number }
+
+/**
+ * A replica on a newer ring epoch refused, and the round could not succeed
+ * without it: learn that epoch's configuration from `from` and try again
+ * on it (a write with the same version: it is one write, wherever it landed).
+ */
+export type Fenced = { readonly _tag: "Fenced"; readonly epoch: number; readonly from: string }
 
 export type WriteVerdict =
   | { readonly _tag: "Written"; readonly existed: boolean }
@@ -23,53 +30,119 @@ export type WriteVerdict =
    */
   | { readonly _tag: "Superseded"; readonly newest: Version }
   | Unavailable
+  | Fenced
 
 /** A replica the coordinator chose not to send this attempt to (its local copy, held back). */
 export type Withheld = { readonly _tag: "Withheld" }
 export const WITHHELD: Withheld = { _tag: "Withheld" }
 
-/** Counts Applied acks of a write towards `required` out of `replicas`. */
+type Failure = { readonly _tag: "PeerUnavailable" | "PeerTimeout" }
+
+/** How one replica's answer counts. */
+const enum Outcome {
+  Applied,
+  /** Refused as stale (or never sent): certainly not applied. */
+  Refused,
+  /** No answer: may or may not have applied. */
+  Failed,
+  /** Not a replica at this epoch: nothing applied, cannot count. */
+  Abstained,
+  /** On a newer epoch: nothing applied, cannot count here. */
+  Fenced
+}
+
+/** One replica set a write must reach `required` of. */
+interface Group {
+  readonly replicas: ReadonlyArray<string>
+  readonly required: number
+  applied: number
+  unusable: number
+  answered: number
+}
+
+/**
+ * Counts a write attempt's Applied acks towards `required` in each of its
+ * replica sets: one when the ring is stable, the previous and the new
+ * ring's during a movement (joint quorums). An address in both sets counts
+ * in both.
+ */
 export class WriteRound {
+  private readonly groups: Array<Group>
   private applied = 0
   private failed = 0
-  private stale = 0
-  /** Non-voting replicas: cannot count, and their copy is invisible until they vote. */
-  private abstained = 0
+  private answered = 0
+  private fenced: Fenced | undefined
   private newest: Version = V.ZERO
   private existed = false
+  private readonly targets: number
 
-  constructor(readonly replicas: number, readonly required: number) {}
+  constructor(groups: ReadonlyArray<{ readonly replicas: ReadonlyArray<string>; readonly required: number }>) {
+    this.groups = groups.map((g) => ({ replicas: g.replicas, required: g.required, applied: 0, unusable: 0, answered: 0 }))
+    this.targets = groups.length === 1 ? groups[0]!.replicas.length : new Set(groups.flatMap((g) => g.replicas)).size
+  }
 
-  record(reply: ReplicaReply | Withheld | { readonly _tag: "PeerUnavailable" | "PeerTimeout" }): WriteVerdict | undefined {
+  record(address: string, reply: ReplicaReply | Withheld | Failure): WriteVerdict | undefined {
+    let outcome: Outcome
     switch (reply._tag) {
-      case "Withheld":
-        this.stale++ // never sent: certainly not applied
-        break
       case "Applied":
+        outcome = Outcome.Applied
         this.applied++
         this.existed ||= reply.existed
         break
       case "Stale":
-        this.stale++
+        outcome = Outcome.Refused
         this.newest = V.max(this.newest, reply.current)
         break
+      case "Withheld":
+        outcome = Outcome.Refused
+        break
       case "NotReady":
-        this.abstained++
+        outcome = Outcome.Abstained
+        break
+      case "WrongEpoch":
+        outcome = Outcome.Fenced
+        if (this.fenced === undefined || reply.epoch > this.fenced.epoch) this.fenced = { _tag: "Fenced", epoch: reply.epoch, from: address }
         break
       default:
+        outcome = Outcome.Failed
         this.failed++
     }
-    if (this.applied >= this.required) return { _tag: "Written", existed: this.existed }
-    const open = this.replicas - this.applied - this.failed - this.stale - this.abstained
-    if (this.applied + open >= this.required) return undefined
-    // Out of reach: say how many voting replicas could be reached at all.
-    const reachable = this.replicas - this.failed - this.abstained
-    if (reachable < this.required) return { _tag: "Unavailable", acked: reachable }
-    // W is out of reach because of newer versions. Wait for every answer, then
+    this.answered++
+    for (const group of this.groups) {
+      if (!group.replicas.includes(address)) continue
+      group.answered++
+      if (outcome === Outcome.Applied) group.applied++
+      else if (outcome !== Outcome.Refused) group.unusable++
+    }
+    return this.verdict()
+  }
+
+  private verdict(): WriteVerdict | undefined {
+    let written = true
+    let open = false
+    let unreachable: Group | undefined
+    let outOfReach = false
+    for (const group of this.groups) {
+      if (group.applied < group.required) written = false
+      const remaining = group.replicas.length - group.answered
+      if (remaining > 0) open = true
+      if (group.applied + remaining < group.required) {
+        outOfReach = true
+        if (group.replicas.length - group.unusable < group.required) unreachable ??= group
+      }
+    }
+    if (written) return { _tag: "Written", existed: this.existed }
+    if (!outOfReach) return undefined
+    // A replica on a newer ring would have answered there: try there, with this very version.
+    if (this.fenced !== undefined) return this.fenced
+    if (unreachable !== undefined) {
+      return { _tag: "Unavailable", acked: unreachable.replicas.length - unreachable.unusable, replicas: unreachable.replicas.length, required: unreachable.required }
+    }
+    // Out of reach because of newer versions. Wait for every answer, then
     // retry only if this attempt cannot have been seen: no replica applied it
     // (nor may have, having timed out). Any replica that applied it could have
     // shown it to a concurrent read before the refusals arrived.
-    if (open > 0) return undefined
+    if (open || this.answered < this.targets) return undefined
     return this.applied === 0 && this.failed === 0
       ? { _tag: "Stale", newest: this.newest }
       : { _tag: "Superseded", newest: this.newest }
@@ -94,6 +167,7 @@ export type ReadVerdict =
     readonly forgotten: boolean
   }
   | Unavailable
+  | Fenced
 
 type ReadReply = Extract<ReplicaReply, { readonly _tag: "Found" | "Deleted" | "Absent" }>
 
@@ -101,17 +175,22 @@ type ReadReply = Extract<ReplicaReply, { readonly _tag: "Found" | "Deleted" | "A
 export class ReadRound {
   private readonly answers: Array<{ readonly address: string; readonly reply: ReadReply }> = []
   private failed = 0
+  private fenced: Fenced | undefined
 
   constructor(readonly replicas: number, readonly required: number) {}
 
-  record(address: string, reply: ReplicaReply | { readonly _tag: "PeerUnavailable" | "PeerTimeout" }): ReadVerdict | undefined {
+  record(address: string, reply: ReplicaReply | Failure): ReadVerdict | undefined {
     if (reply._tag === "Found" || reply._tag === "Deleted" || reply._tag === "Absent") {
       this.answers.push({ address, reply })
       return this.answers.length >= this.required ? this.decide() : undefined
     }
-    // Failed, or not a voter (NotReady): either way it cannot count.
+    if (reply._tag === "WrongEpoch" && (this.fenced === undefined || reply.epoch > this.fenced.epoch)) {
+      this.fenced = { _tag: "Fenced", epoch: reply.epoch, from: address }
+    }
+    // Failed, fenced, or not a replica here (NotReady): it cannot count.
     this.failed++
-    return this.replicas - this.failed < this.required ? { _tag: "Unavailable", acked: this.answers.length } : undefined
+    if (this.replicas - this.failed >= this.required) return undefined
+    return this.fenced ?? { _tag: "Unavailable", acked: this.answers.length, replicas: this.replicas, required: this.required }
   }
 
   private decide(): ReadVerdict {

@@ -1,7 +1,7 @@
 import { Option, type Tracer } from "effect"
 import type { PeerError } from "../peer/PeerError.js"
 import { endSpan, openSpan, type SpanFactory, traceparentOf } from "../telemetry/traceContext.js"
-import type { ReplicaReply, ReplicaRequest } from "./protocol.js"
+import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 
 /**
  * The child spans of one sampled client call's replica calls: one per

@@ -4,8 +4,8 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client
 /** Request latency buckets in seconds: sub-millisecond local hits up to calls that hit RPC_TIMEOUT. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-/** Why records crossed the network: a pull at sync, any pull answered, anti-entropy, release after a join, hand-off at leave. */
-export type MovementKind = "sync_pulled" | "pull_served" | "antientropy_pulled" | "antientropy_pushed" | "release" | "handoff"
+/** Why records crossed the network: a pull of gained ranges, any pull answered, anti-entropy both ways. */
+export type MovementKind = "sync_pulled" | "pull_served" | "antientropy_pulled" | "antientropy_pushed"
 
 /** How an anti-entropy round ended. */
 export type RoundOutcome = "in_sync" | "exchanged" | "skipped"
@@ -55,6 +55,14 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       registers
     })
     const rounds = counter("cache_antientropy_rounds_total", "Merkle anti-entropy rounds, by outcome", ["outcome"])
+    const fenced = counter(
+      "cache_fenced_operations_total",
+      "Replica operations refused for a ring epoch older than the replica's (side=replica), and client calls retried on a newer ring after such a refusal (side=coordinator)",
+      ["side"]
+    )
+    const configs = counter("cache_ring_configurations_total", "Agreed ring configurations this node installed, by phase", ["phase"])
+    const forced = counter("cache_forced_removals_total", "Members removed by force through the admin API (writes only they held may be lost)")
+    const failures = counter("cache_background_failures_total", "Failed steps of background loops (logged; the loop goes on), by loop", ["loop"])
 
     // Label children bound once: `labels(...)` hashes its arguments on every call.
     const bound = new Map<string, Map<string, RequestInstruments>>()
@@ -91,7 +99,11 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       },
       antiEntropyRound: (outcome: RoundOutcome): void => rounds.labels(outcome).inc(),
       /** One Batch call sent with this many replica operations. */
-      peerBatch: (ops: number): void => batches.observe(ops)
+      peerBatch: (ops: number): void => batches.observe(ops),
+      fenced: (side: "replica" | "coordinator"): void => fenced.labels(side).inc(),
+      configurationInstalled: (phase: string): void => configs.labels(phase).inc(),
+      forcedRemoval: (): void => forced.inc(),
+      backgroundFailure: (loop: string): void => failures.labels(loop).inc()
     } as const
   }
 }) {}

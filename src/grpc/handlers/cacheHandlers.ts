@@ -25,8 +25,32 @@ const badConsistency = (level: number) =>
 
 const NOT_FOUND = new ServerError(Status.NOT_FOUND, "key not found")
 
+/**
+ * Admission of client calls during shutdown: once `closing`, new calls are
+ * refused (UNAVAILABLE) and `onIdle` is called when the last call in flight
+ * ends, so the drain is signalled rather than polled.
+ */
+export class CallGate {
+  closing = false
+  inFlight = 0
+  onIdle: (() => void) | undefined
+
+  enter(): boolean {
+    if (this.closing) return false
+    this.inFlight++
+    return true
+  }
+
+  exit(): void {
+    if (--this.inFlight === 0 && this.closing) this.onIdle?.()
+  }
+}
+
+const SHUTTING_DOWN = new ServerError(Status.UNAVAILABLE, "not serving: this node is shutting down")
+
 /** What the client-facing handlers run on. */
 export interface CacheEdge {
+  readonly gate: CallGate
   readonly api: CacheApi
   /** Captured once at start-up; every call runs one Effect through it. */
   readonly runtime: Runtime.Runtime<never>
@@ -103,11 +127,16 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
     effect: Effect.Effect<A, ApiError>,
     context: CallContext
   ): Promise<A> => {
-    const started = performance.now()
-    const exit = await run(edge.tracing ? traced(method, key, consistency, effect, context) : effect, context.signal)
-    metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
-    if (Exit.isSuccess(exit)) return exit.value
-    throw toServerError(exit.cause)
+    if (!edge.gate.enter()) throw SHUTTING_DOWN
+    try {
+      const started = performance.now()
+      const exit = await run(edge.tracing ? traced(method, key, consistency, effect, context) : effect, context.signal)
+      metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
+      if (Exit.isSuccess(exit)) return exit.value
+      throw toServerError(exit.cause)
+    } finally {
+      edge.gate.exit()
+    }
   }
 
   const toGetResponse = (found: Option.Option<FoundValue>): pb.GetResponse => {

@@ -2,13 +2,20 @@ import { Effect, Option, Runtime, Stream } from "effect"
 import { type Metadata, ServerError, Status } from "nice-grpc"
 import type {
   AntiEntropyServiceImplementation,
+  Member,
   MembershipServiceImplementation,
+  PlacementServiceImplementation,
   ReplicaOp,
   ReplicaServiceImplementation
 } from "../../generated/cluster/v1/cluster.js"
 import { ARC_TREE_DEPTH } from "../../antientropy/ArcTrees.js"
 import * as codec from "../../peer/codec.js"
+import { decodeGossip, encodeMember } from "../../peer/membershipCodec.js"
 import type { PeerEndpoint } from "../../peer/PeerClient.js"
+import * as placementCodec from "../../peer/placementCodec.js"
+import { addressProblem } from "../../placement/configCheck.js"
+import { MAX_GOSSIP_PER_MESSAGE, type ProbeMessage } from "../../protocol/membership.js"
+import type { PlacementRequest, PlacementResponses } from "../../protocol/placement.js"
 import { endSpan, keyHashAttribute, openSpan, parentOf, rpcAttributes, type SpanFactory, TRACEPARENT } from "../../telemetry/traceContext.js"
 
 /** What the replica side needs to continue a sampled coordinator's trace. */
@@ -22,10 +29,19 @@ const ANTI_ENTROPY_SERVICE = "cluster.v1.AntiEntropyService"
 
 /**
  * `cluster.v1.ReplicaService`: each op of a batch (a Batch call, or one
- * message of a Stream) applied in order, answered in order. With tracing on, an op that carries a sampled trace context gets
- * its own server span, a child of the coordinator's span for that call.
+ * message of a Stream) applied in order, answered in order. A batch routed
+ * with a newer ring epoch than this node's waits until this node has learnt
+ * that configuration from the sender (a replica never answers for an epoch
+ * it does not know). With tracing on, an op that carries a sampled trace
+ * context gets its own server span, a child of the coordinator's span for
+ * that call.
  */
-export const makeReplicaHandlers = (endpoint: PeerEndpoint, tracing?: ReplicaTracing): ReplicaServiceImplementation => {
+export const makeReplicaHandlers = (
+  endpoint: PeerEndpoint,
+  runtime: Runtime.Runtime<never>,
+  tracing?: ReplicaTracing
+): ReplicaServiceImplementation => {
+  const run = Runtime.runPromise(runtime)
   const apply = (op: ReplicaOp) => {
     const request = codec.decodeRequest(op)
     if (tracing === undefined || request.traceparent === undefined) return codec.encodeReply(endpoint.replicate(request))
@@ -41,15 +57,39 @@ export const makeReplicaHandlers = (endpoint: PeerEndpoint, tracing?: ReplicaTra
     }
     return codec.encodeReply(reply)
   }
+  /** Catches up first when the batch was routed with a newer epoch than this node's. */
+  const applyAll = async (ops: ReadonlyArray<ReplicaOp>, from: string) => {
+    let newest = 0
+    for (const op of ops) if (op.epoch > newest) newest = op.epoch
+    if (newest > endpoint.epoch() && addressProblem(from) === undefined) await run(endpoint.catchUp(newest, from))
+    return { results: ops.map(apply) }
+  }
   return {
     async batch(request) {
-      return { results: request.ops.map(apply) }
+      return applyAll(request.ops, request.from)
     },
     // Each message answered in order as it arrives; the coordinator matches answers to batches by position.
     async *stream(requests) {
-      for await (const request of requests) yield { results: request.ops.map(apply) }
+      for await (const request of requests) yield await applyAll(request.ops, request.from)
     }
   }
+}
+
+/** A probe off the wire, checked: a well-formed sender and no more gossip than a message may carry. */
+const probeOf = (request: {
+  readonly from: string
+  readonly target: string
+  readonly gossip: ReadonlyArray<Member>
+  readonly generation: number
+  readonly epoch: number
+}): ProbeMessage => {
+  const problem = addressProblem(request.from)
+  if (problem !== undefined) throw new ServerError(Status.INVALID_ARGUMENT, `sender: ${problem}`)
+  const gossip = decodeGossip(request.gossip)
+  if (gossip === undefined) {
+    throw new ServerError(Status.INVALID_ARGUMENT, `${request.gossip.length} gossip updates; a message carries at most ${MAX_GOSSIP_PER_MESSAGE}`)
+  }
+  return { from: request.from, generation: request.generation, epoch: request.epoch, target: request.target, gossip }
 }
 
 /** `cluster.v1.MembershipService`, answered by the SWIM layer. */
@@ -63,19 +103,39 @@ export const makeMembershipHandlers = (
   return {
     async ping(request, { signal }) {
       // A probe meant for another address (this one was restarted elsewhere) must not count as an ack.
-      if (request.target !== self) throw new ServerError(Status.FAILED_PRECONDITION, `this is ${self}, not ${request.target}`)
-      const gossip = await exec(endpoint.ping({ from: request.from, target: request.target, gossip: codec.decodeMembers(request.gossip) }), signal)
-      return { gossip: gossip.map(codec.encodeMember) }
+      if (request.target !== self) throw new ServerError(Status.FAILED_PRECONDITION, `this is ${self}, not ${request.target.slice(0, 300)}`)
+      const ack = await exec(endpoint.ping(probeOf(request)), signal)
+      return { generation: ack.generation, epoch: ack.epoch, gossip: ack.gossip.map(encodeMember) }
     },
     async pingReq(request, { signal }) {
-      const reply = await exec(endpoint.pingReq({ from: request.from, target: request.target, gossip: codec.decodeMembers(request.gossip) }), signal)
-      return { ack: reply.ack, gossip: reply.gossip.map(codec.encodeMember) }
+      const reply = await exec(endpoint.pingReq(probeOf(request)), signal)
+      return { ack: reply.ack, generation: reply.generation, gossip: reply.gossip.map(encodeMember) }
+    }
+  }
+}
+
+/** `cluster.v1.PlacementService`: ring agreement, answered by the ring's placement core. */
+export const makePlacementHandlers = (endpoint: PeerEndpoint, runtime: Runtime.Runtime<never>): PlacementServiceImplementation => {
+  const run = Runtime.runPromise(runtime)
+  const answer = async <K extends PlacementRequest["kind"]>(request: PlacementRequest | undefined, kind: K, signal: AbortSignal) => {
+    if (request === undefined) throw new ServerError(Status.INVALID_ARGUMENT, `malformed ${kind} request`)
+    return (await run(endpoint.placement(request), { signal })) as PlacementResponses[K]
+  }
+  return {
+    async hello(request, { signal }) {
+      return placementCodec.encodeHelloResponse(await answer(placementCodec.decodeHello(request), "hello", signal))
     },
-    async join(request, { signal }) {
-      const joiner = request.self === undefined ? undefined : codec.decodeMember(request.self)
-      if (joiner === undefined) throw new ServerError(Status.INVALID_ARGUMENT, "join without a valid member")
-      const members = await exec(endpoint.join(joiner), signal)
-      return { members: members.map(codec.encodeMember) }
+    async prepare(request, { signal }) {
+      return placementCodec.encodePrepareResponse(await answer(placementCodec.decodePrepare(request), "prepare", signal))
+    },
+    async accept(request, { signal }) {
+      return placementCodec.encodeAcceptResponse(await answer(placementCodec.decodeAccept(request), "accept", signal))
+    },
+    async commit(request, { signal }) {
+      return placementCodec.encodeCommitResponse(await answer(placementCodec.decodeCommit(request), "commit", signal))
+    },
+    async change(request, { signal }) {
+      return placementCodec.encodeChangeResponse(await answer(placementCodec.decodeChange(request), "change", signal))
     }
   }
 }
@@ -101,10 +161,11 @@ export const makeAntiEntropyHandlers = (
   const name = (method: string) => `${ANTI_ENTROPY_SERVICE}/${method}`
   return {
     async *pull(request, { metadata }) {
-      if (request.requester === "" || request.members.length === 0) {
-        throw new ServerError(Status.INVALID_ARGUMENT, "a pull needs a requester and the members of its ring")
+      const problem = addressProblem(request.requester)
+      if (problem !== undefined || request.epoch === 0) {
+        throw new ServerError(Status.INVALID_ARGUMENT, "a pull needs a requester (host:port) and the ring epoch it pulls for")
       }
-      const pulled = endpoint.pull({ requester: request.requester, members: request.members, ranges: request.ranges })
+      const pulled = endpoint.pull({ requester: request.requester, epoch: request.epoch, ranges: request.ranges })
       const options = spanOptions("Pull", metadata)
       const chunks = (options === undefined ? pulled : Stream.withSpan(pulled, name("Pull"), options)).pipe(
         Stream.mapError((reason) => new ServerError(Status.FAILED_PRECONDITION, reason)),
@@ -117,7 +178,7 @@ export const makeAntiEntropyHandlers = (
       if (request.level > ARC_TREE_DEPTH) {
         throw new ServerError(Status.INVALID_ARGUMENT, `no level ${request.level}: arc trees have ${ARC_TREE_DEPTH} levels below the root`)
       }
-      const digests = Effect.either(endpoint.digests({ members: request.members, arcs: request.arcs, level: request.level }))
+      const digests = Effect.either(endpoint.digests({ epoch: request.epoch, arcs: request.arcs, level: request.level }))
       const options = spanOptions("Digests", metadata)
       const arcs = await Runtime.runPromise(runtime)(
         options === undefined ? digests : Effect.withSpan(digests, name("Digests"), options),

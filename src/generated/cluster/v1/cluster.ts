@@ -21,8 +21,29 @@ export enum MemberStatus {
   UNRECOGNIZED = -1,
 }
 
+export enum RingPhase {
+  /** RING_PHASE_STABLE - Reads and writes on the ring of `members`. */
+  RING_PHASE_STABLE = 0,
+  /** RING_PHASE_WRITE_BOTH - Moving from `previous` to `members`: writes need a quorum on both, reads use `previous`. */
+  RING_PHASE_WRITE_BOTH = 1,
+  /** RING_PHASE_READ_NEW - Every member that gained ranges has pulled them: reads use `members`, writes still both. */
+  RING_PHASE_READ_NEW = 2,
+  UNRECOGNIZED = -1,
+}
+
+export enum ChangeKind {
+  CHANGE_KIND_UNSPECIFIED = 0,
+  CHANGE_KIND_JOIN = 1,
+  CHANGE_KIND_LEAVE = 2,
+  CHANGE_KIND_REMOVE = 3,
+  CHANGE_KIND_SYNCED = 4,
+  UNRECOGNIZED = -1,
+}
+
 export interface BatchRequest {
   ops: ReplicaOp[];
+  /** The sender's address: where a replica behind it learns the newer configuration. */
+  from: string;
 }
 
 /** Results in the order of the request's ops. */
@@ -33,6 +54,7 @@ export interface BatchResponse {
 /** One batch on a Stream (the same fields as BatchRequest). */
 export interface StreamRequest {
   ops: ReplicaOp[];
+  from: string;
 }
 
 /** The answer to one StreamRequest, in order (the same fields as BatchResponse). */
@@ -53,6 +75,8 @@ export interface ReplicaOp {
    * than in the call's metadata.
    */
   traceparent: string;
+  /** The ring epoch the coordinator routed this operation with. */
+  epoch: number;
 }
 
 export interface ReplicaWrite {
@@ -74,6 +98,7 @@ export interface ReplicaResult {
   valueBytes?: Buffer | undefined;
   expiresAtMs: number;
   existed: boolean;
+  epoch: number;
 }
 
 export enum ReplicaResult_Kind {
@@ -89,11 +114,16 @@ export enum ReplicaResult_Kind {
   /** KIND_STALE - Write: refused, `version` is the newer version held or forgotten. */
   KIND_STALE = 5,
   /**
-   * KIND_NOT_READY - Not a voting replica of this key yet (still pulling it after a start or
-   * a ring change) or any more (leaving): the answer must not count towards
-   * a quorum. A write was still applied.
+   * KIND_NOT_READY - Not a replica of this key at the operation's epoch (or not the member
+   * that epoch names at this address): the answer must not count. Nothing
+   * was applied.
    */
   KIND_NOT_READY = 6,
+  /**
+   * KIND_WRONG_EPOCH - The replica is on a newer ring epoch (`epoch`) and refused the
+   * operation: the coordinator learns that configuration and retries.
+   */
+  KIND_WRONG_EPOCH = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -108,37 +138,38 @@ export interface PingRequest {
   /** The address the sender meant to reach; a node answers only to its own. */
   target: string;
   gossip: Member[];
+  /** The sender's generation and ring epoch. */
+  generation: number;
+  epoch: number;
 }
 
 export interface PingResponse {
   gossip: Member[];
+  /** The answering process: its generation and ring epoch. */
+  generation: number;
+  epoch: number;
 }
 
 export interface PingReqResponse {
   /** False when the target did not answer the receiver in time. */
   ack: boolean;
   gossip: Member[];
+  /** The target's generation, when it answered. */
+  generation: number;
 }
 
 export interface PingReqRequest {
   from: string;
   target: string;
   gossip: Member[];
-}
-
-export interface JoinRequest {
-  self: Member | undefined;
-}
-
-export interface JoinResponse {
-  members: Member[];
+  generation: number;
+  epoch: number;
 }
 
 export interface PullRequest {
   requester: string;
-  members: string[];
-  /** When present, only keys whose hash lies in one of these ranges. */
   ranges: HashRange[];
+  epoch: number;
 }
 
 /** `count` consecutive key hashes from `first`, wrapping past 2^32 - 1. */
@@ -148,10 +179,10 @@ export interface HashRange {
 }
 
 export interface DigestsRequest {
-  members: string[];
   /** Arcs named by the ring token that ends them. */
   arcs: number[];
   level: number;
+  epoch: number;
 }
 
 export interface DigestsResponse {
@@ -168,11 +199,6 @@ export interface ArcDigests {
 }
 
 export interface PullResponse {
-  /**
-   * The sender's synced ring members, in the first chunk only: the requester
-   * counts the sender as a source only for ranges it holds in full.
-   */
-  syncedMembers: string[];
   records: PulledRecord[];
 }
 
@@ -181,14 +207,124 @@ export interface PulledRecord {
   write: ReplicaWrite | undefined;
 }
 
+export interface MemberId {
+  address: string;
+  /** New at every process start: a restarted node is a new member. */
+  generation: number;
+}
+
+export interface RingConfig {
+  epoch: number;
+  phase: RingPhase;
+  members: MemberId[];
+  previous: MemberId[];
+  /** Members of `previous` removed by an operator's force. */
+  forced: MemberId[];
+}
+
+export interface Ballot {
+  round: number;
+  proposer: string;
+}
+
+export interface HelloRequest {
+  from: MemberId | undefined;
+  seeds: string[];
+}
+
+export interface HelloResponse {
+  self: MemberId | undefined;
+  seeds: string[];
+  /** Absent until the receiver is part of an agreed configuration. */
+  config: RingConfig | undefined;
+  syncedEpoch: number;
+}
+
+export interface PrepareRequest {
+  from:
+    | MemberId
+    | undefined;
+  /** The epoch being decided. */
+  instance: number;
+  ballot:
+    | Ballot
+    | undefined;
+  /** The proposer's configuration of epoch instance - 1 (absent for the first). */
+  base: RingConfig | undefined;
+  seeds: string[];
+}
+
+export interface PrepareResponse {
+  acceptor: MemberId | undefined;
+  ok: boolean;
+  promised: Ballot | undefined;
+  acceptedBallot:
+    | Ballot
+    | undefined;
+  /** The value accepted in this instance, if any (its epoch field is not used). */
+  acceptedValue:
+    | RingConfig
+    | undefined;
+  /** Set when the acceptor has installed this epoch or a later one. */
+  config: RingConfig | undefined;
+  reason: string;
+}
+
+export interface AcceptRequest {
+  from: MemberId | undefined;
+  instance: number;
+  ballot: Ballot | undefined;
+  value: RingConfig | undefined;
+  base: RingConfig | undefined;
+  seeds: string[];
+}
+
+export interface AcceptResponse {
+  acceptor: MemberId | undefined;
+  ok: boolean;
+  promised: Ballot | undefined;
+  config: RingConfig | undefined;
+  reason: string;
+}
+
+export interface CommitRequest {
+  config: RingConfig | undefined;
+}
+
+export interface CommitResponse {
+  epoch: number;
+}
+
+export interface ChangeRequest {
+  from: MemberId | undefined;
+  kind: ChangeKind;
+  /** Who joins, leaves, is removed or has pulled. */
+  member:
+    | MemberId
+    | undefined;
+  /** For CHANGE_KIND_SYNCED: the epoch whose ranges it has pulled. */
+  epoch: number;
+  /** For CHANGE_KIND_REMOVE: even if writes may be lost. */
+  force: boolean;
+}
+
+export interface ChangeResponse {
+  accepted: boolean;
+  reason: string;
+  epoch: number;
+}
+
 function createBaseBatchRequest(): BatchRequest {
-  return { ops: [] };
+  return { ops: [], from: "" };
 }
 
 export const BatchRequest: MessageFns<BatchRequest> = {
   encode(message: BatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.ops) {
       ReplicaOp.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.from !== "") {
+      writer.uint32(18).string(message.from);
     }
     return writer;
   },
@@ -214,6 +350,14 @@ export const BatchRequest: MessageFns<BatchRequest> = {
             message.ops.push(ReplicaOp.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -232,6 +376,7 @@ export const BatchRequest: MessageFns<BatchRequest> = {
   fromPartial(object: DeepPartial<BatchRequest>): BatchRequest {
     const message = createBaseBatchRequest();
     message.ops = object.ops?.map((e) => ReplicaOp.fromPartial(e)) || [];
+    message.from = object.from ?? "";
     return message;
   },
 };
@@ -292,13 +437,16 @@ export const BatchResponse: MessageFns<BatchResponse> = {
 };
 
 function createBaseStreamRequest(): StreamRequest {
-  return { ops: [] };
+  return { ops: [], from: "" };
 }
 
 export const StreamRequest: MessageFns<StreamRequest> = {
   encode(message: StreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.ops) {
       ReplicaOp.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.from !== "") {
+      writer.uint32(18).string(message.from);
     }
     return writer;
   },
@@ -324,6 +472,14 @@ export const StreamRequest: MessageFns<StreamRequest> = {
             message.ops.push(ReplicaOp.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -342,6 +498,7 @@ export const StreamRequest: MessageFns<StreamRequest> = {
   fromPartial(object: DeepPartial<StreamRequest>): StreamRequest {
     const message = createBaseStreamRequest();
     message.ops = object.ops?.map((e) => ReplicaOp.fromPartial(e)) || [];
+    message.from = object.from ?? "";
     return message;
   },
 };
@@ -402,7 +559,7 @@ export const StreamResponse: MessageFns<StreamResponse> = {
 };
 
 function createBaseReplicaOp(): ReplicaOp {
-  return { key: "", write: undefined, traceparent: "" };
+  return { key: "", write: undefined, traceparent: "", epoch: 0 };
 }
 
 export const ReplicaOp: MessageFns<ReplicaOp> = {
@@ -415,6 +572,9 @@ export const ReplicaOp: MessageFns<ReplicaOp> = {
     }
     if (message.traceparent !== "") {
       writer.uint32(26).string(message.traceparent);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(32).uint64(message.epoch);
     }
     return writer;
   },
@@ -456,6 +616,14 @@ export const ReplicaOp: MessageFns<ReplicaOp> = {
             message.traceparent = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -478,6 +646,7 @@ export const ReplicaOp: MessageFns<ReplicaOp> = {
       ? ReplicaWrite.fromPartial(object.write)
       : undefined;
     message.traceparent = object.traceparent ?? "";
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
@@ -588,7 +757,15 @@ export const ReplicaWrite: MessageFns<ReplicaWrite> = {
 };
 
 function createBaseReplicaResult(): ReplicaResult {
-  return { kind: 0, version: undefined, value: undefined, valueBytes: undefined, expiresAtMs: 0, existed: false };
+  return {
+    kind: 0,
+    version: undefined,
+    value: undefined,
+    valueBytes: undefined,
+    expiresAtMs: 0,
+    existed: false,
+    epoch: 0,
+  };
 }
 
 export const ReplicaResult: MessageFns<ReplicaResult> = {
@@ -610,6 +787,9 @@ export const ReplicaResult: MessageFns<ReplicaResult> = {
     }
     if (message.existed !== false) {
       writer.uint32(48).bool(message.existed);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(56).uint64(message.epoch);
     }
     return writer;
   },
@@ -675,6 +855,14 @@ export const ReplicaResult: MessageFns<ReplicaResult> = {
             message.existed = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -700,6 +888,7 @@ export const ReplicaResult: MessageFns<ReplicaResult> = {
     message.valueBytes = object.valueBytes ?? undefined;
     message.expiresAtMs = object.expiresAtMs ?? 0;
     message.existed = object.existed ?? false;
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
@@ -784,7 +973,7 @@ export const Member: MessageFns<Member> = {
 };
 
 function createBasePingRequest(): PingRequest {
-  return { from: "", target: "", gossip: [] };
+  return { from: "", target: "", gossip: [], generation: 0, epoch: 0 };
 }
 
 export const PingRequest: MessageFns<PingRequest> = {
@@ -797,6 +986,12 @@ export const PingRequest: MessageFns<PingRequest> = {
     }
     for (const v of message.gossip) {
       Member.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.generation !== 0) {
+      writer.uint32(32).uint32(message.generation);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(40).uint64(message.epoch);
     }
     return writer;
   },
@@ -838,6 +1033,22 @@ export const PingRequest: MessageFns<PingRequest> = {
             message.gossip.push(Member.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.generation = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -858,18 +1069,26 @@ export const PingRequest: MessageFns<PingRequest> = {
     message.from = object.from ?? "";
     message.target = object.target ?? "";
     message.gossip = object.gossip?.map((e) => Member.fromPartial(e)) || [];
+    message.generation = object.generation ?? 0;
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
 
 function createBasePingResponse(): PingResponse {
-  return { gossip: [] };
+  return { gossip: [], generation: 0, epoch: 0 };
 }
 
 export const PingResponse: MessageFns<PingResponse> = {
   encode(message: PingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.gossip) {
       Member.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.generation !== 0) {
+      writer.uint32(16).uint32(message.generation);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(24).uint64(message.epoch);
     }
     return writer;
   },
@@ -895,6 +1114,22 @@ export const PingResponse: MessageFns<PingResponse> = {
             message.gossip.push(Member.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.generation = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -913,12 +1148,14 @@ export const PingResponse: MessageFns<PingResponse> = {
   fromPartial(object: DeepPartial<PingResponse>): PingResponse {
     const message = createBasePingResponse();
     message.gossip = object.gossip?.map((e) => Member.fromPartial(e)) || [];
+    message.generation = object.generation ?? 0;
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
 
 function createBasePingReqResponse(): PingReqResponse {
-  return { ack: false, gossip: [] };
+  return { ack: false, gossip: [], generation: 0 };
 }
 
 export const PingReqResponse: MessageFns<PingReqResponse> = {
@@ -928,6 +1165,9 @@ export const PingReqResponse: MessageFns<PingReqResponse> = {
     }
     for (const v of message.gossip) {
       Member.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.generation !== 0) {
+      writer.uint32(24).uint32(message.generation);
     }
     return writer;
   },
@@ -961,6 +1201,14 @@ export const PingReqResponse: MessageFns<PingReqResponse> = {
             message.gossip.push(Member.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.generation = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -980,12 +1228,13 @@ export const PingReqResponse: MessageFns<PingReqResponse> = {
     const message = createBasePingReqResponse();
     message.ack = object.ack ?? false;
     message.gossip = object.gossip?.map((e) => Member.fromPartial(e)) || [];
+    message.generation = object.generation ?? 0;
     return message;
   },
 };
 
 function createBasePingReqRequest(): PingReqRequest {
-  return { from: "", target: "", gossip: [] };
+  return { from: "", target: "", gossip: [], generation: 0, epoch: 0 };
 }
 
 export const PingReqRequest: MessageFns<PingReqRequest> = {
@@ -998,6 +1247,12 @@ export const PingReqRequest: MessageFns<PingReqRequest> = {
     }
     for (const v of message.gossip) {
       Member.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.generation !== 0) {
+      writer.uint32(32).uint32(message.generation);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(40).uint64(message.epoch);
     }
     return writer;
   },
@@ -1039,6 +1294,22 @@ export const PingReqRequest: MessageFns<PingReqRequest> = {
             message.gossip.push(Member.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.generation = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1059,122 +1330,14 @@ export const PingReqRequest: MessageFns<PingReqRequest> = {
     message.from = object.from ?? "";
     message.target = object.target ?? "";
     message.gossip = object.gossip?.map((e) => Member.fromPartial(e)) || [];
-    return message;
-  },
-};
-
-function createBaseJoinRequest(): JoinRequest {
-  return { self: undefined };
-}
-
-export const JoinRequest: MessageFns<JoinRequest> = {
-  encode(message: JoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.self !== undefined) {
-      Member.encode(message.self, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): JoinRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseJoinRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.self = Member.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  create(base?: DeepPartial<JoinRequest>): JoinRequest {
-    return JoinRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<JoinRequest>): JoinRequest {
-    const message = createBaseJoinRequest();
-    message.self = (object.self !== undefined && object.self !== null) ? Member.fromPartial(object.self) : undefined;
-    return message;
-  },
-};
-
-function createBaseJoinResponse(): JoinResponse {
-  return { members: [] };
-}
-
-export const JoinResponse: MessageFns<JoinResponse> = {
-  encode(message: JoinResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.members) {
-      Member.encode(v!, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): JoinResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseJoinResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.members.push(Member.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  create(base?: DeepPartial<JoinResponse>): JoinResponse {
-    return JoinResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<JoinResponse>): JoinResponse {
-    const message = createBaseJoinResponse();
-    message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    message.generation = object.generation ?? 0;
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
 
 function createBasePullRequest(): PullRequest {
-  return { requester: "", members: [], ranges: [] };
+  return { requester: "", ranges: [], epoch: 0 };
 }
 
 export const PullRequest: MessageFns<PullRequest> = {
@@ -1182,11 +1345,11 @@ export const PullRequest: MessageFns<PullRequest> = {
     if (message.requester !== "") {
       writer.uint32(10).string(message.requester);
     }
-    for (const v of message.members) {
-      writer.uint32(18).string(v!);
-    }
     for (const v of message.ranges) {
       HashRange.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(32).uint64(message.epoch);
     }
     return writer;
   },
@@ -1212,20 +1375,20 @@ export const PullRequest: MessageFns<PullRequest> = {
             message.requester = reader.string();
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.members.push(reader.string());
-            continue;
-          }
           case 3: {
             if (tag !== 26) {
               break;
             }
 
             message.ranges.push(HashRange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -1246,8 +1409,8 @@ export const PullRequest: MessageFns<PullRequest> = {
   fromPartial(object: DeepPartial<PullRequest>): PullRequest {
     const message = createBasePullRequest();
     message.requester = object.requester ?? "";
-    message.members = object.members?.map((e) => e) || [];
     message.ranges = object.ranges?.map((e) => HashRange.fromPartial(e)) || [];
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
@@ -1320,14 +1483,11 @@ export const HashRange: MessageFns<HashRange> = {
 };
 
 function createBaseDigestsRequest(): DigestsRequest {
-  return { members: [], arcs: [], level: 0 };
+  return { arcs: [], level: 0, epoch: 0 };
 }
 
 export const DigestsRequest: MessageFns<DigestsRequest> = {
   encode(message: DigestsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.members) {
-      writer.uint32(10).string(v!);
-    }
     if (message.arcs.length !== 0) {
       writer.uint32(18).fork();
       for (const v of message.arcs) {
@@ -1337,6 +1497,9 @@ export const DigestsRequest: MessageFns<DigestsRequest> = {
     }
     if (message.level !== 0) {
       writer.uint32(24).uint32(message.level);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(32).uint64(message.epoch);
     }
     return writer;
   },
@@ -1354,14 +1517,6 @@ export const DigestsRequest: MessageFns<DigestsRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.members.push(reader.string());
-            continue;
-          }
           case 2: {
             if (tag === 16) {
               message.arcs.push(reader.uint32());
@@ -1388,6 +1543,14 @@ export const DigestsRequest: MessageFns<DigestsRequest> = {
             message.level = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1405,9 +1568,9 @@ export const DigestsRequest: MessageFns<DigestsRequest> = {
   },
   fromPartial(object: DeepPartial<DigestsRequest>): DigestsRequest {
     const message = createBaseDigestsRequest();
-    message.members = object.members?.map((e) => e) || [];
     message.arcs = object.arcs?.map((e) => e) || [];
     message.level = object.level ?? 0;
+    message.epoch = object.epoch ?? 0;
     return message;
   },
 };
@@ -1587,14 +1750,11 @@ export const ArcDigests: MessageFns<ArcDigests> = {
 };
 
 function createBasePullResponse(): PullResponse {
-  return { syncedMembers: [], records: [] };
+  return { records: [] };
 }
 
 export const PullResponse: MessageFns<PullResponse> = {
   encode(message: PullResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.syncedMembers) {
-      writer.uint32(10).string(v!);
-    }
     for (const v of message.records) {
       PulledRecord.encode(v!, writer.uint32(18).fork()).join();
     }
@@ -1614,14 +1774,6 @@ export const PullResponse: MessageFns<PullResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.syncedMembers.push(reader.string());
-            continue;
-          }
           case 2: {
             if (tag !== 18) {
               break;
@@ -1647,7 +1799,6 @@ export const PullResponse: MessageFns<PullResponse> = {
   },
   fromPartial(object: DeepPartial<PullResponse>): PullResponse {
     const message = createBasePullResponse();
-    message.syncedMembers = object.syncedMembers?.map((e) => e) || [];
     message.records = object.records?.map((e) => PulledRecord.fromPartial(e)) || [];
     return message;
   },
@@ -1722,9 +1873,1187 @@ export const PulledRecord: MessageFns<PulledRecord> = {
   },
 };
 
+function createBaseMemberId(): MemberId {
+  return { address: "", generation: 0 };
+}
+
+export const MemberId: MessageFns<MemberId> = {
+  encode(message: MemberId, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.generation !== 0) {
+      writer.uint32(16).uint32(message.generation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberId {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberId();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.generation = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MemberId>): MemberId {
+    return MemberId.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberId>): MemberId {
+    const message = createBaseMemberId();
+    message.address = object.address ?? "";
+    message.generation = object.generation ?? 0;
+    return message;
+  },
+};
+
+function createBaseRingConfig(): RingConfig {
+  return { epoch: 0, phase: 0, members: [], previous: [], forced: [] };
+}
+
+export const RingConfig: MessageFns<RingConfig> = {
+  encode(message: RingConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    if (message.phase !== 0) {
+      writer.uint32(16).int32(message.phase);
+    }
+    for (const v of message.members) {
+      MemberId.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.previous) {
+      MemberId.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.forced) {
+      MemberId.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RingConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRingConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.phase = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.members.push(MemberId.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.previous.push(MemberId.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.forced.push(MemberId.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RingConfig>): RingConfig {
+    return RingConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RingConfig>): RingConfig {
+    const message = createBaseRingConfig();
+    message.epoch = object.epoch ?? 0;
+    message.phase = object.phase ?? 0;
+    message.members = object.members?.map((e) => MemberId.fromPartial(e)) || [];
+    message.previous = object.previous?.map((e) => MemberId.fromPartial(e)) || [];
+    message.forced = object.forced?.map((e) => MemberId.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBallot(): Ballot {
+  return { round: 0, proposer: "" };
+}
+
+export const Ballot: MessageFns<Ballot> = {
+  encode(message: Ballot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.round !== 0) {
+      writer.uint32(8).uint64(message.round);
+    }
+    if (message.proposer !== "") {
+      writer.uint32(18).string(message.proposer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Ballot {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBallot();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.round = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.proposer = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<Ballot>): Ballot {
+    return Ballot.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Ballot>): Ballot {
+    const message = createBaseBallot();
+    message.round = object.round ?? 0;
+    message.proposer = object.proposer ?? "";
+    return message;
+  },
+};
+
+function createBaseHelloRequest(): HelloRequest {
+  return { from: undefined, seeds: [] };
+}
+
+export const HelloRequest: MessageFns<HelloRequest> = {
+  encode(message: HelloRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== undefined) {
+      MemberId.encode(message.from, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.seeds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HelloRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHelloRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.seeds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<HelloRequest>): HelloRequest {
+    return HelloRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HelloRequest>): HelloRequest {
+    const message = createBaseHelloRequest();
+    message.from = (object.from !== undefined && object.from !== null) ? MemberId.fromPartial(object.from) : undefined;
+    message.seeds = object.seeds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseHelloResponse(): HelloResponse {
+  return { self: undefined, seeds: [], config: undefined, syncedEpoch: 0 };
+}
+
+export const HelloResponse: MessageFns<HelloResponse> = {
+  encode(message: HelloResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.self !== undefined) {
+      MemberId.encode(message.self, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.seeds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.config !== undefined) {
+      RingConfig.encode(message.config, writer.uint32(26).fork()).join();
+    }
+    if (message.syncedEpoch !== 0) {
+      writer.uint32(32).uint64(message.syncedEpoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HelloResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHelloResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.self = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.seeds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.config = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.syncedEpoch = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<HelloResponse>): HelloResponse {
+    return HelloResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HelloResponse>): HelloResponse {
+    const message = createBaseHelloResponse();
+    message.self = (object.self !== undefined && object.self !== null) ? MemberId.fromPartial(object.self) : undefined;
+    message.seeds = object.seeds?.map((e) => e) || [];
+    message.config = (object.config !== undefined && object.config !== null)
+      ? RingConfig.fromPartial(object.config)
+      : undefined;
+    message.syncedEpoch = object.syncedEpoch ?? 0;
+    return message;
+  },
+};
+
+function createBasePrepareRequest(): PrepareRequest {
+  return { from: undefined, instance: 0, ballot: undefined, base: undefined, seeds: [] };
+}
+
+export const PrepareRequest: MessageFns<PrepareRequest> = {
+  encode(message: PrepareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== undefined) {
+      MemberId.encode(message.from, writer.uint32(10).fork()).join();
+    }
+    if (message.instance !== 0) {
+      writer.uint32(16).uint64(message.instance);
+    }
+    if (message.ballot !== undefined) {
+      Ballot.encode(message.ballot, writer.uint32(26).fork()).join();
+    }
+    if (message.base !== undefined) {
+      RingConfig.encode(message.base, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.seeds) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.instance = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ballot = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.base = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.seeds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PrepareRequest>): PrepareRequest {
+    return PrepareRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrepareRequest>): PrepareRequest {
+    const message = createBasePrepareRequest();
+    message.from = (object.from !== undefined && object.from !== null) ? MemberId.fromPartial(object.from) : undefined;
+    message.instance = object.instance ?? 0;
+    message.ballot = (object.ballot !== undefined && object.ballot !== null)
+      ? Ballot.fromPartial(object.ballot)
+      : undefined;
+    message.base = (object.base !== undefined && object.base !== null)
+      ? RingConfig.fromPartial(object.base)
+      : undefined;
+    message.seeds = object.seeds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePrepareResponse(): PrepareResponse {
+  return {
+    acceptor: undefined,
+    ok: false,
+    promised: undefined,
+    acceptedBallot: undefined,
+    acceptedValue: undefined,
+    config: undefined,
+    reason: "",
+  };
+}
+
+export const PrepareResponse: MessageFns<PrepareResponse> = {
+  encode(message: PrepareResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acceptor !== undefined) {
+      MemberId.encode(message.acceptor, writer.uint32(10).fork()).join();
+    }
+    if (message.ok !== false) {
+      writer.uint32(16).bool(message.ok);
+    }
+    if (message.promised !== undefined) {
+      Ballot.encode(message.promised, writer.uint32(26).fork()).join();
+    }
+    if (message.acceptedBallot !== undefined) {
+      Ballot.encode(message.acceptedBallot, writer.uint32(34).fork()).join();
+    }
+    if (message.acceptedValue !== undefined) {
+      RingConfig.encode(message.acceptedValue, writer.uint32(42).fork()).join();
+    }
+    if (message.config !== undefined) {
+      RingConfig.encode(message.config, writer.uint32(50).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acceptor = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.promised = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.acceptedBallot = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.acceptedValue = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.config = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PrepareResponse>): PrepareResponse {
+    return PrepareResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrepareResponse>): PrepareResponse {
+    const message = createBasePrepareResponse();
+    message.acceptor = (object.acceptor !== undefined && object.acceptor !== null)
+      ? MemberId.fromPartial(object.acceptor)
+      : undefined;
+    message.ok = object.ok ?? false;
+    message.promised = (object.promised !== undefined && object.promised !== null)
+      ? Ballot.fromPartial(object.promised)
+      : undefined;
+    message.acceptedBallot = (object.acceptedBallot !== undefined && object.acceptedBallot !== null)
+      ? Ballot.fromPartial(object.acceptedBallot)
+      : undefined;
+    message.acceptedValue = (object.acceptedValue !== undefined && object.acceptedValue !== null)
+      ? RingConfig.fromPartial(object.acceptedValue)
+      : undefined;
+    message.config = (object.config !== undefined && object.config !== null)
+      ? RingConfig.fromPartial(object.config)
+      : undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseAcceptRequest(): AcceptRequest {
+  return { from: undefined, instance: 0, ballot: undefined, value: undefined, base: undefined, seeds: [] };
+}
+
+export const AcceptRequest: MessageFns<AcceptRequest> = {
+  encode(message: AcceptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== undefined) {
+      MemberId.encode(message.from, writer.uint32(10).fork()).join();
+    }
+    if (message.instance !== 0) {
+      writer.uint32(16).uint64(message.instance);
+    }
+    if (message.ballot !== undefined) {
+      Ballot.encode(message.ballot, writer.uint32(26).fork()).join();
+    }
+    if (message.value !== undefined) {
+      RingConfig.encode(message.value, writer.uint32(34).fork()).join();
+    }
+    if (message.base !== undefined) {
+      RingConfig.encode(message.base, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.seeds) {
+      writer.uint32(50).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.instance = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ballot = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.value = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.base = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.seeds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AcceptRequest>): AcceptRequest {
+    return AcceptRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcceptRequest>): AcceptRequest {
+    const message = createBaseAcceptRequest();
+    message.from = (object.from !== undefined && object.from !== null) ? MemberId.fromPartial(object.from) : undefined;
+    message.instance = object.instance ?? 0;
+    message.ballot = (object.ballot !== undefined && object.ballot !== null)
+      ? Ballot.fromPartial(object.ballot)
+      : undefined;
+    message.value = (object.value !== undefined && object.value !== null)
+      ? RingConfig.fromPartial(object.value)
+      : undefined;
+    message.base = (object.base !== undefined && object.base !== null)
+      ? RingConfig.fromPartial(object.base)
+      : undefined;
+    message.seeds = object.seeds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAcceptResponse(): AcceptResponse {
+  return { acceptor: undefined, ok: false, promised: undefined, config: undefined, reason: "" };
+}
+
+export const AcceptResponse: MessageFns<AcceptResponse> = {
+  encode(message: AcceptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acceptor !== undefined) {
+      MemberId.encode(message.acceptor, writer.uint32(10).fork()).join();
+    }
+    if (message.ok !== false) {
+      writer.uint32(16).bool(message.ok);
+    }
+    if (message.promised !== undefined) {
+      Ballot.encode(message.promised, writer.uint32(26).fork()).join();
+    }
+    if (message.config !== undefined) {
+      RingConfig.encode(message.config, writer.uint32(34).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.acceptor = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.promised = Ballot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.config = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AcceptResponse>): AcceptResponse {
+    return AcceptResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcceptResponse>): AcceptResponse {
+    const message = createBaseAcceptResponse();
+    message.acceptor = (object.acceptor !== undefined && object.acceptor !== null)
+      ? MemberId.fromPartial(object.acceptor)
+      : undefined;
+    message.ok = object.ok ?? false;
+    message.promised = (object.promised !== undefined && object.promised !== null)
+      ? Ballot.fromPartial(object.promised)
+      : undefined;
+    message.config = (object.config !== undefined && object.config !== null)
+      ? RingConfig.fromPartial(object.config)
+      : undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCommitRequest(): CommitRequest {
+  return { config: undefined };
+}
+
+export const CommitRequest: MessageFns<CommitRequest> = {
+  encode(message: CommitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== undefined) {
+      RingConfig.encode(message.config, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = RingConfig.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CommitRequest>): CommitRequest {
+    return CommitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitRequest>): CommitRequest {
+    const message = createBaseCommitRequest();
+    message.config = (object.config !== undefined && object.config !== null)
+      ? RingConfig.fromPartial(object.config)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCommitResponse(): CommitResponse {
+  return { epoch: 0 };
+}
+
+export const CommitResponse: MessageFns<CommitResponse> = {
+  encode(message: CommitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CommitResponse>): CommitResponse {
+    return CommitResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitResponse>): CommitResponse {
+    const message = createBaseCommitResponse();
+    message.epoch = object.epoch ?? 0;
+    return message;
+  },
+};
+
+function createBaseChangeRequest(): ChangeRequest {
+  return { from: undefined, kind: 0, member: undefined, epoch: 0, force: false };
+}
+
+export const ChangeRequest: MessageFns<ChangeRequest> = {
+  encode(message: ChangeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== undefined) {
+      MemberId.encode(message.from, writer.uint32(10).fork()).join();
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.member !== undefined) {
+      MemberId.encode(message.member, writer.uint32(26).fork()).join();
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(32).uint64(message.epoch);
+    }
+    if (message.force !== false) {
+      writer.uint32(40).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.member = MemberId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ChangeRequest>): ChangeRequest {
+    return ChangeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChangeRequest>): ChangeRequest {
+    const message = createBaseChangeRequest();
+    message.from = (object.from !== undefined && object.from !== null) ? MemberId.fromPartial(object.from) : undefined;
+    message.kind = object.kind ?? 0;
+    message.member = (object.member !== undefined && object.member !== null)
+      ? MemberId.fromPartial(object.member)
+      : undefined;
+    message.epoch = object.epoch ?? 0;
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseChangeResponse(): ChangeResponse {
+  return { accepted: false, reason: "", epoch: 0 };
+}
+
+export const ChangeResponse: MessageFns<ChangeResponse> = {
+  encode(message: ChangeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accepted !== false) {
+      writer.uint32(8).bool(message.accepted);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(24).uint64(message.epoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.accepted = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ChangeResponse>): ChangeResponse {
+    return ChangeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChangeResponse>): ChangeResponse {
+    const message = createBaseChangeResponse();
+    message.accepted = object.accepted ?? false;
+    message.reason = object.reason ?? "";
+    message.epoch = object.epoch ?? 0;
+    return message;
+  },
+};
+
 /**
  * Replica reads and writes. The operations a coordinator sends to one peer
- * in the same event-loop turn travel together in one Batch call.
+ * in the same event-loop turn travel together in one Batch call. Each
+ * operation carries the coordinator's ring epoch: a replica on a newer epoch
+ * refuses it (KIND_WRONG_EPOCH), one on an older epoch first learns the newer
+ * configuration from the sender.
  */
 export type ReplicaServiceDefinition = typeof ReplicaServiceDefinition;
 export const ReplicaServiceDefinition = {
@@ -1787,7 +3116,13 @@ export interface ReplicaServiceClient<CallOptionsExt = {}> {
   ): AsyncIterable<StreamResponse>;
 }
 
-/** SWIM failure detection and gossip. */
+/**
+ * SWIM failure detection among the members of the agreed ring. It detects,
+ * it never changes the ring. Gossip about addresses that are not members is
+ * ignored; "alive" is believed only from the member itself; "suspect",
+ * "dead" or "left" from a third party is a suspicion the receiver checks by
+ * probing. A message carries at most 64 updates.
+ */
 export type MembershipServiceDefinition = typeof MembershipServiceDefinition;
 export const MembershipServiceDefinition = {
   name: "MembershipService",
@@ -1811,15 +3146,6 @@ export const MembershipServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** A node joining through a seed gets the full member list. */
-    join: {
-      name: "Join",
-      requestType: JoinRequest as typeof JoinRequest,
-      requestStream: false,
-      responseType: JoinResponse as typeof JoinResponse,
-      responseStream: false,
-      options: {},
-    },
   },
 } as const;
 
@@ -1828,8 +3154,6 @@ export interface MembershipServiceImplementation<CallContextExt = {}> {
   ping(request: PingRequest, context: CallContext & CallContextExt): Promise<DeepPartial<PingResponse>>;
   /** Indirect probe: the receiver pings `target` on the sender's behalf. */
   pingReq(request: PingReqRequest, context: CallContext & CallContextExt): Promise<DeepPartial<PingReqResponse>>;
-  /** A node joining through a seed gets the full member list. */
-  join(request: JoinRequest, context: CallContext & CallContextExt): Promise<DeepPartial<JoinResponse>>;
 }
 
 export interface MembershipServiceClient<CallOptionsExt = {}> {
@@ -1837,8 +3161,6 @@ export interface MembershipServiceClient<CallOptionsExt = {}> {
   ping(request: DeepPartial<PingRequest>, options?: CallOptions & CallOptionsExt): Promise<PingResponse>;
   /** Indirect probe: the receiver pings `target` on the sender's behalf. */
   pingReq(request: DeepPartial<PingReqRequest>, options?: CallOptions & CallOptionsExt): Promise<PingReqResponse>;
-  /** A node joining through a seed gets the full member list. */
-  join(request: DeepPartial<JoinRequest>, options?: CallOptions & CallOptionsExt): Promise<JoinResponse>;
 }
 
 /** Data movement between replicas. */
@@ -1848,11 +3170,11 @@ export const AntiEntropyServiceDefinition = {
   fullName: "cluster.v1.AntiEntropyService",
   methods: {
     /**
-     * Streams every record the receiver holds for keys whose replicas, on the
-     * ring of `members`, include `requester`. The receiver answers only once
-     * its own ring includes the requester and no operation it coordinates on
-     * an older ring is still in flight, so nothing written the old way can be
-     * missed by the copy.
+     * Streams every record the receiver holds for keys whose hash lies in
+     * `ranges`. The receiver answers only at the requester's ring epoch
+     * (learning it from the requester first when behind): from then on it
+     * refuses operations routed with older epochs, so the copy misses no write
+     * acknowledged on them.
      */
     pull: {
       name: "Pull",
@@ -1864,7 +3186,7 @@ export const AntiEntropyServiceDefinition = {
     },
     /**
      * Merkle digests of the receiver's trees for the given ring arcs, at one
-     * level (0: roots; the tree depth: leaves), when its ring is `members`.
+     * level (0: roots; the tree depth: leaves), when it is at `epoch`.
      */
     digests: {
       name: "Digests",
@@ -1879,11 +3201,11 @@ export const AntiEntropyServiceDefinition = {
 
 export interface AntiEntropyServiceImplementation<CallContextExt = {}> {
   /**
-   * Streams every record the receiver holds for keys whose replicas, on the
-   * ring of `members`, include `requester`. The receiver answers only once
-   * its own ring includes the requester and no operation it coordinates on
-   * an older ring is still in flight, so nothing written the old way can be
-   * missed by the copy.
+   * Streams every record the receiver holds for keys whose hash lies in
+   * `ranges`. The receiver answers only at the requester's ring epoch
+   * (learning it from the requester first when behind): from then on it
+   * refuses operations routed with older epochs, so the copy misses no write
+   * acknowledged on them.
    */
   pull(
     request: PullRequest,
@@ -1891,25 +3213,101 @@ export interface AntiEntropyServiceImplementation<CallContextExt = {}> {
   ): ServerStreamingMethodResult<DeepPartial<PullResponse>>;
   /**
    * Merkle digests of the receiver's trees for the given ring arcs, at one
-   * level (0: roots; the tree depth: leaves), when its ring is `members`.
+   * level (0: roots; the tree depth: leaves), when it is at `epoch`.
    */
   digests(request: DigestsRequest, context: CallContext & CallContextExt): Promise<DeepPartial<DigestsResponse>>;
 }
 
 export interface AntiEntropyServiceClient<CallOptionsExt = {}> {
   /**
-   * Streams every record the receiver holds for keys whose replicas, on the
-   * ring of `members`, include `requester`. The receiver answers only once
-   * its own ring includes the requester and no operation it coordinates on
-   * an older ring is still in flight, so nothing written the old way can be
-   * missed by the copy.
+   * Streams every record the receiver holds for keys whose hash lies in
+   * `ranges`. The receiver answers only at the requester's ring epoch
+   * (learning it from the requester first when behind): from then on it
+   * refuses operations routed with older epochs, so the copy misses no write
+   * acknowledged on them.
    */
   pull(request: DeepPartial<PullRequest>, options?: CallOptions & CallOptionsExt): AsyncIterable<PullResponse>;
   /**
    * Merkle digests of the receiver's trees for the given ring arcs, at one
-   * level (0: roots; the tree depth: leaves), when its ring is `members`.
+   * level (0: roots; the tree depth: leaves), when it is at `epoch`.
    */
   digests(request: DeepPartial<DigestsRequest>, options?: CallOptions & CallOptionsExt): Promise<DigestsResponse>;
+}
+
+/**
+ * Ring agreement (docs/membership.md): forming a cluster, deciding each
+ * epoch's configuration by single-decree Paxos among the members of the
+ * epoch before, spreading decided configurations, and the changes members
+ * ask for (join, leave, removal, "I have pulled my ranges").
+ */
+export type PlacementServiceDefinition = typeof PlacementServiceDefinition;
+export const PlacementServiceDefinition = {
+  name: "PlacementService",
+  fullName: "cluster.v1.PlacementService",
+  methods: {
+    /** Who the receiver is, its seeds, and what it has agreed. */
+    hello: {
+      name: "Hello",
+      requestType: HelloRequest as typeof HelloRequest,
+      requestStream: false,
+      responseType: HelloResponse as typeof HelloResponse,
+      responseStream: false,
+      options: {},
+    },
+    prepare: {
+      name: "Prepare",
+      requestType: PrepareRequest as typeof PrepareRequest,
+      requestStream: false,
+      responseType: PrepareResponse as typeof PrepareResponse,
+      responseStream: false,
+      options: {},
+    },
+    accept: {
+      name: "Accept",
+      requestType: AcceptRequest as typeof AcceptRequest,
+      requestStream: false,
+      responseType: AcceptResponse as typeof AcceptResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** A decided configuration: the receiver installs it if it is newer. */
+    commit: {
+      name: "Commit",
+      requestType: CommitRequest as typeof CommitRequest,
+      requestStream: false,
+      responseType: CommitResponse as typeof CommitResponse,
+      responseStream: false,
+      options: {},
+    },
+    change: {
+      name: "Change",
+      requestType: ChangeRequest as typeof ChangeRequest,
+      requestStream: false,
+      responseType: ChangeResponse as typeof ChangeResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+export interface PlacementServiceImplementation<CallContextExt = {}> {
+  /** Who the receiver is, its seeds, and what it has agreed. */
+  hello(request: HelloRequest, context: CallContext & CallContextExt): Promise<DeepPartial<HelloResponse>>;
+  prepare(request: PrepareRequest, context: CallContext & CallContextExt): Promise<DeepPartial<PrepareResponse>>;
+  accept(request: AcceptRequest, context: CallContext & CallContextExt): Promise<DeepPartial<AcceptResponse>>;
+  /** A decided configuration: the receiver installs it if it is newer. */
+  commit(request: CommitRequest, context: CallContext & CallContextExt): Promise<DeepPartial<CommitResponse>>;
+  change(request: ChangeRequest, context: CallContext & CallContextExt): Promise<DeepPartial<ChangeResponse>>;
+}
+
+export interface PlacementServiceClient<CallOptionsExt = {}> {
+  /** Who the receiver is, its seeds, and what it has agreed. */
+  hello(request: DeepPartial<HelloRequest>, options?: CallOptions & CallOptionsExt): Promise<HelloResponse>;
+  prepare(request: DeepPartial<PrepareRequest>, options?: CallOptions & CallOptionsExt): Promise<PrepareResponse>;
+  accept(request: DeepPartial<AcceptRequest>, options?: CallOptions & CallOptionsExt): Promise<AcceptResponse>;
+  /** A decided configuration: the receiver installs it if it is newer. */
+  commit(request: DeepPartial<CommitRequest>, options?: CallOptions & CallOptionsExt): Promise<CommitResponse>;
+  change(request: DeepPartial<ChangeRequest>, options?: CallOptions & CallOptionsExt): Promise<ChangeResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

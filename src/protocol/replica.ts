@@ -6,6 +6,8 @@ export interface ReplicaRequest {
   readonly key: string
   /** undefined for a read. */
   readonly write: Write | undefined
+  /** The ring epoch the coordinator routed this operation with (0: none; refused). */
+  readonly epoch: number
   /** W3C trace context of the coordinator's span for this call, when the client call is sampled. */
   readonly traceparent?: string | undefined
 }
@@ -19,9 +21,12 @@ export type ReplicaReply =
   | { readonly _tag: "Applied"; readonly existed: boolean }
   | { readonly _tag: "Stale"; readonly current: Version }
   /**
-   * This replica does not vote on the key: it is still pulling it (after a
-   * start or a ring change) or is leaving. A write was applied all the same.
+   * This node is not a replica of the key at the operation's epoch (or is
+   * not the member that epoch names at its address): the answer must not
+   * count, and nothing was applied.
    */
   | { readonly _tag: "NotReady" }
+  /** The replica is on a newer ring epoch and refused the operation (fencing). */
+  | { readonly _tag: "WrongEpoch"; readonly epoch: number }
 
 export const NOT_READY: ReplicaReply = { _tag: "NotReady" }

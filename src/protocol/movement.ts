@@ -1,0 +1,43 @@
+import type { HashRange } from "../ring/hashRange.js"
+import type { Write } from "../store/entry.js"
+
+/** One key's record as a pull copies it. */
+export interface PulledRecord {
+  readonly key: string
+  readonly write: Write
+}
+
+/**
+ * A request to copy the records of the keys whose hash lies in `ranges`,
+ * answered only at ring epoch `epoch` (see AntiEntropyService.Pull).
+ */
+export interface PullRequest {
+  readonly requester: string
+  readonly epoch: number
+  readonly ranges: ReadonlyArray<HashRange>
+}
+
+/** One piece of a pull's answer. */
+export interface PullChunk {
+  readonly records: ReadonlyArray<PulledRecord>
+}
+
+/** A 64-bit digest as two unsigned 32-bit halves (JS bit operations are 32-bit). */
+export interface Digest {
+  readonly hi: number
+  readonly lo: number
+}
+
+/** Merkle digests of some ring arcs at one tree level, asked of a co-replica at the same epoch. */
+export interface DigestsRequest {
+  readonly epoch: number
+  /** Arcs named by the token that ends them. */
+  readonly arcs: ReadonlyArray<number>
+  readonly level: number
+}
+
+/** One arc's digests at the level asked; undefined when the peer does not replicate the arc. */
+export interface ArcDigests {
+  readonly arc: number
+  readonly digests: ReadonlyArray<Digest> | undefined
+}
