@@ -11,8 +11,8 @@ import { Metadata } from "nice-grpc"
 import type { CallContext } from "nice-grpc"
 import { CacheApi } from "../src/api/CacheApi.js"
 import { NodeConfig } from "../src/config/NodeConfig.js"
-import { makeCacheHandlers } from "../src/grpc/handlers/cacheHandlers.js"
-import { Ring } from "../src/ring/Ring.js"
+import { CallGate, makeCacheHandlers } from "../src/grpc/handlers/cacheHandlers.js"
+import { Ring } from "../src/placement/Ring.js"
 import { Store } from "../src/store/ShardedStore.js"
 import { Metrics } from "../src/telemetry/Metrics.js"
 import { SoloCore } from "../test/support/layers.js"
@@ -24,6 +24,7 @@ const value = "v".repeat(100)
 
 const program = Effect.gen(function*() {
   const handlers = makeCacheHandlers({
+    gate: new CallGate(),
     api: yield* CacheApi,
     runtime: yield* Effect.runtime<never>(),
     nowMs: (yield* Store).nowMs,

@@ -14,7 +14,7 @@
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { connect } from "../test/support/clients.js"
-import { clusterReady, freePort, isSynced, type NodeProcess, spawnNode } from "../test/support/nodeProcess.js"
+import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../test/support/nodeProcess.js"
 
 const VALUE = "v".repeat(100)
 const REPLICAS = 3
@@ -101,8 +101,8 @@ const waitAfter = (node: NodeProcess, from: number, predicate: (l: Record<string
   node.waitForLog((l) => predicate(l) && node.logs().indexOf(l) >= from, MOVE_TIMEOUT_MS)
 const timeOf = (line: Record<string, unknown>) => Date.parse(String(line["time"]))
 const isRelease = (l: Record<string, unknown>) => l["msg"] === "released keys this node no longer replicates"
-/** A release round that dropped everything it found: the node holds only its own keys again. */
-const releasedAll = (l: Record<string, unknown>) => isRelease(l) && l["released"] === l["records"]
+/** A node that pulled the ranges a movement gave it (records and bytes pulled). */
+const isPulled = (l: Record<string, unknown>) => l["msg"] === "synced: pulled its ranges"
 
 const main = async (keys: number, inFlight: number) => {
   const hosts = ["127.0.0.121", "127.0.0.122", "127.0.0.123", "127.0.0.124"]
@@ -123,18 +123,17 @@ const main = async (keys: number, inFlight: number) => {
     const marks = nodes.map((n) => n.logs().length)
     const joiner = spawnNode({ ...ENV, ADDR: addresses[3]!, PEERS: first.join(",") })
     nodes.push(joiner)
-    const joined = await joiner.waitForLog(isSynced, MOVE_TIMEOUT_MS)
-    const released = await Promise.all(nodes.slice(0, 3).map((n, i) => waitAfter(n, marks[i]!, releasedAll)))
+    const joined = await joiner.waitForLog(isPulled, MOVE_TIMEOUT_MS)
+    // Settled: the old owners dropped what they no longer replicate, once the ring with the joiner was stable.
+    const released = await Promise.all(nodes.slice(0, 3).map((n, i) => waitAfter(n, marks[i]!, isRelease)))
     const joinEnd = Math.max(...released.map(timeOf))
-    const releasePushes = nodes.slice(0, 3).flatMap((n, i) => linesAfter(n, marks[i]!, isRelease))
-    const releasedKeys = releasePushes.reduce((sum, l) => sum + Number(l["released"]), 0)
+    const releasedKeys = nodes.slice(0, 3).flatMap((n, i) => linesAfter(n, marks[i]!, isRelease)).reduce((sum, l) => sum + Number(l["released"]), 0)
     const join = {
       movement: "absorb a 4th node",
       votingAfterMs: timeOf(joined) - joinStart,
       settledAfterMs: joinEnd - joinStart,
       recordsPulled: Number(joined["records"]),
       bytesPulled: Number(joined["bytes"]),
-      releasePushed: releasePushes.reduce((sum, l) => sum + Number(l["sent"]), 0),
       // Replica copies that changed place: each one the old owners released went to the joiner.
       copiesMoved: releasedKeys,
       shareMoved: releasedKeys / (keys * REPLICAS),
@@ -148,19 +147,19 @@ const main = async (keys: number, inFlight: number) => {
     const stay = nodes.filter((n) => n !== leaver)
     const stayMarks = stay.map((n) => n.logs().length)
     await leaver.stop("SIGTERM")
-    const handoff = leaver.logs().find((l) => l["msg"] === "handed off data to the new owners")
-    const synced = await Promise.all(stay.map((n, i) => waitAfter(n, stayMarks[i]!, isSynced)))
-    const drainEnd = Math.max(...synced.map(timeOf))
+    // Settled: every node that stays has the stable ring of three (the members that took over pulled first).
+    const settled = await Promise.all(stay.map((n, i) => waitAfter(n, stayMarks[i]!, ringOf(3))))
+    const drainEnd = Math.max(...settled.map(timeOf))
+    const pulled = stay.flatMap((n, i) => linesAfter(n, stayMarks[i]!, isPulled))
     const drain = {
       movement: "drain one of four",
       votingAfterMs: drainEnd - drainStart,
       settledAfterMs: drainEnd - drainStart,
-      handedOff: Number(handoff?.["sent"] ?? 0),
-      recordsPulled: synced.reduce((sum, l) => sum + Number(l["records"]), 0),
-      bytesPulled: synced.reduce((sum, l) => sum + Number(l["bytes"]), 0),
-      // The leaver's copies, each handed to the one member that takes it over.
-      copiesMoved: Number(handoff?.["sent"] ?? 0),
-      shareMoved: Number(handoff?.["sent"] ?? 0) / (keys * REPLICAS),
+      recordsPulled: pulled.reduce((sum, l) => sum + Number(l["records"]), 0),
+      bytesPulled: pulled.reduce((sum, l) => sum + Number(l["bytes"]), 0),
+      // The leaver's copies, each pulled by a member that takes it over (from every counted source).
+      copiesMoved: pulled.reduce((sum, l) => sum + Number(l["records"]), 0),
+      shareMoved: pulled.reduce((sum, l) => sum + Number(l["records"]), 0) / (keys * REPLICAS),
       idealShare: 1 / 4
     }
     await new Promise((resolve) => setTimeout(resolve, 2_000))

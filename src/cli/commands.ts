@@ -3,7 +3,7 @@ import { Console, Effect, Option } from "effect"
 import { AdminError } from "../admin/AdminRpcs.js"
 import { PACKAGE_VERSION } from "../config/version.js"
 import { adminClient } from "./AdminClient.js"
-import { membersTable, renderOwners, renderRing, renderStats, renderStatus } from "./render.js"
+import { membersTable, renderAvailability, renderHistory, renderOwners, renderRemoval, renderRing, renderStats, renderStatus } from "./render.js"
 
 /** The admin address when neither `--admin` nor `ADMIN_ADDR` says otherwise: a local node's default. */
 const DEFAULT_ADMIN = "localhost:9080"
@@ -64,11 +64,27 @@ const stats = Command.make("stats", {}, () => show((c) => c.Stats(), renderStats
   Command.withDescription("the local store and process")
 )
 const leave = Command.make("leave", {}, () => show((c) => c.Leave(), (a) => `${a.address}: ${a.message}`)).pipe(
-  Command.withDescription("drain the node, hand its data off and leave the cluster (as SIGTERM does)")
+  Command.withDescription("drain the node and leave the ring by agreement (as SIGTERM does)")
 )
+const history = Command.make("history", {}, () => show((c) => c.History(), renderHistory)).pipe(
+  Command.withDescription("the agreed ring configurations this node installed, oldest first")
+)
+const unavailable = Command.make("unavailable", {}, () => show((c) => c.Unavailable(), renderAvailability)).pipe(
+  Command.withDescription("ranges whose replicas lack a reachable majority now, and what the leader waits for")
+)
+const remove = Command.make(
+  "remove",
+  {
+    force: Options.boolean("force").pipe(
+      Options.withDescription("remove even where the remaining replicas lack a reachable majority (writes only it holds may be lost)")
+    ),
+    member: Args.text({ name: "member" })
+  },
+  ({ force, member }) => show((c) => c.Remove({ member, force }), renderRemoval)
+).pipe(Command.withDescription("ask the leader to remove a member (host:port); one that S4 does not allow only with --force"))
 
 /** `pnpm cli <command>`: the admin API for people. */
 export const cli = Command.run(
-  root.pipe(Command.withSubcommands([status, members, ring, owners, stats, leave])),
+  root.pipe(Command.withSubcommands([status, members, ring, history, unavailable, owners, stats, remove, leave])),
   { name: "cache-cli", version: PACKAGE_VERSION }
 )

@@ -1,10 +1,10 @@
-import type { KeyOwners, LocalStats, MemberView, NodeStatus, RingView } from "../admin/AdminRpcs.js"
+import type { Availability, ConfigEntry, KeyOwners, LocalStats, MemberView, NodeStatus, RemovalStarted, RingView } from "../admin/AdminRpcs.js"
 import { ago, bytes, fields, percent, table } from "./table.js"
 
 export const membersTable = (members: ReadonlyArray<MemberView>): string =>
   table(
-    ["MEMBER", "STATE", "INCARNATION", "ON RING", "SINCE"],
-    members.map((m) => [m.address, m.state, m.incarnation, m.onRing ? "yes" : "no", ago(m.sinceMs)])
+    ["MEMBER", "GENERATION", "STATE", "INCARNATION", "ON RING", "SINCE"],
+    members.map((m) => [m.address, m.generation, m.state, m.incarnation, m.onRing ? "yes" : "no", ago(m.sinceMs)])
   )
 
 export const renderStatus = (s: NodeStatus): string =>
@@ -13,9 +13,10 @@ export const renderStatus = (s: NodeStatus): string =>
       ["node", s.address],
       ["version", s.version],
       ["uptime", ago(s.uptimeSeconds * 1000)],
+      ["generation", s.generation],
       ["ready", `${s.ready ? "yes" : "no"} (${s.readiness})`],
-      ["voting on its ranges", s.votingOnCurrentRing ? "yes" : "no (pulling)"],
-      ["ring", `${s.ringMembers.length} members, epoch ${s.ringEpoch}, replication factor ${s.replicationFactor}`],
+      ["membership", `${s.status}${s.leader ? ", leads ring changes" : ""}`],
+      ["ring", `${s.ringMembers.length} members, epoch ${s.ringEpoch}${s.ringPhase === undefined ? "" : ` (${s.ringPhase})`}, replication factor ${s.replicationFactor}`],
       ["entries", `${s.entries} (${bytes(s.bytes)})`]
     ]),
     "",
@@ -25,8 +26,10 @@ export const renderStatus = (s: NodeStatus): string =>
 export const renderRing = (r: RingView): string => {
   const head = [
     fields([
-      ["epoch", r.epoch],
+      ["epoch", `${r.epoch}${r.phase === undefined ? "" : ` (${r.phase})`}`],
       ["digest", r.digest],
+      ...(r.previous.length === 0 ? [] : [["moving from", r.previous.join(", ")] as const]),
+      ...(r.forced.length === 0 ? [] : [["removed by force", r.forced.join(", ")] as const]),
       ["replication factor", r.replicationFactor],
       ["vnodes", r.vnodes],
       ["voting on its ranges", r.votingOnCurrentRing ? "yes" : "no (pulling)"]
@@ -64,3 +67,19 @@ export const renderStats = (s: LocalStats): string =>
     ["resident memory", bytes(s.residentBytes)],
     ["heap used", bytes(s.heapUsedBytes)]
   ])
+
+export const renderHistory = (entries: ReadonlyArray<ConfigEntry>): string =>
+  table(
+    ["EPOCH", "PHASE", "MEMBERS", "PREVIOUS", "FORCED"],
+    entries.map((e) => [e.epoch, e.phase, e.members.join(", "), e.previous.join(", "), e.forced.join(", ")])
+  )
+
+export const renderAvailability = (a: Availability): string => {
+  const head = fields([["epoch", a.epoch], ["unavailable", percent(a.unavailableShare)], ["leader", a.leaderPlan]])
+  if (a.ranges.length === 0) return head
+  const hex = (n: number) => n.toString(16).padStart(8, "0")
+  return [head, "", table(["START (EXCL)", "END (INCL)", "REPLICAS", "UNREACHABLE"], a.ranges.map((r) => [hex(r.start), hex(r.end), r.replicas.join(", "), r.unreachable.join(", ")]))]
+    .join("\n")
+}
+
+export const renderRemoval = (r: RemovalStarted): string => `${r.member}: ${r.message}`

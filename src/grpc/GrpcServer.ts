@@ -105,7 +105,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
           health.setStatus("unhealthy")
           health.setStatus("unhealthy", CACHE_SERVICE)
           yield* readiness.beginLeaving
-          yield* Effect.logInfo("shutting down: refusing new client calls, draining the ones in flight")
+          yield* Effect.logInfo("shutting down: refusing new calls, draining in-flight calls")
           const drained = yield* inShutdown(
             Effect.async<void>((resume) => {
               gate.onIdle = () => resume(Effect.void)
@@ -115,7 +115,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
             config.drainTimeout
           )
           if (drained._tag === "None") {
-            yield* Effect.logWarning("drain timed out; leaving with client calls still in flight").pipe(
+            yield* Effect.logWarning("client calls still in flight after DRAIN_TIMEOUT; leaving the ring anyway").pipe(
               Effect.annotateLogs({ drainTimeoutMs: Duration.toMillis(config.drainTimeout), inFlight: gate.inFlight })
             )
           }
@@ -127,7 +127,15 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
           } else {
             yield* Effect.logInfo("left the ring").pipe(Effect.annotateLogs({ outcome: left }))
           }
-          server.forceShutdown()
+          // What is left: long-lived calls (health watches, peers' replica streams, which their
+          // nodes close once the ring without this node is agreed), given DRAIN_TIMEOUT to end.
+          const closed = yield* inShutdown(Effect.promise(() => server.shutdown()), config.drainTimeout)
+          if (closed._tag === "None") {
+            server.forceShutdown()
+            yield* Effect.logWarning("drain timed out; remaining calls cut off").pipe(
+              Effect.annotateLogs({ drainTimeoutMs: Duration.toMillis(config.drainTimeout) })
+            )
+          }
           yield* Effect.logInfo("gRPC server stopped")
         })
     )

@@ -11,6 +11,7 @@ export const statusOf = (error: ApiError): Status => {
       return Status.RESOURCE_EXHAUSTED
     case "QuorumUnavailable":
     case "NotServing":
+    case "RingMoved":
       return Status.UNAVAILABLE
     case "WriteContention":
       return Status.ABORTED

@@ -3,6 +3,7 @@ import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { Membership } from "../membership/Membership.js"
 import { PeerClient } from "../peer/PeerClient.js"
+import type { PeerError } from "../peer/PeerError.js"
 import type { HelloResponse, MemberId, PlacementRequest, PlacementResponse } from "../protocol/placement.js"
 import { type Hash32, loadXxHash32 } from "../ring/keyHash.js"
 import { backgroundLoop, inShutdown, survive } from "../telemetry/background.js"
@@ -65,6 +66,8 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
           ...(view.config.forced.length === 0 ? {} : { forced: view.config.forced.map((m) => m.address).join(",") })
         }))
         membership.track(view)
+        // Connections to members that are gone end here (their replica streams into it too).
+        for (const gone of previous?.addresses() ?? []) if (view.identityOf(gone) === undefined) peers.disconnect(gone)
         yield* SubscriptionRef.set(views, view)
         // Removed while it was running (cut off long enough, or by force): what it holds is not
         // known to be current, so it comes back as a new member and pulls like one.
@@ -78,11 +81,21 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
       })
     core.onInstall = (view, previous) => runFork(survive("ring install", metrics, installed(view, previous)))
 
+    // A peer that refuses this node outright (another CLUSTER_SECRET) is said once per peer, not on every retry.
+    const refusedBy = new Set<string>()
+    const refused = (to: string, error: PeerError) =>
+      error._tag === "PeerUnavailable" && error.reason.startsWith("UNAUTHENTICATED") && !refusedBy.has(to)
+        ? Effect.zipRight(
+          Effect.sync(() => refusedBy.add(to)),
+          Effect.logWarning("a peer refused this node's ring-agreement calls").pipe(Effect.annotateLogs({ peer: to, reason: error.reason }))
+        )
+        : Effect.void
     /** Sends what the core wants sent; answers go back to it, and what it then wants sent goes out too. */
     const send = (out: ReadonlyArray<Outbound>): void => {
       for (const { to, request } of out) {
         runFork(
           peers.placement(to, request).pipe(
+            Effect.tapError((error) => refused(to, error)),
             Effect.option,
             Effect.flatMap((answer) => Effect.sync(() => send(core.onReply(to, request, Option.getOrUndefined(answer), nowMs()))))
           )

@@ -17,7 +17,7 @@ import { LocalReplica } from "./LocalReplica.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import { type Fenced, type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
 import { ReplicaSpans } from "./replicaSpans.js"
-import { NotServing, QuorumUnavailable, type ReplicationError, WriteContention } from "./ReplicationError.js"
+import { NotServing, QuorumUnavailable, type ReplicationError, RingMoved, WriteContention } from "./ReplicationError.js"
 import { settled } from "./settle.js"
 
 /** A value as a read returns it. */
@@ -103,9 +103,9 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     }
 
     /** Moves to the ring a replica refused with, before trying again (within the request's attempts). */
-    const follow = (fenced: Fenced, hops: number): Effect.Effect<void, NotServing> => {
+    const follow = (fenced: Fenced, hops: number): Effect.Effect<void, RingMoved> => {
       metrics.fenced("coordinator")
-      if (hops >= MAX_EPOCH_HOPS) return Effect.fail(new NotServing({ reason: `the ring changed ${hops} times during the request; retry` }))
+      if (hops >= MAX_EPOCH_HOPS) return Effect.fail(new RingMoved({ hops }))
       return Effect.timeoutOption(ring.learn(fenced.epoch, fenced.from), config.rpcTimeout).pipe(Effect.asVoid)
     }
 

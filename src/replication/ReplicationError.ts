@@ -25,8 +25,8 @@ export class WriteContention extends Schema.TaggedError<WriteContention>()("Writ
 
 /**
  * This node cannot coordinate requests now: no ring is agreed yet (a
- * cluster forming), it is not yet a member (joining), it has left, or the
- * ring kept changing under the request. Nothing was written.
+ * cluster forming), it is not yet a member (joining), or it has left.
+ * Refused before anything was sent: nothing was written.
  */
 export class NotServing extends Schema.TaggedError<NotServing>()("NotServing", {
   reason: Schema.String
@@ -36,4 +36,17 @@ export class NotServing extends Schema.TaggedError<NotServing>()("NotServing", {
   }
 }
 
-export type ReplicationError = QuorumUnavailable | WriteContention | NotServing
+/**
+ * Replicas kept refusing the request for newer ring epochs than the one it
+ * had just learnt (the ring changed several times during it). A write may
+ * or may not have been applied.
+ */
+export class RingMoved extends Schema.TaggedError<RingMoved>()("RingMoved", {
+  hops: Schema.Number
+}) {
+  override get message(): string {
+    return `the ring changed ${this.hops} times during the request; it may or may not have taken effect; retry`
+  }
+}
+
+export type ReplicationError = QuorumUnavailable | WriteContention | NotServing | RingMoved

@@ -36,4 +36,5 @@ export const backgroundLoop = <A, E, R, Out, R2>(
  * finalizer waits for that fiber.
  */
 export const inShutdown = <A, E>(effect: Effect.Effect<A, E>, timeout: Duration.DurationInput): Effect.Effect<Option.Option<A>, E> =>
-  Effect.flatMap(Effect.forkDaemon(Effect.timeoutOption(effect, timeout)), Fiber.join)
+  // A fiber forked from a finalizer inherits its uninterruptibility: made interruptible, its timeout can cut it.
+  Effect.flatMap(Effect.forkDaemon(Effect.interruptible(Effect.timeoutOption(effect, timeout))), Fiber.join)

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { ArcTrees, leafRange, RangeSet } from "../../src/antientropy/ArcTrees.js"
-import { digestEquals, entryDigest, type HashRange, MerkleTree } from "../../src/antientropy/MerkleTree.js"
+import { digestEquals, entryDigest, MerkleTree } from "../../src/antientropy/MerkleTree.js"
+import type { HashRange } from "../../src/ring/hashRange.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { type Hash32, loadXxHash32 } from "../../src/ring/keyHash.js"
 

@@ -9,12 +9,12 @@ import { CI_MATRIX, LONG_MATRIX, ONE_UNDER_PARTITION, type Scenario } from "./sc
  * workload recording every operation from the moment the processes start, a
  * nemesis cutting, pausing and killing for longer than every membership
  * timer, and a linearizability checker over the history. Knobs
- * (environment): FAULT_MATRIX=ci|long (default ci), SCENARIO=a,b (names or
- * nemeses; default all), SEEDS=1,2 (default 1).
+ * (environment): FAULT_MATRIX=ci|long (default ci), SCENARIO=a,b (names such as
+ * split-brain-n5, split-brain for every size, or nemeses; default all), SEEDS=1,2 (default 1).
  */
 const matrix = process.env["FAULT_MATRIX"] === "long" ? LONG_MATRIX : CI_MATRIX
 const filter = process.env["SCENARIO"]?.split(",")
-const chosen = matrix.filter((s) => filter === undefined || filter.includes(s.name) || filter.includes(s.nemesis))
+const chosen = matrix.filter((s) => filter === undefined || filter.some((f) => s.name === f || s.name.startsWith(`${f}-n`) || s.nemesis === f))
 const seeds = (process.env["SEEDS"] ?? process.env["SEED"] ?? "1").split(",").map(Number)
 
 const timeoutOf = (scenario: Scenario) => (scenario.durationMs ?? 15_000) + 90_000

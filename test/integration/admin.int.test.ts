@@ -9,7 +9,7 @@ import { loadXxHash32 } from "../../src/ring/keyHash.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { adminCall, adminGet, parseMetrics } from "../support/admin.js"
 import { connect, statusOf } from "../support/clients.js"
-import { clusterReady, freePort, type NodeProcess, repoRoot, spawnNode } from "../support/nodeProcess.js"
+import { clusterReady, freePort, type NodeProcess, repoRoot, ringOf, spawnNode } from "../support/nodeProcess.js"
 
 const running: Array<NodeProcess> = []
 const closers: Array<() => void> = []
@@ -46,7 +46,16 @@ describe("the admin API, /metrics and the CLI against a real three-node cluster"
     for (let i = 0; i < 20; i++) await client.cache.set({ key: `key-${i}`, value: `value-${i}` })
 
     const status = await adminCall(admins[0]!, (c) => c.Status())
-    expect(status).toMatchObject({ address: addresses[0], ready: true, votingOnCurrentRing: true, replicationFactor: 3, entries: 20 })
+    expect(status).toMatchObject({
+      address: addresses[0],
+      ready: true,
+      status: "member",
+      votingOnCurrentRing: true,
+      ringEpoch: 1,
+      ringPhase: "stable",
+      replicationFactor: 3,
+      entries: 20
+    })
     expect([...status.ringMembers].sort()).toEqual([...addresses].sort())
 
     const members = await adminCall(admins[1]!, (c) => c.Members())
@@ -76,13 +85,16 @@ describe("the admin API, /metrics and the CLI against a real three-node cluster"
     expect(stats).toMatchObject({ entries: 20, capacity: 1000, evictions: 0 })
     expect(stats.residentBytes).toBeGreaterThan(stats.heapUsedBytes)
 
-    // Leave: the node drains, hands off and leaves as on SIGTERM; the others see it leave.
+    // Leave: the node drains and leaves the ring by agreement, as on SIGTERM; the others agree on a ring without it.
     const left = await adminCall(admins[2]!, (c) => c.Leave())
     expect(left.address).toBe(addresses[2])
     expect(await nodes[2]!.exited).toEqual({ code: 0, signal: null })
-    await nodes[0]!.waitForLog((line) => line["msg"] === "member left" && line["member"] === addresses[2])
+    await nodes[0]!.waitForLog(ringOf(2))
     const after = await adminCall(admins[0]!, (c) => c.Members())
-    expect(after.find((m) => m.address === addresses[2])).toMatchObject({ state: "left", onRing: false })
+    expect(after.map((m) => m.address)).toEqual(addresses.slice(0, 2).sort())
+    // Its history: formed at epoch 1, then writeBoth, readNew and stable without the leaver.
+    const history = await adminCall(admins[0]!, (c) => c.History())
+    expect(history.map((h) => [h.epoch, h.phase, h.members.length])).toEqual([[1, "stable", 3], [2, "writeBoth", 2], [3, "readNew", 2], [4, "stable", 2]])
   })
 
   it("serves Prometheus text whose counters move with the requests made", async () => {
@@ -123,21 +135,23 @@ describe("the admin API, /metrics and the CLI against a real three-node cluster"
   it("prints the status of a three-node cluster with pnpm cli", async () => {
     const { addresses, admins } = await startCluster([71, 72, 73])
     const { stdout } = await promisify(execFile)(process.execPath, [...cliCommand(), "--admin", admins[1]!, "status"], { cwd: repoRoot })
-    expect(stdout).toContain(`node:                 ${addresses[1]}`)
-    expect(stdout).toMatch(/ready:\s+yes \(serving\)/)
-    for (const address of addresses) expect(stdout).toMatch(new RegExp(`^${address.replaceAll(".", "\\.")}\\s+alive\\s+0\\s+yes`, "m"))
+    expect(stdout).toMatch(new RegExp(`^node:\\s+${addresses[1]!.replaceAll(".", "\\.")}$`, "m"))
+    expect(stdout).toMatch(/ready:\s+yes \(serving \(epoch 1, stable\)\)/)
+    expect(stdout).toMatch(/ring:\s+3 members, epoch 1 \(stable\), replication factor 3/)
+    for (const address of addresses) expect(stdout).toMatch(new RegExp(`^${address.replaceAll(".", "\\.")}\\s+\\d+\\s+alive\\s+0\\s+yes`, "m"))
     const json = await promisify(execFile)(process.execPath, [...cliCommand(), "--admin", admins[1]!, "--json", "members"], { cwd: repoRoot })
     expect((JSON.parse(json.stdout) as Array<{ state: string }>).map((m) => m.state)).toEqual(["alive", "alive", "alive"])
   })
 
-  it("is not ready, and gRPC health NOT_SERVING, until it has joined and pulled its ranges", async () => {
+  it("is not ready, and gRPC health NOT_SERVING, until the ring of every seed is agreed", async () => {
     const [seed, joiner] = await addressesOn([74, 75])
     const node = spawnNode({ ADDR: joiner!, PEERS: seed! })
     running.push(node)
     await node.waitForLog((line) => line["msg"] === "ready")
     const admin = await node.adminAddress()
     expect(await adminGet(admin, "/healthz")).toMatchObject({ status: 200 })
-    expect(await adminGet(admin, "/readyz")).toMatchObject({ status: 503, body: "joining: no seed has answered yet\n" })
+    expect(await adminGet(admin, "/readyz")).toMatchObject({ status: 503 })
+    expect((await adminGet(admin, "/readyz")).body).toMatch(/^forming: waiting for every seed to answer/)
     const client = connect(joiner!)
     closers.push(client.close)
     expect((await client.health.check({ service: "pb.CacheService" })).status).toBe(2) // NOT_SERVING

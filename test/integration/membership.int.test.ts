@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { connect } from "../support/clients.js"
 import { missingWrites, steadyLoad, waitUntil } from "../support/load.js"
-import { clusterReady, freePort, isSynced, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
 import { awaitPlacement } from "../support/placement.js"
 
 /** Keys written before the membership change. */
@@ -15,6 +15,7 @@ afterEach(async () => {
 })
 
 const ENV = { CAPACITY: "1000000", RATE_LIMIT: "0", ANTI_ENTROPY_INTERVAL: "1s", DEAD_NODE_TIMEOUT: "3s" }
+/** Log lines from now on only: a node logs a stable ring after every change. */
 
 const addressesOn = (hosts: ReadonlyArray<number>) =>
   Promise.all(hosts.map(async (h) => `127.0.0.${h}:${await freePort(`127.0.0.${h}`)}`))
@@ -25,7 +26,6 @@ const start = (address: string, peers: ReadonlyArray<string>) => {
   return node
 }
 
-/** Log lines from now on only: a node logs "synced" again after each change that gives it ranges. */
 const nextLog = (node: NodeProcess, predicate: (line: Record<string, unknown>) => boolean) => {
   const from = node.logs().length
   return node.waitForLog((line) => predicate(line) && node.logs().indexOf(line) >= from)
@@ -59,7 +59,7 @@ describe("dynamic membership under a steady client load", () => {
     const load = steadyLoad(first)
     for (const joiner of addresses.slice(3)) {
       const node = start(joiner, first)
-      await node.waitForLog(isSynced)
+      await node.waitForLog(stableRingWith(joiner))
     }
     const result = await load.stop()
     expect(result.acked.size).toBeGreaterThan(0)
@@ -72,7 +72,7 @@ describe("dynamic membership under a steady client load", () => {
     await startCluster(first)
     const load = steadyLoad(first)
     const joiners = addresses.slice(3).map((joiner) => start(joiner, first))
-    await Promise.all(joiners.map((node) => node.waitForLog(isSynced)))
+    await Promise.all(joiners.map((node) => node.waitForLog(ringOf(5))))
     const result = await load.stop()
     expect(result.acked.size).toBeGreaterThan(0)
     await expectSettled(addresses, result.acked)
@@ -83,8 +83,8 @@ describe("dynamic membership under a steady client load", () => {
     const started = await startCluster(addresses)
     const stay = addresses.slice(0, 3)
     const load = steadyLoad(stay)
-    for (const leaver of started.slice(3)) {
-      const changed = Promise.all(started.slice(0, 3).map((n) => nextLog(n, (l) => l["msg"] === "ring changed")))
+    for (const [i, leaver] of started.slice(3).entries()) {
+      const changed = Promise.all(started.slice(0, 3).map((n) => nextLog(n, ringOf(4 - i))))
       expect(await leaver.stop("SIGTERM")).toEqual({ code: 0, signal: null })
       await changed
     }
@@ -102,7 +102,7 @@ describe("dynamic membership under a steady client load", () => {
     const before = load.ackedCount()
     await waitUntil(() => load.ackedCount() > before + 50, 20_000)
     const restarted = start(addresses[2]!, addresses)
-    await restarted.waitForLog(isSynced)
+    await restarted.waitForLog(stableRingWith(addresses[2]!))
     const result = await load.stop()
     expect(result.acked.size).toBeGreaterThan(0)
     await expectSettled(addresses, result.acked)
@@ -116,7 +116,7 @@ describe("dynamic membership under a steady client load", () => {
     const survivors = addresses.slice(0, 3)
     const load = steadyLoad(survivors)
     await started[3]!.stop("SIGKILL")
-    await Promise.all(started.slice(0, 3).map((n) => n.waitForLog((l) => l["msg"] === "removed dead members from the ring")))
+    await Promise.all(started.slice(0, 3).map((n) => n.waitForLog(ringOf(3))))
     const result = await load.stop()
     expect(result.acked.size).toBeGreaterThan(0)
     await expectSettled(survivors, result.acked)

@@ -36,21 +36,21 @@ describe("a node started with the real entry point", () => {
     expect(await statusOf(client.cache.get({ key: "foo" }))).toBe("NOT_FOUND: key not found")
   })
 
-  it("answers bad anti-entropy calls with INVALID_ARGUMENT, and calls from another ring with FAILED_PRECONDITION", async () => {
+  it("answers bad anti-entropy calls with INVALID_ARGUMENT, and calls for another ring epoch with FAILED_PRECONDITION", async () => {
     const channel = createChannel(node.address)
     try {
       const antiEntropy = createClient(AntiEntropyServiceDefinition, channel)
       const drain = async (stream: AsyncIterable<unknown>) => {
         for await (const _ of stream) void _
       }
-      expect(await statusOf(drain(antiEntropy.pull({ requester: "", members: [] })))).toBe(
-        "INVALID_ARGUMENT: a pull needs a requester and the members of its ring"
+      expect(await statusOf(drain(antiEntropy.pull({ requester: "", epoch: 1 })))).toBe(
+        "INVALID_ARGUMENT: a pull needs a requester (host:port) and the ring epoch it pulls for"
       )
-      expect(await statusOf(antiEntropy.digests({ members: [node.address], arcs: [], level: 99 }))).toMatch(/^INVALID_ARGUMENT: no level 99/)
-      expect(await statusOf(antiEntropy.digests({ members: ["10.9.9.9:1"], arcs: [1], level: 0 }))).toMatch(
-        /^FAILED_PRECONDITION: .* has another ring/
+      expect(await statusOf(antiEntropy.digests({ epoch: 1, arcs: [], level: 99 }))).toMatch(/^INVALID_ARGUMENT: no level 99/)
+      expect(await statusOf(antiEntropy.digests({ epoch: 7, arcs: [1], level: 0 }))).toMatch(
+        /^FAILED_PRECONDITION: .* is not summarising epoch 7 \(at 1\)/
       )
-      expect((await antiEntropy.digests({ members: [node.address], arcs: [], level: 0 })).arcs).toEqual([])
+      expect((await antiEntropy.digests({ epoch: 1, arcs: [], level: 0 })).arcs).toEqual([])
     } finally {
       channel.close()
     }

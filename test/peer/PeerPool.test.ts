@@ -5,7 +5,7 @@ import { NodeConfig } from "../../src/config/NodeConfig.js"
 import { type ReplicaOp, ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { PeerClient } from "../../src/peer/PeerClient.js"
 import * as PeerPool from "../../src/peer/PeerPool.js"
-import type { ReplicaReply } from "../../src/replication/protocol.js"
+import type { ReplicaReply } from "../../src/protocol/replica.js"
 import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
 import { freePort } from "../support/nodeProcess.js"
@@ -80,7 +80,7 @@ const sendMany = (address: string, count: number) =>
       const replies: Array<ReplicaReply | { _tag: string }> = []
       for (let i = 0; i < count; i++) {
         const write = { version: { hlc: i + 1, nodeId: 1, generation: 1 }, value: "v", expiresAtMs: 0 }
-        peers.replicate(address, { key: `k${i}`, write }, (reply) => {
+        peers.replicate(address, { key: `k${i}`, write, epoch: 1 }, (reply) => {
           replies.push(reply)
           if (replies.length === count) resume(Effect.succeed(replies))
         })
@@ -126,7 +126,7 @@ describe("PeerPool", () => {
       const peers = yield* PeerClient
       const port = yield* Effect.promise(() => freePort("127.0.0.91"))
       const reply = yield* Effect.async<{ _tag: string }>((resume) =>
-        peers.replicate(`127.0.0.91:${port}`, { key: "k", write: undefined }, (r) => resume(Effect.succeed(r)))
+        peers.replicate(`127.0.0.91:${port}`, { key: "k", write: undefined, epoch: 1 }, (r) => resume(Effect.succeed(r)))
       )
       expect(reply._tag).toBe("PeerUnavailable")
     }).pipe(withPool(512)))

@@ -14,11 +14,12 @@ const C = "10.0.0.3:8080"
 const threeNodesWith = (overrides: Partial<NodeConfigShape>) => Effect.gen(function*() {
   const network = new MemoryNetwork(Duration.seconds(1))
   network.faults.delay = Duration.millis(10)
-  const a = yield* simNode(network, A, [], overrides)
-  const b = yield* simNode(network, B, [A], overrides)
-  const c = yield* simNode(network, C, [A], overrides)
-  for (let i = 0; i < 100 && [a, b, c].some((n) => n.ring.current().size < 3); i++) yield* TestClock.adjust("100 millis")
-  expect([a, b, c].map((n) => n.ring.current().size)).toEqual([3, 3, 3])
+  const a = yield* simNode(network, A, [B, C], overrides)
+  const b = yield* simNode(network, B, [A, C], overrides)
+  const c = yield* simNode(network, C, [A, B], overrides)
+  const size = (n: SimNode) => n.ring.current()?.config.members.length ?? 0
+  for (let i = 0; i < 100 && [a, b, c].some((n) => size(n) < 3); i++) yield* TestClock.adjust("100 millis")
+  expect([a, b, c].map(size)).toEqual([3, 3, 3])
   return { network, a, b, c }
 })
 const threeNodes = threeNodesWith({})

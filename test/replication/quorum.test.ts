@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { ReplicaReply } from "../../src/replication/protocol.js"
+import type { ReplicaReply } from "../../src/protocol/replica.js"
 import { ReadRound, type Withheld, WriteRound } from "../../src/replication/quorum.js"
 
 const v = (hlc: number) => ({ hlc, nodeId: 1, generation: 1 })
@@ -8,10 +8,17 @@ const stale = (hlc: number): ReplicaReply => ({ _tag: "Stale", current: v(hlc) }
 const down = { _tag: "PeerTimeout" } as const
 const notReady: ReplicaReply = { _tag: "NotReady" }
 
-/** Feeds replies in order; returns the first verdict and after how many replies it came. */
-const run = (round: WriteRound, replies: ReadonlyArray<ReplicaReply | typeof down | Withheld>) => {
-  for (const [i, reply] of replies.entries()) {
-    const verdict = round.record(reply)
+const fenced = (epoch: number): ReplicaReply => ({ _tag: "WrongEpoch", epoch })
+const ADDRESSES = ["a", "b", "c", "d", "e"]
+
+/** One replica set of the first `n` addresses needing `required`. */
+const single = (n: number, required: number) => new WriteRound([{ replicas: ADDRESSES.slice(0, n), required }])
+
+/** Feeds replies in order (from a, b, c, ... unless given as [address, reply]); the first verdict and after how many replies. */
+const run = (round: WriteRound, replies: ReadonlyArray<ReplicaReply | typeof down | Withheld | readonly [string, ReplicaReply | typeof down]>) => {
+  for (const [i, entry] of replies.entries()) {
+    const [address, reply] = Array.isArray(entry) ? entry as [string, ReplicaReply] : [ADDRESSES[i]!, entry as ReplicaReply]
+    const verdict = round.record(address, reply)
     if (verdict !== undefined) return { after: i + 1, verdict: verdict._tag }
   }
   return { after: replies.length, verdict: "none" }
@@ -32,18 +39,45 @@ describe("WriteRound", () => {
     // A pending copy is never read until that replica has pulled newer versions, so it cannot be seen twice.
     ["retries when the voters refused, whatever the pending replica did", [stale(5), notReady, stale(7)], { after: 3, verdict: "Stale" }]
   ]
-  for (const [name, replies, expected] of cases) it(name, () => expect(run(new WriteRound(3, 2), replies)).toEqual(expected))
+  for (const [name, replies, expected] of cases) it(name, () => expect(run(single(3, 2), replies)).toEqual(expected))
 
   it("decides only once every replica answered, with five replicas", () => {
-    expect(run(new WriteRound(5, 3), [stale(9), stale(8), stale(1), stale(2), stale(7)])).toEqual({ after: 5, verdict: "Stale" })
-    expect(run(new WriteRound(5, 3), [stale(9), down, down, stale(8), applied])).toEqual({ after: 5, verdict: "Superseded" })
+    expect(run(single(5, 3), [stale(9), stale(8), stale(1), stale(2), stale(7)])).toEqual({ after: 5, verdict: "Stale" })
+    expect(run(single(5, 3), [stale(9), down, down, stale(8), applied])).toEqual({ after: 5, verdict: "Superseded" })
   })
 
   it("reports the newest refusing version to retry above", () => {
-    const round = new WriteRound(3, 2)
-    round.record(stale(5))
-    round.record(stale(9))
-    expect(round.record(stale(7))).toEqual({ _tag: "Stale", newest: v(9) })
+    const round = single(3, 2)
+    round.record("a", stale(5))
+    round.record("b", stale(9))
+    expect(round.record("c", stale(7))).toEqual({ _tag: "Stale", newest: v(9) })
+  })
+
+  it("follows a newer ring as soon as a fenced replica keeps the quorum out of reach, even if another applied", () => {
+    expect(run(single(3, 2), [applied, fenced(7), fenced(7)])).toEqual({ after: 3, verdict: "Fenced" })
+    expect(run(single(3, 2), [fenced(7), down])).toEqual({ after: 2, verdict: "Fenced" })
+    const round = single(3, 2)
+    round.record("a", fenced(5))
+    expect(round.record("b", fenced(9))).toEqual({ _tag: "Fenced", epoch: 9, from: "b" })
+    // A fenced replica the quorum can do without changes nothing.
+    expect(run(single(3, 2), [fenced(7), applied, applied])).toEqual({ after: 3, verdict: "Written" })
+  })
+
+  describe("joint quorums during a movement (previous ring a,b,c; new ring b,c,d)", () => {
+    const joint = () => new WriteRound([{ replicas: ["a", "b", "c"], required: 2 }, { replicas: ["b", "c", "d"], required: 2 }])
+    it("is written once both sets have a majority; a replica in both counts in both", () => {
+      expect(run(joint(), [["b", applied], ["c", applied]])).toEqual({ after: 2, verdict: "Written" })
+      expect(run(joint(), [["a", applied], ["d", applied], ["b", applied]])).toEqual({ after: 3, verdict: "Written" })
+    })
+    it("is not written with a majority of only one set", () => {
+      expect(run(joint(), [["a", applied], ["b", applied], ["c", down], ["d", down]])).toEqual({ after: 4, verdict: "Unavailable" })
+    })
+    it("is unavailable as soon as one set can no longer reach its majority", () => {
+      expect(run(joint(), [["d", down], ["c", down]])).toEqual({ after: 2, verdict: "Unavailable" })
+    })
+    it("counts a not-yet-pulled new replica's ack for the new set", () => {
+      expect(run(joint(), [["a", applied], ["b", applied], ["d", applied]])).toEqual({ after: 3, verdict: "Written" })
+    })
   })
 })
 
@@ -74,12 +108,20 @@ describe("ReadRound", () => {
     expect(round.record("b", { _tag: "Found", version: v(1), value: "x", expiresAtMs: 0 })).toMatchObject({ holders: ["a", "b"] })
     const short = new ReadRound(3, 2)
     short.record("p", notReady)
-    expect(short.record("q", down)).toEqual({ _tag: "Unavailable", acked: 0 })
+    expect(short.record("q", down)).toEqual({ _tag: "Unavailable", acked: 0, replicas: 3, required: 2 })
   })
 
   it("is unavailable when fewer than R can still answer", () => {
     const round = new ReadRound(3, 2)
     expect(round.record("a", down)).toBeUndefined()
-    expect(round.record("b", down)).toEqual({ _tag: "Unavailable", acked: 0 })
+    expect(round.record("b", down)).toEqual({ _tag: "Unavailable", acked: 0, replicas: 3, required: 2 })
+  })
+})
+
+describe("ReadRound fencing", () => {
+  it("follows the newest ring a replica refused with once R is out of reach", () => {
+    const round = new ReadRound(3, 2)
+    expect(round.record("a", { _tag: "WrongEpoch", epoch: 4 })).toBeUndefined()
+    expect(round.record("b", { _tag: "WrongEpoch", epoch: 6 })).toEqual({ _tag: "Fenced", epoch: 6, from: "b" })
   })
 })

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { type Hash32, loadXxHash32 } from "../../src/ring/keyHash.js"
-import { DEFAULT_VNODES } from "../../src/ring/Ring.js"
+import { DEFAULT_VNODES } from "../../src/placement/Ring.js"
 
 let hash: Hash32
 beforeAll(async () => {

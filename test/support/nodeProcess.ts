@@ -130,23 +130,21 @@ export const spawnNode = (env: Record<string, string>, options: { readonly netns
   }
 }
 
-/** Matches the log line of a node whose ring has reached `size` members. */
-export const ringOf = (size: number) => (line: Record<string, unknown>): boolean =>
-  line["msg"] === "ring changed" && String(line["members"]).split(",").length === size
-
-/** Matches the log line of a node that has pulled its ranges and votes on them. */
-export const isSynced = (line: Record<string, unknown>): boolean => line["msg"] === "synced: voting on its ranges"
-
 /**
- * Waits until every node of a cluster started together sees all `size`
- * members and has synced once: members joining later only shrink the ranges
- * of those already there, so each node then votes on all of its keys.
+ * Matches the log line of a node that installed a stable agreed ring of
+ * `size` members: every member of it has pulled what it gained (a movement
+ * ends with a stable configuration only then).
  */
+export const ringOf = (size: number) => (line: Record<string, unknown>): boolean =>
+  line["msg"] === "ring changed" && line["phase"] === "stable" && String(line["members"]).split(",").length === size
+
+/** Matches the log line of a node that installed a stable agreed ring with `address` on it. */
+export const stableRingWith = (address: string) => (line: Record<string, unknown>): boolean =>
+  line["msg"] === "ring changed" && line["phase"] === "stable" && String(line["members"]).split(",").includes(address)
+
+/** Waits until every node of a cluster has installed a stable agreed ring of `size` members. */
 export const clusterReady = (nodes: ReadonlyArray<NodeProcess>, size: number) =>
-  Promise.all(nodes.map(async (node) => {
-    await node.waitForLog(ringOf(size))
-    await node.waitForLog(isSynced)
-  }))
+  Promise.all(nodes.map((node) => node.waitForLog(ringOf(size))))
 
 /** Starts a node on a free port of `host` and waits until it logs "ready". */
 export const startNode = async (host: string, env: Record<string, string> = {}): Promise<NodeProcess> => {

@@ -2,7 +2,7 @@ import { createChannel, createClient } from "nice-grpc"
 import { digestEquals, entryDigest, MerkleTree } from "../../src/antientropy/MerkleTree.js"
 import * as V from "../../src/clock/version.js"
 import { defaults } from "../../src/config/NodeConfig.js"
-import { AntiEntropyServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
+import { AntiEntropyServiceDefinition, PlacementServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { loadXxHash32 } from "../../src/ring/keyHash.js"
 
@@ -12,18 +12,26 @@ interface Held {
   readonly tombstone: boolean
 }
 
-/**
- * Everything a node holds, read through its own AntiEntropy.Pull: the union,
- * over every member as requester, of the records of the keys that member
- * replicates. Every key has owners, so nothing held is left out.
- */
-export const inventory = async (address: string, members: ReadonlyArray<string>): Promise<Map<string, Held>> => {
+/** The agreed ring epoch and members a node is at, from its PlacementService. */
+export const agreedRing = async (address: string): Promise<{ readonly epoch: number; readonly members: ReadonlyArray<string> }> => {
+  const channel = createChannel(address)
+  try {
+    const hello = await createClient(PlacementServiceDefinition, channel).hello({ from: { address: "127.0.0.1:1", generation: 1 }, seeds: [] })
+    return { epoch: hello.config?.epoch ?? 0, members: hello.config?.members.map((m) => m.address) ?? [] }
+  } finally {
+    channel.close()
+  }
+}
+
+/** Everything a node holds, read through its own AntiEntropy.Pull over the whole circle at its current epoch. */
+export const inventory = async (address: string): Promise<Map<string, Held>> => {
+  const { epoch } = await agreedRing(address)
   const channel = createChannel(address)
   try {
     const client = createClient(AntiEntropyServiceDefinition, channel)
     const held = new Map<string, Held>()
-    for (const requester of members) {
-      for await (const chunk of client.pull({ requester, members: [...members] })) {
+    {
+      for await (const chunk of client.pull({ requester: address, epoch, ranges: [{ first: 0, count: 2 ** 32 }] })) {
         for (const record of chunk.records) {
           const v = record.write?.version
           held.set(record.key, {
@@ -52,7 +60,11 @@ export const placementProblems = async (members: ReadonlyArray<string>): Promise
   const hash = await loadXxHash32()
   const ring = HashRing.build(members, { vnodes: defaults.vnodes, replicas: defaults.replicationFactor, hash })
   const holdings = new Map<string, Map<string, Held>>()
-  for (const member of members) holdings.set(member, await inventory(member, members))
+  for (const member of members) {
+    const agreed = await agreedRing(member)
+    if ([...agreed.members].sort().join() !== [...members].sort().join()) return [`${member} is at epoch ${agreed.epoch} with [${agreed.members.join(" ")}]`]
+    holdings.set(member, await inventory(member))
+  }
   const problems: Array<string> = []
   const keys = new Set<string>()
   for (const held of holdings.values()) for (const key of held.keys()) keys.add(key)

@@ -10,7 +10,7 @@ import type { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { LocalReplica } from "../../src/replication/LocalReplica.js"
 import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
-import { Ring } from "../../src/ring/Ring.js"
+import { Ring } from "../../src/placement/Ring.js"
 import { Store } from "../../src/store/ShardedStore.js"
 
 const hostPort = (address: string) => {
@@ -20,8 +20,9 @@ const hostPort = (address: string) => {
 }
 
 /**
- * Builds one in-process node on a MemoryNetwork (SWIM, ring, coordinator,
- * store, all real; only the transport is in memory) and registers it. Runs
+ * Builds one in-process node on a MemoryNetwork (SWIM, ring agreement,
+ * coordinator, store, all real; only the transport is in memory), registers
+ * it and starts its part in ring agreement. Runs
  * on the caller's clock, so TestClock drives probes and delays.
  */
 export const simNode = (
@@ -44,15 +45,18 @@ export const simNode = (
     yield* Effect.addFinalizer(() => stop)
     const membership = Context.get(context, Membership)
     const replica = Context.get(context, LocalReplica)
+    const ring = Context.get(context, Ring)
     network.register(address, {
       replicate: replica.handle,
+      epoch: ring.epoch,
+      catchUp: (epoch, from) => Effect.asVoid(Effect.timeoutOption(ring.learn(epoch, from), "1 second")),
       ping: membership.onPing,
       pingReq: membership.onPingReq,
-      join: membership.onJoin,
+      placement: ring.handle,
       pull: Context.get(context, Sync).serve,
       digests: Context.get(context, AntiEntropy).digests
     })
-    yield* Scope.extend(membership.joinInBackground, scope)
+    yield* ring.start
     return {
       address,
       stop,

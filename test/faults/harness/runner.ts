@@ -24,7 +24,7 @@ export interface FaultRunOptions {
   readonly quietMs?: number
   /** Settings for every node on top of the harness's own (shrunk timers, no rate limit). */
   readonly env?: Readonly<Record<string, string>>
-  /** Start the workload as soon as the processes are spawned, not once the cluster is ready: formation is under test too. */
+  /** Start the workload as soon as every node answers on its port, not once the cluster is ready: formation is under test too. */
   readonly trafficFromStart?: boolean
   /** The clients' deadline per call: at least as long as a request can take inside the cluster. */
   readonly deadlineMs?: number
@@ -118,7 +118,9 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   process.once("SIGTERM", onSignal)
   try {
     for (let i = 0; i < nodeCount; i++) start(i)
-    if (options.trafficFromStart !== true) await clusterReady(running(), nodeCount)
+    // Traffic from the start: as soon as every node answers on its port, before any of them is ready.
+    if (options.trafficFromStart === true) await Promise.all(running().map((node) => node.waitForLog((line) => line["msg"] === "listening")))
+    else await clusterReady(running(), nodeCount)
 
     const config: WorkloadConfig = {
       targets: addresses.slice(0, nodeCount),

@@ -29,6 +29,12 @@ export interface WorkloadConfig {
 
 /** Errors after which the operation certainly did not happen. */
 const CERTAINLY_NOT_APPLIED = new Set([Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.FAILED_PRECONDITION, Status.UNAUTHENTICATED])
+/**
+ * UNAVAILABLE that says nothing was attempted: the node refused before
+ * coordinating (not a member yet, shutting down), or no connection was made.
+ */
+const notAttempted = (error: ClientError) =>
+  error.code === Status.UNAVAILABLE && (error.details.startsWith("not serving:") || error.details.startsWith("No connection established"))
 
 const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>; originEpochMs: number }> => {
   const random = prng(config.seed)
@@ -38,7 +44,10 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
   const started = performance.now()
   const originEpochMs = performance.timeOrigin + started
   const now = () => performance.now() - started
-  const conns = Array.from({ length: config.clients }, (_, c) => connect(config.targets[c % config.targets.length]!))
+  // Traffic may start before the nodes listen: grpc-js would back off up to
+  // two minutes after a refused connection and fail every call meanwhile.
+  const channelOptions = { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 }
+  const conns = Array.from({ length: config.clients }, (_, c) => connect(config.targets[c % config.targets.length]!, channelOptions))
 
   const perform = async (client: number, key: string, kind: Operation["kind"], value: string | undefined) => {
     const cache = conns[client]!.cache
@@ -61,7 +70,7 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
       if (kind === "get" && error instanceof ClientError && error.code === Status.NOT_FOUND) {
         read = undefined
         completedAtMs = now()
-      } else if (kind === "get" || (error instanceof ClientError && CERTAINLY_NOT_APPLIED.has(error.code))) {
+      } else if (kind === "get" || (error instanceof ClientError && (CERTAINLY_NOT_APPLIED.has(error.code) || notAttempted(error)))) {
         outcome = "fail" // a failed read tells nothing; a refused write never happened
         completedAtMs = now()
       } else {
