@@ -438,8 +438,11 @@ export class PlacementCore {
       installedAtMs: this.installedAtMs,
       deadNodeTimeoutMs: this.settings.deadNodeTimeoutMs,
       syncTimeoutMs: this.settings.syncTimeoutMs,
-      // A joiner is no member yet, so the failure detector does not watch it: its answer to our hello stands in.
-      reachable: (address) => address === this.self.address || liveness.reachable(address) || this.joiners.get(address)?.verified === true,
+      // A joiner is no member yet, so the failure detector does not watch it: its answer to our hello
+      // stands in, for its own identity only (not for an older process the ring still names at its address).
+      reachable: (address) =>
+        address === this.self.address || liveness.reachable(address) ||
+        (this.joiners.get(address)?.verified === true && view.identityOf(address) === undefined),
       deadForMs: (address) => (address === this.self.address ? undefined : liveness.deadForMs(address)),
       joiners: [...this.joiners.values()].filter((j) => j.verified).map((j) => j.member),
       leavers: [...this.leavers.values()],

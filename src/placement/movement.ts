@@ -60,9 +60,10 @@ const computePullPlan = (view: ConfigView, self: MemberId): Array<PullTask> => {
     if (counted.length === 0) return // every old replica was removed by force: nothing left to copy
     // A member removed by force leaves fewer to ask: as many as remain, at most what a full set needs.
     const needed = Math.min(sourcesNeeded(previousAll.length), counted.length)
-    const id = `${counted.join(",")}|${needed}`
+    const sources = [...counted].sort()
+    const id = `${sources.join(",")}|${needed}`
     let task = tasks.get(id)
-    if (task === undefined) tasks.set(id, task = { ranges: [], sources: counted, needed })
+    if (task === undefined) tasks.set(id, task = { ranges: [], sources, needed })
     appendRange(task.ranges, arcAt(points, i))
   })
   return [...tasks.values()]

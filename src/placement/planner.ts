@@ -141,12 +141,14 @@ const planChange = (inputs: PlanInputs): Plan => {
   // Every member that must pull has to be reachable, with enough reachable sources, or the movement would stall.
   const trial = view.memoized(`trial:${JSON.stringify(value)}`, () => ConfigView.build({ ...value, epoch: view.epoch + 1 }, inputs.settings))
   const pulls = target.map((member) => ({ member, tasks: pullPlan(trial, member) }))
-  const unreachable = pulls.filter(({ member, tasks }) => tasks.length > 0 && !inputs.reachable(member.address))
+  // A joiner answered the leader itself (a replacement's address still names the old process for the detector).
+  const reachableMember = (member: MemberId) => admitted.some((j) => sameMember(j, member)) || inputs.reachable(member.address)
+  const unreachable = pulls.filter(({ member, tasks }) => tasks.length > 0 && !reachableMember(member))
   if (unreachable.length > 0) {
     return { _tag: "Wait", why: `members that would have to pull are unreachable: ${unreachable.map((p) => p.member.address).join(",")}` }
   }
   const starved = pulls.filter(({ member, tasks }) =>
-    tasks.some((task) => task.sources.filter((s) => s === member.address || inputs.reachable(s)).length < task.needed)
+    tasks.some((task) => task.sources.filter((s) => (s === member.address && reachableMember(member)) || inputs.reachable(s)).length < task.needed)
   )
   if (starved.length > 0) {
     return { _tag: "Wait", why: `too few reachable replicas to copy from for ${starved.map((p) => p.member.address).join(",")}` }

@@ -327,19 +327,23 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         let verdict = firstVerdict
         let view = firstView
         let hops = 0
+        // Whether this version landed (or may have) anywhere in an earlier round: then it may have been
+        // seen, and must never be retried at a newer version (the same write would appear twice).
+        let landed = false
         for (let attempt = 0;; attempt++) {
           const groups = writeGroups(view, key, consistency)
           if (verdict._tag === "Written") return yield* writeDone(version, verdict.existed, groups[0]!.required, attempt + 1)
           if (verdict._tag === "Unavailable") return yield* unavailable("write", verdict.required, verdict.acked, verdict.replicas)
           if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
           if (verdict._tag === "Fenced") {
+            landed ||= verdict.landed
             yield* follow(verdict, hops++)
             const next = routing()
             if (next instanceof NotServing) return yield* Effect.fail(next)
             view = next
           } else {
             hlc.observe(verdict.newest)
-            if (verdict._tag === "Superseded") return yield* contended(attempt + 1)
+            if (verdict._tag === "Superseded" || landed) return yield* contended(attempt + 1)
             metrics.staleRetry()
             yield* contentionBackoff(attempt)
             version = hlc.next()

@@ -15,9 +15,12 @@ export type Unavailable = { readonly _tag: "Unavailable"; readonly acked: number
 /**
  * A replica on a newer ring epoch refused, and the round could not succeed
  * without it: learn that epoch's configuration from `from` and try again
- * on it (a write with the same version: it is one write, wherever it landed).
+ * on it (a write with the same version: it is one write, wherever it
+ * landed). `landed`: some replica applied the attempt (or may have, having
+ * not answered), so it may have been seen: should a later round find it
+ * stale, it must not be retried at a newer version.
  */
-export type Fenced = { readonly _tag: "Fenced"; readonly epoch: number; readonly from: string }
+export type Fenced = { readonly _tag: "Fenced"; readonly epoch: number; readonly from: string; readonly landed: boolean }
 
 export type WriteVerdict =
   | { readonly _tag: "Written"; readonly existed: boolean }
@@ -101,7 +104,7 @@ export class WriteRound {
         break
       case "WrongEpoch":
         outcome = Outcome.Fenced
-        if (this.fenced === undefined || reply.epoch > this.fenced.epoch) this.fenced = { _tag: "Fenced", epoch: reply.epoch, from: address }
+        if (this.fenced === undefined || reply.epoch > this.fenced.epoch) this.fenced = { _tag: "Fenced", epoch: reply.epoch, from: address, landed: false }
         break
       default:
         outcome = Outcome.Failed
@@ -134,7 +137,7 @@ export class WriteRound {
     if (written) return { _tag: "Written", existed: this.existed }
     if (!outOfReach) return undefined
     // A replica on a newer ring would have answered there: try there, with this very version.
-    if (this.fenced !== undefined) return this.fenced
+    if (this.fenced !== undefined) return { ...this.fenced, landed: this.applied > 0 || this.failed > 0 || this.answered < this.targets }
     if (unreachable !== undefined) {
       return { _tag: "Unavailable", acked: unreachable.replicas.length - unreachable.unusable, replicas: unreachable.replicas.length, required: unreachable.required }
     }
@@ -185,7 +188,7 @@ export class ReadRound {
       return this.answers.length >= this.required ? this.decide() : undefined
     }
     if (reply._tag === "WrongEpoch" && (this.fenced === undefined || reply.epoch > this.fenced.epoch)) {
-      this.fenced = { _tag: "Fenced", epoch: reply.epoch, from: address }
+      this.fenced = { _tag: "Fenced", epoch: reply.epoch, from: address, landed: false }
     }
     // Failed, fenced, or not a replica here (NotReady): it cannot count.
     this.failed++

@@ -71,12 +71,6 @@ export class HashRing {
     return this.tokens
   }
 
-  /** Whether this ring is made of exactly `members` (in any order, duplicates ignored). */
-  hasMembers(members: ReadonlyArray<string>): boolean {
-    const wanted = new Set(members)
-    return wanted.size === this.members.length && this.members.every((member) => wanted.has(member))
-  }
-
   /** Whether `member` replicates keys with this hash. */
   replicates(member: string, keyHash: number): boolean {
     return this.preferenceList(keyHash).includes(member)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, TestClock } from "effect"
+import { Duration, Effect, Fiber, TestClock } from "effect"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
+import { Entry } from "../../src/store/entry.js"
 import { type SimNode, simNode } from "../support/sim.js"
 
 const A = "10.0.0.1:8080"
@@ -110,5 +111,50 @@ describe("Ring agreement over SWIM (real services, in-memory network)", () => {
       network.faults.cut.clear()
       yield* advanceUntil(() => [a, b, c].every((n) => n.ring.current()?.config.members.length === 3 && n.ring.current()?.stable === true), Duration.seconds(20))
       expect(a.ring.status()).toBe("member")
+    }))
+})
+
+const E = "10.0.0.5:8080"
+
+describe("fencing and removal rules (real services, in-memory network)", () => {
+  it.scoped("fences a coordinator that was cut off past its removal: it cannot complete a write on its old ring (S2)", () =>
+    Effect.gen(function*() {
+      const { a, b, c, network } = yield* cluster
+      for (const other of [B, C]) {
+        network.faults.cut.add(`${A}->${other}`)
+        network.faults.cut.add(`${other}->${A}`)
+      }
+      // B and C remove A and move on; A still routes with epoch 1.
+      yield* advanceUntil(() => [b, c].every((n) => hasStableRing(n, [B, C])), Duration.seconds(20))
+      expect(a.ring.epoch()).toBe(1)
+      network.faults.cut.clear()
+      // The very first call on A goes out with epoch 1: B and C refuse it and A learns it was removed.
+      const write = yield* Effect.fork(Effect.either(a.api.set({ key: "k", value: "stale", ttlSeconds: 0, consistency: "QUORUM" })))
+      yield* TestClock.adjust("200 millis")
+      const outcome = yield* Fiber.join(write)
+      expect(outcome._tag).toBe("Left")
+      expect(b.store.read("k")).not.toBeInstanceOf(Entry)
+      expect(c.store.read("k")).not.toBeInstanceOf(Entry)
+    }))
+
+  it.scoped("keeps members whose removal would leave ranges without a reachable majority (S4), until removed by force", () =>
+    Effect.gen(function*() {
+      const network = new MemoryNetwork(Duration.seconds(1))
+      network.faults.delay = Duration.millis(2)
+      const all = [A, B, C, D, E]
+      const nodes = yield* Effect.forEach(all, (address) => simNode(network, address, all.filter((x) => x !== address), fast))
+      yield* advanceUntil(() => nodes.every((n) => hasStableRing(n, all)), Duration.seconds(5))
+      // Two of five die: some ranges keep one replica of three.
+      network.faults.down.add(D)
+      network.faults.down.add(E)
+      yield* TestClock.adjust("20 seconds")
+      const [a] = nodes
+      expect(stableRing(a!)).toEqual(all)
+      expect(a!.ring.plan()._tag === "Blocked" || nodes.some((n) => n.ring.plan()._tag === "Blocked")).toBe(true)
+      // The operator removes both by force: the ring moves on without them.
+      yield* a!.ring.requestRemoval(D, true)
+      yield* a!.ring.requestRemoval(E, true)
+      yield* advanceUntil(() => nodes.slice(0, 3).every((n) => hasStableRing(n, [A, B, C])), Duration.seconds(20))
+      expect(a!.ring.history().some((v) => v.config.forced.length === 2)).toBe(true)
     }))
 })

@@ -2,6 +2,9 @@ import type { ConfigView, RingSettings } from "../../../src/placement/ConfigView
 import { pullPlan } from "../../../src/placement/movement.js"
 import { type Liveness, type Outbound, PlacementCore } from "../../../src/placement/PlacementCore.js"
 import type { MemberId, PlacementResponse, RingConfig } from "../../../src/protocol/placement.js"
+import type { PulledRecord } from "../../../src/protocol/movement.js"
+import type { HashRange } from "../../../src/ring/hashRange.js"
+import { DataLayer } from "./DataLayer.js"
 import { Agenda } from "./events.js"
 import { type Host, type NetworkOptions, SimNetwork } from "./network.js"
 import { Rng } from "./random.js"
@@ -32,8 +35,8 @@ export class SimNode {
   readonly core: PlacementCore
   /** Since when each address has looked unreachable from here. */
   private readonly unreachableSince = new Map<string, number>()
-  /** Hooks for a data layer on top (installs). */
-  onInstall: ((view: ConfigView, previous: ConfigView | undefined) => void) | undefined
+  /** The node's data, when the run simulates the data path too. */
+  readonly data: DataLayer | undefined
 
   constructor(readonly cluster: SimCluster, readonly address: string, generation: number, seeds: ReadonlyArray<string>) {
     this.core = new PlacementCore({ address, generation }, {
@@ -45,10 +48,11 @@ export class SimNode {
       proposalTimeoutMs: cluster.timers.proposalTimeoutMs,
       random: cluster.rng.next
     })
-    this.core.onInstall = (view, previous) => {
+    this.data = cluster.withData ? new DataLayer(this, cluster.rng.int(-2000, 2000)) : undefined
+    this.core.onInstall = (view) => {
       cluster.recordInstall(this, view.config)
+      this.data?.release(view)
       this.startPulls(view)
-      this.onInstall?.(view, previous)
     }
   }
 
@@ -68,7 +72,10 @@ export class SimNode {
     const expected = this.core.current?.identityOf(address)
     const answers = other !== undefined && other.host.up && !other.host.paused && this.cluster.network.canReach(this.address, address) &&
       (expected === undefined || expected.generation === other.identity.generation)
-    if (this.cluster.rng.chance(this.cluster.detectorNoise)) return answers ? this.cluster.timers.deadNodeTimeoutMs * 2 : undefined
+    // (No draw at all without noise, so that looking at a run does not change it.)
+    if (this.cluster.detectorNoise > 0 && this.cluster.rng.chance(this.cluster.detectorNoise)) {
+      return answers ? this.cluster.timers.deadNodeTimeoutMs * 2 : undefined
+    }
     if (answers) {
       this.unreachableSince.delete(address)
       return undefined
@@ -104,6 +111,7 @@ export class SimNode {
   private startPulls(view: ConfigView): void {
     const tasks = pullPlan(view, this.identity)
     if (tasks.length === 0) return
+    if (this.cluster.bugs.skipPulls === true) return this.core.markSynced(view.epoch)
     const answered = tasks.map((task) => new Set<string>(task.sources.includes(this.address) ? [this.address] : []))
     const done = () => tasks.every((task, i) => answered[i]!.size >= task.needed)
     const attempt = () => {
@@ -112,13 +120,14 @@ export class SimNode {
       tasks.forEach((task, i) => {
         for (const source of task.sources) {
           if (answered[i]!.has(source)) continue
-          this.cluster.network.call<{ epoch: number; config: RingConfig | undefined; ok: boolean }>(
+          this.cluster.network.call<PullAnswer>(
             this.address,
             source,
-            () => this.cluster.nodes.get(source)?.servePull(view.config),
+            () => this.cluster.nodes.get(source)?.servePull(view.config, task.ranges),
             (answer) => {
               if (answer === undefined) return
               if (answer.config !== undefined) this.core.install(answer.config, this.cluster.agenda.nowMs)
+              if (answer.ok) this.data?.apply(answer.records)
               if (answer.ok && this.core.current === view) answered[i]!.add(source)
               if (done() && this.core.current === view) this.core.markSynced(view.epoch)
             }
@@ -131,15 +140,33 @@ export class SimNode {
   }
 
   /** A source answers a pull only at the puller's epoch: it catches up first when behind. */
-  servePull(config: RingConfig): { epoch: number; config: RingConfig | undefined; ok: boolean } {
+  servePull(config: RingConfig, ranges: ReadonlyArray<HashRange>): PullAnswer {
     if (this.core.epoch < config.epoch) this.core.install(config, this.cluster.agenda.nowMs)
     const mine = this.core.current
-    if (mine === undefined || mine.epoch > config.epoch) return { epoch: this.core.epoch, config: mine?.config, ok: false }
-    return { epoch: mine.epoch, config: undefined, ok: true }
+    if (mine === undefined || mine.epoch > config.epoch) return { config: mine?.config, ok: false, records: [] }
+    return { config: undefined, ok: true, records: this.data?.records(ranges) ?? [] }
   }
 }
 
+/** What a pull gets: records at the puller's epoch, or the source's newer configuration. */
+interface PullAnswer {
+  readonly config: RingConfig | undefined
+  readonly ok: boolean
+  readonly records: ReadonlyArray<PulledRecord>
+}
+
+/** Rules the simulator can break on purpose, to show that its checks catch a broken protocol. */
+export interface SimBugs {
+  /** Members report their pulls done without pulling (breaks S3). */
+  readonly skipPulls?: boolean
+  /** Replicas answer operations of any epoch (breaks S2). */
+  readonly noFencing?: boolean
+}
+
 export interface SimOptions {
+  /** Simulate the data path too: stores, replicas, pulls (for linearizability checks). */
+  readonly withData?: boolean
+  readonly bugs?: SimBugs
   readonly seed: number
   readonly network: NetworkOptions
   readonly timers?: SimTimers
@@ -169,6 +196,8 @@ export class SimCluster {
   readonly timers: SimTimers
   readonly ring: RingSettings
   readonly detectorNoise: number
+  readonly withData: boolean
+  readonly bugs: SimBugs
   readonly nodes = new Map<string, SimNode>()
   /** The configuration each epoch got, as first installed anywhere. */
   readonly decided = new Map<number, string>()
@@ -182,6 +211,8 @@ export class SimCluster {
     this.timers = options.timers ?? DEFAULT_TIMERS
     this.ring = { vnodes: options.ring?.vnodes ?? 16, replicas: options.ring?.replicas ?? 3, hash: fnv }
     this.detectorNoise = options.detectorNoise ?? 0
+    this.withData = options.withData ?? false
+    this.bugs = options.bugs ?? {}
   }
 
   static address = address

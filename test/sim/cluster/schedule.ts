@@ -12,9 +12,23 @@ export interface ScheduleOptions {
   readonly faultEveryMs: number
   /** Longest a partition or a pause lasts (longer than DEAD_NODE_TIMEOUT, so removals happen mid-fault). */
   readonly maxFaultMs: number
+  /**
+   * Whether an operator removes crashed members by force. A forced removal
+   * may lose writes by design (S4), so runs that check linearizability
+   * leave it out.
+   */
+  readonly forcedRemovals: boolean
 }
 
-export const DEFAULT_SCHEDULE: ScheduleOptions = { nodes: 5, spares: 2, faultyMs: 12_000, quietMs: 20_000, faultEveryMs: 900, maxFaultMs: 3_000 }
+export const DEFAULT_SCHEDULE: ScheduleOptions = {
+  nodes: 5,
+  spares: 2,
+  faultyMs: 12_000,
+  quietMs: 20_000,
+  faultEveryMs: 900,
+  maxFaultMs: 3_000,
+  forcedRemovals: true
+}
 
 /** What happened to whom, for a failing seed's report. */
 export type Log = Array<string>
@@ -106,7 +120,7 @@ export const runSchedule = (cluster: SimCluster, options: ScheduleOptions, log: 
     () => {
       const gone = [...cluster.nodes.values()].find((n) => !n.host.up)
       const operator = rng.pick(running())
-      if (gone === undefined || operator === undefined) return
+      if (!options.forcedRemovals || gone === undefined || operator === undefined) return
       operator.core.requestRemoval(gone.address, true)
       note(`operator at ${operator.address} removes ${gone.address} by force`)
     }
