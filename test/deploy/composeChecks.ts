@@ -43,7 +43,7 @@ export const checkPeers = (compose: unknown) => {
       const other = services[peer.host] ?? {}
       expect(peer.port, `${name}: ${peer.host} listens on the port PEERS dials`).toBe(addressesOf(peer.host, other).listen.port)
     }
-    // Any one seed is enough to join, but naming all the others lets a node join whichever starts first.
+    // The first ring is agreed by every seed: all nodes must name the same ones (each the others, itself by ADDR).
     expect([...hosts, name].sort(), `${name}: PEERS names every other node`).toEqual(Object.keys(nodes).sort())
   }
 }

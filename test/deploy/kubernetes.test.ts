@@ -64,6 +64,9 @@ describe("the checks catch broken files", () => {
     ["a PDB allowing two pods down", (docs) => {
       mapping(ofKind(docs, "PodDisruptionBudget")[0]?.spec, "spec").maxUnavailable = 2
     }, checkK8sServices],
+    ["pods started one after another", (docs) => {
+      mapping(statefulSetOf(docs).spec, "spec").podManagementPolicy = "OrderedReady"
+    }, checkK8sPeers],
     ["a PEERS entry for a pod that does not exist", (docs) => {
       const peers = k8sEnv(docs, "PEERS")
       peers.value = String(peers.value).replace("quorum-cache-2.", "quorum-cache-3.")

@@ -131,6 +131,8 @@ export const checkK8sPeers = (docs: ReadonlyArray<Mapping>) => {
   const set = statefulSetOf(docs)
   const headless = String(set.spec.serviceName)
   expect(set.replicas, "three replicas").toBe(3)
+  // The first ring needs every seed to answer: pods started one by one, each waiting for the last to be ready, never would.
+  expect(set.spec.podManagementPolicy, "pods start in parallel (the first ring is agreed by all three)").toBe("Parallel")
   const envNames = list(set.container.env, "env").map((e) => String(mapping(e, "env").name))
   for (const [dependent, needs] of [["ADDR", "POD_NAME"], ["PEERS", "POD_NAMESPACE"], ["ADDR", "POD_NAMESPACE"]] as const) {
     // $(VAR) expands only from variables defined earlier in the list.

@@ -15,7 +15,7 @@ const REGRESSIONS = [
   42 // a write fenced after landing on one replica, then found stale on the new ring, was retried at a new version: seen twice
 ]
 
-const SEEDS = seedCount(250)
+const SEEDS = seedCount(200)
 
 describe("the data path under seeded faults", () => {
   it(`keeps every key's history linearizable, acknowledged writes included (${SEEDS} schedules and the pinned ones)`, () => {

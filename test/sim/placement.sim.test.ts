@@ -18,7 +18,7 @@ const REGRESSIONS = [
   10004 // a restarted process asking to join made the old process the ring names at its address look reachable
 ]
 
-const SEEDS = seedCount(600)
+const SEEDS = seedCount(400)
 
 describe("ring agreement under seeded faults", () => {
   it(`never installs two configurations for one epoch (S1), over ${SEEDS} schedules with a noisy failure detector`, () => {
