@@ -1,6 +1,7 @@
 import type { HashRing } from "../ring/HashRing.js"
 import { FULL_RING, type HashRange, tokenArc } from "../ring/hashRange.js"
-import { type Digest, MerkleTree } from "./MerkleTree.js"
+import type { Digest } from "../protocol/movement.js"
+import { MerkleTree } from "./MerkleTree.js"
 
 /** Levels below each arc's root: 2^6 = 64 leaves per arc. */
 export const ARC_TREE_DEPTH = 6

@@ -2,8 +2,6 @@ import type { Version } from "../clock/version.js"
 import type { Digest } from "../protocol/movement.js"
 import { FULL_RING, type HashRange } from "../ring/hashRange.js"
 
-export type { Digest }
-
 export const digestEquals = (a: Digest, b: Digest): boolean => a.hi === b.hi && a.lo === b.lo
 
 /**

@@ -3,6 +3,9 @@ import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
 import * as parse from "./parse.js"
 import type { AdminAddr, HostPort } from "./parse.js"
 
+/** Membership updates one message may carry at most (GOSSIP_PER_MESSAGE's ceiling); peers refuse more. */
+export const MAX_GOSSIP_PER_MESSAGE = 64
+
 /** Log output format: one JSON object per line for machines, or coloured lines for people. */
 export type LogFormat = "json" | "pretty" | "logfmt"
 
@@ -231,7 +234,8 @@ const config = Config.all({
   indirectProbes: setting("INDIRECT_PROBES", "members asked to probe indirectly", parse.parseInteger).pipe(
     Config.withDefault(defaults.indirectProbes)
   ),
-  gossipPerMessage: setting("GOSSIP_PER_MESSAGE", "membership updates per message", positive(parse.parseInteger))
+  // Peers refuse a message with more updates than MAX_GOSSIP_PER_MESSAGE.
+  gossipPerMessage: setting("GOSSIP_PER_MESSAGE", "membership updates per message", parse.atMost(MAX_GOSSIP_PER_MESSAGE, positive(parse.parseInteger)))
     .pipe(Config.withDefault(defaults.gossipPerMessage)),
   peerBatchMax: setting("PEER_BATCH_MAX", "replica operations per peer RPC", positive(parse.parseInteger)).pipe(
     Config.withDefault(defaults.peerBatchMax)

@@ -126,6 +126,13 @@ export const atLeast = (min: number, parse: (raw: string) => Parsed<number>) => 
   return n.value >= min ? n : fail(`${raw.trim()} is below the minimum of ${min}`)
 }
 
+/** Requires a parsed number to be at most `max`. */
+export const atMost = (max: number, parse: (raw: string) => Parsed<number>) => (raw: string): Parsed<number> => {
+  const n = parse(raw)
+  if (!n.ok) return n
+  return n.value <= max ? n : fail(`${raw.trim()} is above the maximum of ${max}`)
+}
+
 /** Where the admin HTTP server listens: the default (next to the gRPC port), nowhere, or an address. */
 export type AdminAddr =
   | { readonly _tag: "Default" }

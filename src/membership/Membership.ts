@@ -2,13 +2,12 @@ import { Array as Arr, Duration, Effect, Random, Schedule } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { PeerClient } from "../peer/PeerClient.js"
-import type { ConfigView } from "../placement/ConfigView.js"
-import type { Liveness } from "../placement/PlacementCore.js"
 import type { IndirectAck, MemberUpdate, ProbeAck, ProbeMessage } from "../protocol/membership.js"
 import type { MemberId } from "../protocol/placement.js"
 import { backgroundLoop } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { GossipQueue } from "./gossip.js"
+import type { Liveness } from "./liveness.js"
 import { suspicionTimeoutMs } from "./suspicion.js"
 import { type MemberRecord, MemberTable } from "./swim.js"
 
@@ -168,9 +167,8 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       attach: (link: RingLink): void => {
         ring = link
       },
-      /** Probes exactly the members `view` names, with their generations. */
-      track: (view: ConfigView): void =>
-        table.track(view.addresses().map((address) => view.identityOf(address)!), nowMs()),
+      /** Probes exactly these members (those the agreed ring names, with their generations). */
+      track: (members: ReadonlyArray<MemberId>): void => table.track(members, nowMs()),
       liveness,
       /** Everyone tracked, self included, with status and incarnation. */
       members: (): ReadonlyArray<MemberRecord> => table.members(),

@@ -1,4 +1,4 @@
-import type { MemberUpdate } from "./swim.js"
+import type { MemberUpdate } from "../protocol/membership.js"
 
 /** How many times each update is piggybacked: multiplier * ceil(log10(n + 1)), at least 1 (memberlist's formula). */
 export const retransmitLimit = (clusterSize: number, multiplier = 4): number =>

@@ -1,7 +1,5 @@
 import type { MemberStatus, MemberUpdate } from "../protocol/membership.js"
 
-export type { MemberStatus, MemberUpdate }
-
 export interface MemberRecord extends MemberUpdate {
   /** The process generation the agreed ring names at this address (0 for self before it knows). */
   readonly generation: number

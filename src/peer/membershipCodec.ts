@@ -1,6 +1,7 @@
 import * as pb from "../generated/cluster/v1/cluster.js"
-import { addressProblem } from "../placement/configCheck.js"
-import { MAX_GOSSIP_PER_MESSAGE, type MemberStatus, type MemberUpdate } from "../protocol/membership.js"
+import { addressProblem } from "../protocol/check.js"
+import { MAX_GOSSIP_PER_MESSAGE } from "../config/NodeConfig.js"
+import type { MemberStatus, MemberUpdate } from "../protocol/membership.js"
 
 /**
  * SWIM updates between the domain and `cluster.v1`. Gossip comes from

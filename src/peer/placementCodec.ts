@@ -1,5 +1,5 @@
 import * as pb from "../generated/cluster/v1/cluster.js"
-import { configProblem, memberProblem } from "../placement/configCheck.js"
+import { configProblem, memberProblem } from "../protocol/check.js"
 import {
   type Ballot,
   type Change,

@@ -18,8 +18,9 @@ import {
   type RingConfig,
   sameMember
 } from "../protocol/placement.js"
+import type { Liveness } from "../membership/liveness.js"
 import { ConfigView, majority, type RingSettings } from "./ConfigView.js"
-import { configProblem } from "./configCheck.js"
+import { configProblem } from "../protocol/check.js"
 import { barrierHolds } from "./movement.js"
 import { AcceptorState, ProposerRound, type RoundStep } from "./paxos.js"
 import { plan, type Plan, stableValue } from "./planner.js"
@@ -36,12 +37,6 @@ export interface CoreSettings {
   /** How long a Paxos attempt may take before it is abandoned and retried with a higher ballot. */
   readonly proposalTimeoutMs: number
   readonly random: () => number
-}
-
-/** The failure detector's view, by address (of the identity the current configuration names there). */
-export interface Liveness {
-  readonly reachable: (address: string) => boolean
-  readonly deadForMs: (address: string) => number | undefined
 }
 
 /** A request the core wants sent; its answer (or undefined after a failure or timeout) goes back to `onReply`. */

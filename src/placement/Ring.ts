@@ -65,7 +65,7 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
           ...(view.stable ? {} : { previous: view.config.previous.map((m) => m.address).join(",") }),
           ...(view.config.forced.length === 0 ? {} : { forced: view.config.forced.map((m) => m.address).join(",") })
         }))
-        membership.track(view)
+        membership.track(view.addresses().map((member) => view.identityOf(member)!))
         // Connections to members that are gone end here (their replica streams into it too).
         for (const gone of previous?.addresses() ?? []) if (view.identityOf(gone) === undefined) peers.disconnect(gone)
         yield* SubscriptionRef.set(views, view)

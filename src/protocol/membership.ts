@@ -11,9 +11,6 @@ export interface MemberUpdate {
   readonly status: MemberStatus
 }
 
-/** Updates one message may carry at most; a message with more is refused whole. */
-export const MAX_GOSSIP_PER_MESSAGE = 64
-
 /** A SWIM probe: who sends it (its generation and ring epoch), whom it is meant for, and piggybacked gossip. */
 export interface ProbeMessage {
   readonly from: string

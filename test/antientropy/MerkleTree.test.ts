@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { type Digest, digestEquals, entryDigest, MAX_DEPTH, MerkleTree } from "../../src/antientropy/MerkleTree.js"
+import { digestEquals, entryDigest, MAX_DEPTH, MerkleTree } from "../../src/antientropy/MerkleTree.js"
+import type { Digest } from "../../src/protocol/movement.js"
 import { FULL_RING, type HashRange, tokenArc } from "../../src/ring/hashRange.js"
 import { compare, type Version } from "../../src/clock/version.js"
 import { fnv1a32 } from "../../src/store/hash.js"

@@ -83,6 +83,7 @@ describe("NodeConfig", () => {
     [{ NUM_SHARDS: "abc" }, "NUM_SHARDS: \"abc\" is not a whole number"],
     [{ NUM_SHARDS: "0" }, "NUM_SHARDS: 0 is below the minimum of 1"],
     [{ NUM_SHARDS: "-2" }, "NUM_SHARDS: \"-2\" is not a whole number"],
+    [{ GOSSIP_PER_MESSAGE: "65" }, "GOSSIP_PER_MESSAGE: 65 is above the maximum of 64"],
     [{ CAPACITY: "1.5" }, "CAPACITY: \"1.5\" is not a whole number"],
     [{ CAPACITY: "" }, "CAPACITY: \"\" is not a whole number"],
     [{ ADDR: "localhost" }, "ADDR: \"localhost\" has no port"],

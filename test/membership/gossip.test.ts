@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { GossipQueue, retransmitLimit } from "../../src/membership/gossip.js"
-import type { MemberUpdate } from "../../src/membership/swim.js"
+import type { MemberUpdate } from "../../src/protocol/membership.js"
 
 const alive = (address: string, incarnation = 0): MemberUpdate => ({ address, incarnation, status: "alive" })
 const addresses = (updates: ReadonlyArray<MemberUpdate>) => updates.map((u) => u.address)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { MAX_INCARNATION, type MemberStatus, MemberTable, type MemberUpdate } from "../../src/membership/swim.js"
+import { MAX_INCARNATION, MemberTable } from "../../src/membership/swim.js"
+import type { MemberStatus, MemberUpdate } from "../../src/protocol/membership.js"
 
 const SELF = "self:7000"
 const M = "m:7000"

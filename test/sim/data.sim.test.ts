@@ -34,7 +34,11 @@ describe("the data path under seeded faults", () => {
   })
 
   // The checks can see a broken protocol: members that report their pulls done without pulling (S3).
-  it.each([14, 101])("catches a cluster whose joiners skip their pulls (seed %i)", (seed) => {
-    expect(runData(seed, { skipPulls: true }).verdict.ok).toBe(false)
+  it("catches a cluster whose joiners skip their pulls, within a few hundred schedules", () => {
+    let caught: number | undefined
+    for (let seed = 30_000; seed < 30_400 && caught === undefined; seed++) {
+      if (!runData(seed, { skipPulls: true }).verdict.ok) caught = seed
+    }
+    expect(caught).toBeDefined()
   })
 })

@@ -1,6 +1,7 @@
 import type { ConfigView, RingSettings } from "../../../src/placement/ConfigView.js"
 import { pullPlan } from "../../../src/placement/movement.js"
-import { type Liveness, type Outbound, PlacementCore } from "../../../src/placement/PlacementCore.js"
+import type { Liveness } from "../../../src/membership/liveness.js"
+import { type Outbound, PlacementCore } from "../../../src/placement/PlacementCore.js"
 import type { MemberId, PlacementResponse, RingConfig } from "../../../src/protocol/placement.js"
 import type { PulledRecord } from "../../../src/protocol/movement.js"
 import type { HashRange } from "../../../src/ring/hashRange.js"

@@ -1,5 +1,5 @@
 import { formatHostPort, parseHostPort } from "../config/parse.js"
-import { MAX_RING_MEMBERS, type MemberId, type RingConfig } from "../protocol/placement.js"
+import { MAX_RING_MEMBERS, type MemberId, type RingConfig } from "./placement.js"
 
 /** Longest member address accepted from the wire: a bracketed IPv6 or a 253-character host name, and a port. */
 export const MAX_ADDRESS_LENGTH = 262
