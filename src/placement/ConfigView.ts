@@ -40,7 +40,8 @@ export class ConfigView {
   private readonly identities = new Map<string, MemberId>()
   /** Addresses whose copy on the previous ring no longer counts. */
   private readonly excluded = new Set<string>()
-  private readonly memberKeys: Set<string>
+  /** Each member's generation by address: membership checks without building strings. */
+  private readonly memberGenerations = new Map<string, number>()
   /** Derived results computed at most once per view (pull plans, trial views): a view never changes. */
   private readonly memo = new Map<string, unknown>()
 
@@ -56,7 +57,7 @@ export class ConfigView {
       else if (current.generation !== member.generation) this.excluded.add(member.address)
     }
     for (const member of config.forced) this.excluded.add(member.address)
-    this.memberKeys = new Set(config.members.map((m) => `${m.address}/${m.generation}`))
+    for (const member of config.members) this.memberGenerations.set(member.address, member.generation)
   }
 
   static build(config: RingConfig, settings: RingSettings): ConfigView {
@@ -77,7 +78,7 @@ export class ConfigView {
 
   /** Whether `member` (this identity) is on the ring of `members`. */
   isMember(member: MemberId): boolean {
-    return this.memberKeys.has(`${member.address}/${member.generation}`)
+    return this.memberGenerations.get(member.address) === member.generation
   }
 
   /** The identity that answers for `address` in this configuration. */

@@ -102,11 +102,19 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       return view
     }
 
-    /** Moves to the ring a replica refused with, before trying again (within the request's attempts). */
-    const follow = (fenced: Fenced, hops: number): Effect.Effect<void, RingMoved> => {
+    /**
+     * Moves to the ring a replica refused with (learning it from that
+     * replica), before trying again: the configuration to route with next.
+     */
+    const follow = (fenced: Fenced, hops: number): Effect.Effect<ConfigView, RingMoved | NotServing> => {
       metrics.fenced("coordinator")
       if (hops >= MAX_EPOCH_HOPS) return Effect.fail(new RingMoved({ hops }))
-      return Effect.timeoutOption(ring.learn(fenced.epoch, fenced.from), config.rpcTimeout).pipe(Effect.asVoid)
+      return Effect.timeoutOption(ring.learn(fenced.epoch, fenced.from), config.rpcTimeout).pipe(
+        Effect.flatMap(() => {
+          const next = routing()
+          return next instanceof NotServing ? Effect.fail(next) : Effect.succeed(next)
+        })
+      )
     }
 
     const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void, spans?: ReplicaSpans) => {
@@ -337,10 +345,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
           if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
           if (verdict._tag === "Fenced") {
             landed ||= verdict.landed
-            yield* follow(verdict, hops++)
-            const next = routing()
-            if (next instanceof NotServing) return yield* Effect.fail(next)
-            view = next
+            view = yield* follow(verdict, hops++)
           } else {
             hlc.observe(verdict.newest)
             if (verdict._tag === "Superseded" || landed) return yield* contended(attempt + 1)
@@ -402,10 +407,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
           if (verdict._tag === "Unavailable") return yield* unavailable("read", verdict.required, verdict.acked, verdict.replicas)
           if (verdict._tag === "Fenced") {
             if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
-            yield* follow(verdict, hops++)
-            const next = routing()
-            if (next instanceof NotServing) return yield* Effect.fail(next)
-            view = next
+            view = yield* follow(verdict, hops++)
             verdict = yield* again()
             continue
           }
@@ -437,10 +439,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             if (written._tag !== "Written") {
               if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
               if (written._tag === "Fenced") {
-                yield* follow(written, hops++)
-                const next = routing()
-                if (next instanceof NotServing) return yield* Effect.fail(next)
-                view = next
+                view = yield* follow(written, hops++)
               } else {
                 // A newer write raced with this read: read again.
                 hlc.observe(written.newest)

@@ -9,7 +9,7 @@ import { loadXxHash32 } from "../../src/ring/keyHash.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { adminCall, adminGet, parseMetrics } from "../support/admin.js"
 import { connect, statusOf } from "../support/clients.js"
-import { clusterReady, freePort, type NodeProcess, repoRoot, ringOf, spawnNode } from "../support/nodeProcess.js"
+import { addressesOn, clusterReady, type NodeProcess, repoRoot, ringOf, spawnNode } from "../support/nodeProcess.js"
 
 const running: Array<NodeProcess> = []
 const closers: Array<() => void> = []
@@ -18,8 +18,6 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((n) => n.stop("SIGKILL")))
 })
 
-const addressesOn = (bases: ReadonlyArray<number>) =>
-  Promise.all(bases.map(async (i) => `127.0.0.${i}:${await freePort(`127.0.0.${i}`)}`))
 
 const startCluster = async (bases: ReadonlyArray<number>) => {
   const addresses = await addressesOn(bases)

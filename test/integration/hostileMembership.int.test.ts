@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { MemberStatus, MembershipServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { adminCall, adminGet } from "../support/admin.js"
 import { connect, statusOf } from "../support/clients.js"
-import { freePort, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { addressesOn, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
 
 /**
  * Membership input is untrusted: what a bug, a bad clock or an attacker on
@@ -24,8 +24,6 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((n) => n.stop("SIGKILL")))
 })
 
-const addressesOn = (bases: ReadonlyArray<number>) =>
-  Promise.all(bases.map(async (i) => `127.0.0.${i}:${await freePort(`127.0.0.${i}`)}`))
 
 /** Waits until every node's /readyz answers 200. */
 const allReady = async (admins: ReadonlyArray<string>, timeoutMs = 40_000) => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { connect } from "../support/clients.js"
 import { missingWrites, steadyLoad, waitUntil } from "../support/load.js"
-import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
+import { addressesOn, clusterReady, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
 import { awaitPlacement } from "../support/placement.js"
 
 /** Keys written before the membership change. */
@@ -17,8 +17,6 @@ afterEach(async () => {
 const ENV = { CAPACITY: "1000000", RATE_LIMIT: "0", ANTI_ENTROPY_INTERVAL: "1s", DEAD_NODE_TIMEOUT: "3s" }
 /** Log lines from now on only: a node logs a stable ring after every change. */
 
-const addressesOn = (hosts: ReadonlyArray<number>) =>
-  Promise.all(hosts.map(async (h) => `127.0.0.${h}:${await freePort(`127.0.0.${h}`)}`))
 
 const start = (address: string, peers: ReadonlyArray<string>) => {
   const node = spawnNode({ ADDR: address, PEERS: peers.filter((p) => p !== address).join(","), ...ENV })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { connect, statusOf } from "../support/clients.js"
-import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
+import { addressesOn, clusterReady, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
 
 const KEYS = 300
 
@@ -11,8 +11,6 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop("SIGKILL")))
 })
 
-const addressesOn = (hosts: ReadonlyArray<number>) =>
-  Promise.all(hosts.map(async (h) => `127.0.0.${h}:${await freePort(`127.0.0.${h}`)}`))
 
 const startAll = async (addresses: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   for (const addr of addresses) {

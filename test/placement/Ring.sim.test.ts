@@ -31,6 +31,14 @@ const advanceUntil = (done: () => boolean, limit: Duration.Duration) =>
 
 const fast = { deadNodeTimeout: Duration.seconds(2) }
 
+/** Cuts every link between `node` and `others`, both ways. */
+const isolate = (network: MemoryNetwork, node: string, others: ReadonlyArray<string>) => {
+  for (const other of others) {
+    network.faults.cut.add(`${node}->${other}`)
+    network.faults.cut.add(`${other}->${node}`)
+  }
+}
+
 /** Three nodes that name each other, as the README starts them. */
 const cluster = Effect.gen(function*() {
   const network = new MemoryNetwork(Duration.seconds(1))
@@ -97,10 +105,7 @@ describe("Ring agreement over SWIM (real services, in-memory network)", () => {
   it.scoped("keeps a cut-off node's ring while the majority side removes it, and the cut-off node never shrinks its own", () =>
     Effect.gen(function*() {
       const { a, b, c, network } = yield* cluster
-      for (const other of [B, C]) {
-        network.faults.cut.add(`${A}->${other}`)
-        network.faults.cut.add(`${other}->${A}`)
-      }
+      isolate(network, A, [B, C])
       yield* advanceUntil(() => [b, c].every((n) => hasStableRing(n, [B, C])), Duration.seconds(20))
       expect(statusOf(a, B)?.status).toBe("dead")
       yield* TestClock.adjust("10 seconds")
@@ -120,10 +125,7 @@ describe("fencing and removal rules (real services, in-memory network)", () => {
   it.scoped("fences a coordinator that was cut off past its removal: it cannot complete a write on its old ring (S2)", () =>
     Effect.gen(function*() {
       const { a, b, c, network } = yield* cluster
-      for (const other of [B, C]) {
-        network.faults.cut.add(`${A}->${other}`)
-        network.faults.cut.add(`${other}->${A}`)
-      }
+      isolate(network, A, [B, C])
       // B and C remove A and move on; A still routes with epoch 1.
       yield* advanceUntil(() => [b, c].every((n) => hasStableRing(n, [B, C])), Duration.seconds(20))
       expect(a.ring.epoch()).toBe(1)

@@ -4,15 +4,15 @@ import { ConfigView, majority, type RingSettings } from "../../src/placement/Con
 import { arcsAtRisk, barrierHolds, pullPlan, unavailableArcs } from "../../src/placement/movement.js"
 import type { ConfigValue, MemberId, RingConfig } from "../../src/protocol/placement.js"
 import { inRange } from "../../src/ring/hashRange.js"
-import { loadXxHash32 } from "../../src/ring/keyHash.js"
+import { member, membersOf, testRingSettings } from "../support/members.js"
 
 let settings: RingSettings
 beforeAll(async () => {
-  settings = { vnodes: 16, replicas: 3, hash: await loadXxHash32() }
+  settings = await testRingSettings()
 })
 
-const m = (i: number, generation = 1): MemberId => ({ address: `10.0.0.${i}:8080`, generation })
-const members = (...ids: ReadonlyArray<number>) => ids.map((i) => m(i))
+const m = member
+const members = membersOf
 const view = (value: ConfigValue, epoch = 2): ConfigView => ConfigView.build({ epoch, ...value } as RingConfig, settings)
 const moving = (previous: ReadonlyArray<MemberId>, next: ReadonlyArray<MemberId>, forced: ReadonlyArray<MemberId> = []) =>
   view({ phase: "writeBoth", members: next, previous, forced })

@@ -2,15 +2,15 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigView, type RingSettings } from "../../src/placement/ConfigView.js"
 import { plan, type PlanInputs } from "../../src/placement/planner.js"
 import type { ConfigValue, MemberId, RingConfig } from "../../src/protocol/placement.js"
-import { loadXxHash32 } from "../../src/ring/keyHash.js"
+import { member, membersOf, testRingSettings } from "../support/members.js"
 
 let settings: RingSettings
 beforeAll(async () => {
-  settings = { vnodes: 16, replicas: 3, hash: await loadXxHash32() }
+  settings = await testRingSettings()
 })
 
-const m = (i: number, generation = 1): MemberId => ({ address: `10.0.0.${i}:8080`, generation })
-const members = (...ids: ReadonlyArray<number>) => ids.map((i) => m(i))
+const m = member
+const members = membersOf
 const build = (value: ConfigValue, epoch = 5): ConfigView => ConfigView.build({ epoch, ...value } as RingConfig, settings)
 const stable = (list: ReadonlyArray<MemberId>) => build({ phase: "stable", members: list, previous: [], forced: [] })
 

@@ -26,6 +26,10 @@ export const freePort = (host: string): Promise<number> =>
     })
   })
 
+/** One free address on each loopback host 127.0.0.<host> (each test file uses hosts of its own). */
+export const addressesOn = (hosts: ReadonlyArray<number>): Promise<Array<string>> =>
+  Promise.all(hosts.map(async (h) => `127.0.0.${h}:${await freePort(`127.0.0.${h}`)}`))
+
 /** How long a test waits for a node's log line before failing with what the node did say. */
 export const WAIT_FOR_LOG_MS = 40_000
 

@@ -24,8 +24,12 @@ export interface FaultRunOptions {
   readonly quietMs?: number
   /** Settings for every node on top of the harness's own (shrunk timers, no rate limit). */
   readonly env?: Readonly<Record<string, string>>
-  /** Start the workload as soon as every node answers on its port, not once the cluster is ready: formation is under test too. */
-  readonly trafficFromStart?: boolean
+  /**
+   * Start the workload before the cluster is ready, so formation is under
+   * test too: as soon as every node answers on its port (true), or as soon
+   * as the first one does ("first").
+   */
+  readonly trafficFromStart?: boolean | "first"
   /** The clients' deadline per call: at least as long as a request can take inside the cluster. */
   readonly deadlineMs?: number
   /** A name for the run's report (default: nemesis, consistency and seed). */
@@ -118,8 +122,10 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   process.once("SIGTERM", onSignal)
   try {
     for (let i = 0; i < nodeCount; i++) start(i)
-    // Traffic from the start: as soon as every node answers on its port, before any of them is ready.
-    if (options.trafficFromStart === true) await Promise.all(running().map((node) => node.waitForLog((line) => line["msg"] === "listening")))
+    // Traffic from the start: as soon as every node (or the first) answers on its port, before any of them is ready.
+    const listening = (node: NodeProcess) => node.waitForLog((line) => line["msg"] === "listening")
+    if (options.trafficFromStart === true) await Promise.all(running().map(listening))
+    else if (options.trafficFromStart === "first") await Promise.any(running().map(listening))
     else await clusterReady(running(), nodeCount)
 
     const config: WorkloadConfig = {
