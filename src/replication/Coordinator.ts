@@ -119,7 +119,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
 
     const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void, spans?: ReplicaSpans) => {
       if (spans === undefined) {
-        if (address === self) onReply(local.handle(request))
+        if (address === self) onReply(local.handleOwn(request))
         else peers.replicate(address, request, onReply)
         return
       }
@@ -128,7 +128,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         spans.answered(address, reply)
         onReply(reply)
       }
-      if (address === self) answered(local.handle(traced))
+      if (address === self) answered(local.handleOwn(traced))
       else peers.replicate(address, traced, answered)
     }
 

@@ -4,7 +4,7 @@ import { Ring } from "../placement/Ring.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import { Store } from "../store/ShardedStore.js"
 import { Metrics } from "../telemetry/Metrics.js"
-import { replicaAnswer, type ReplicaState } from "./replicaAnswer.js"
+import { ownAnswer, replicaAnswer, type ReplicaState } from "./replicaAnswer.js"
 
 /**
  * This node acting as a replica: answers one operation by `replicaAnswer`
@@ -25,6 +25,12 @@ export class LocalReplica extends Effect.Service<LocalReplica>()("cache/replicat
       if (reply._tag === "WrongEpoch") metrics.fenced("replica")
       return reply
     }
-    return { handle } as const
+    /**
+     * The local copy of an operation this node coordinates: when routed with
+     * the configuration it is still at, no second hash or role lookup.
+     */
+    const handleOwn = (request: ReplicaRequest): ReplicaReply =>
+      request.epoch === ring.epoch() ? ownAnswer(request, state) : handle(request)
+    return { handle, handleOwn } as const
   })
 }) {}

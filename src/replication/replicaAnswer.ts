@@ -36,13 +36,29 @@ export const replicaAnswer = (
   const write = request.write
   if (write !== undefined) {
     if (!view.writesAt(self, keyHash)) return NOT_READY
-    state.observe(write.version)
-    const result = state.apply(request.key, write)
-    if (result._tag === "Stale") state.observe(result.current)
-    return result
+    return applyWrite(request.key, write, state)
   }
   if (!view.readsAt(self, keyHash)) return NOT_READY
-  const found = state.read(request.key)
+  return readKey(request.key, state)
+}
+
+/**
+ * The answer to an operation this node routed itself, with the very
+ * configuration it is at: the coordinator chose this node from that
+ * configuration's replica sets, so the epoch and role checks hold already.
+ */
+export const ownAnswer = (request: ReplicaRequest, state: ReplicaState): ReplicaReply =>
+  request.write !== undefined ? applyWrite(request.key, request.write, state) : readKey(request.key, state)
+
+const applyWrite = (key: string, write: Write, state: ReplicaState): ReplicaReply => {
+  state.observe(write.version)
+  const result = state.apply(key, write)
+  if (result._tag === "Stale") state.observe(result.current)
+  return result
+}
+
+const readKey = (key: string, state: ReplicaState): ReplicaReply => {
+  const found = state.read(key)
   state.observe(found)
   if (found instanceof Entry) return { _tag: "Found", version: V.copy(found), value: found.value, expiresAtMs: found.expiresAtMs }
   return found instanceof Tombstone ? { _tag: "Deleted", version: V.copy(found) } : { _tag: "Absent", watermark: found }
