@@ -37,6 +37,12 @@ export interface CoreSettings {
   /** How long a Paxos attempt may take before it is abandoned and retried with a higher ballot. */
   readonly proposalTimeoutMs: number
   readonly random: () => number
+  /**
+   * Builds the view of an agreed configuration (default: `ConfigView.build`).
+   * Views are immutable, so a simulator of many nodes in one process shares
+   * one per configuration.
+   */
+  readonly viewOf?: (config: RingConfig) => ConfigView
 }
 
 /** A request the core wants sent; its answer (or undefined after a failure or timeout) goes back to `onReply`. */
@@ -162,7 +168,7 @@ export class PlacementCore {
     if (this.view !== undefined && config.epoch <= this.view.epoch) return false
     if (configProblem(config) !== undefined) return false
     const previous = this.view
-    const view = ConfigView.build(config, this.settings.ring)
+    const view = this.settings.viewOf?.(config) ?? ConfigView.build(config, this.settings.ring)
     this.view = view
     this.installedAtMs = nowMs
     this.views.push(view)

@@ -106,13 +106,14 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
      * Moves to the ring a replica refused with (learning it from that
      * replica), before trying again: the configuration to route with next.
      */
-    const follow = (fenced: Fenced, hops: number): Effect.Effect<ConfigView, RingMoved | NotServing> => {
+    const follow = (fenced: Fenced, hops: number): Effect.Effect<ConfigView, RingMoved> => {
       metrics.fenced("coordinator")
-      if (hops >= MAX_EPOCH_HOPS) return Effect.fail(new RingMoved({ hops }))
+      if (hops >= MAX_EPOCH_HOPS) return Effect.fail(new RingMoved({ reason: `${hops} newer epochs met` }))
       return Effect.timeoutOption(ring.learn(fenced.epoch, fenced.from), config.rpcTimeout).pipe(
         Effect.flatMap(() => {
           const next = routing()
-          return next instanceof NotServing ? Effect.fail(next) : Effect.succeed(next)
+          // Not "not serving": the request has reached replicas already, so its outcome is unknown.
+          return next instanceof NotServing ? Effect.fail(new RingMoved({ reason: next.reason })) : Effect.succeed(next)
         })
       )
     }

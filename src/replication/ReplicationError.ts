@@ -37,15 +37,15 @@ export class NotServing extends Schema.TaggedError<NotServing>()("NotServing", {
 }
 
 /**
- * Replicas kept refusing the request for newer ring epochs than the one it
- * had just learnt (the ring changed several times during it). A write may
- * or may not have been applied.
+ * The ring changed under a request that had already reached replicas: they
+ * kept refusing it for newer epochs, or this node is no longer a member of
+ * the newer ring. A write may or may not have been applied.
  */
 export class RingMoved extends Schema.TaggedError<RingMoved>()("RingMoved", {
-  hops: Schema.Number
+  reason: Schema.String
 }) {
   override get message(): string {
-    return `the ring changed ${this.hops} times during the request; it may or may not have taken effect; retry`
+    return `the ring changed during the request (${this.reason}); it may or may not have taken effect; retry`
   }
 }
 

@@ -26,8 +26,8 @@ export interface FaultRunOptions {
   readonly env?: Readonly<Record<string, string>>
   /**
    * Start the workload before the cluster is ready, so formation is under
-   * test too: as soon as every node answers on its port (true), or as soon
-   * as the first one does ("first").
+   * test too: as soon as every node answers on its port (true), or before
+   * the nodes start at all ("first").
    */
   readonly trafficFromStart?: boolean | "first"
   /** The clients' deadline per call: at least as long as a request can take inside the cluster. */
@@ -121,13 +121,6 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
   process.once("SIGINT", onSignal)
   process.once("SIGTERM", onSignal)
   try {
-    for (let i = 0; i < nodeCount; i++) start(i)
-    // Traffic from the start: as soon as every node (or the first) answers on its port, before any of them is ready.
-    const listening = (node: NodeProcess) => node.waitForLog((line) => line["msg"] === "listening")
-    if (options.trafficFromStart === true) await Promise.all(running().map(listening))
-    else if (options.trafficFromStart === "first") await Promise.any(running().map(listening))
-    else await clusterReady(running(), nodeCount)
-
     const config: WorkloadConfig = {
       targets: addresses.slice(0, nodeCount),
       clients: options.clients ?? Math.max(6, nodeCount),
@@ -141,11 +134,30 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
     const configPath = join(work, "config.json")
     const historyPath = join(work, "history.json")
     writeFileSync(configPath, JSON.stringify(config))
-    const workload = spawn(
-      "ip",
-      ["netns", "exec", topology.client.ns, process.execPath, "--import", "tsx", join(repoRoot, "test/faults/harness/workload.ts"), configPath, historyPath],
-      { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] }
-    )
+    const spawnWorkload = () => {
+      const child = spawn(
+        "ip",
+        ["netns", "exec", topology.client.ns, process.execPath, "--import", "tsx", join(repoRoot, "test/faults/harness/workload.ts"), configPath, historyPath],
+        { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] }
+      )
+      const started = new Promise<void>((resolve) => child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("workload started") && resolve()))
+      return { child, started }
+    }
+    // Traffic from the start: clients already calling when the nodes start ("first"), or from
+    // when every node answers on its port (true), before any of them is ready; else once ready.
+    const listening = (node: NodeProcess) => node.waitForLog((line) => line["msg"] === "listening")
+    let workload: ReturnType<typeof spawnWorkload>["child"]
+    if (options.trafficFromStart === "first") {
+      const early = spawnWorkload()
+      await early.started
+      workload = early.child
+      for (let i = 0; i < nodeCount; i++) start(i)
+    } else {
+      for (let i = 0; i < nodeCount; i++) start(i)
+      if (options.trafficFromStart === true) await Promise.all(running().map(listening))
+      else await clusterReady(running(), nodeCount)
+      workload = spawnWorkload().child
+    }
     const workloadDone = new Promise<number | null>((resolve) => workload.once("exit", resolve))
     const originEpochMs = Date.now()
 

@@ -48,6 +48,8 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
   // two minutes after a refused connection and fail every call meanwhile.
   const channelOptions = { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 500 }
   const conns = Array.from({ length: config.clients }, (_, c) => connect(config.targets[c % config.targets.length]!, channelOptions))
+  // The runner may wait for this line to start the nodes only now (clients calling from their first moment).
+  process.stdout.write("workload started\n")
 
   const perform = async (client: number, key: string, kind: Operation["kind"], value: string | undefined) => {
     const cache = conns[client]!.cache
@@ -57,6 +59,7 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
     let read: string | undefined = value
     let completedAtMs: number | undefined
     let version: { hlc: number; nodeId: number } | undefined
+    let failure: string | undefined
     try {
       if (kind === "set") version = (await cache.set({ key, value: value!, ttlSeconds: 0, consistency: level }, options)).version
       else if (kind === "delete") version = (await cache.delete({ key, consistency: level }, options)).version
@@ -67,6 +70,7 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
       }
       completedAtMs = now()
     } catch (error) {
+      failure = error instanceof ClientError ? `${Status[error.code]}: ${error.details}` : String(error)
       if (kind === "get" && error instanceof ClientError && error.code === Status.NOT_FOUND) {
         read = undefined
         completedAtMs = now()
@@ -78,7 +82,8 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
       }
     }
     const op: Operation = { id: nextId++, client, key, kind, value: read, invokedAtMs, completedAtMs, outcome }
-    history.push(version === undefined ? op : { ...op, version: `${version.hlc}/${version.nodeId}` })
+    const noted = outcome === "ok" || failure === undefined || failure.startsWith("NOT_FOUND") ? op : { ...op, error: failure.slice(0, 200) }
+    history.push(version === undefined ? noted : { ...noted, version: `${version.hlc}/${version.nodeId}` })
     return outcome
   }
 

@@ -1,4 +1,4 @@
-import type { ConfigView, RingSettings } from "../../../src/placement/ConfigView.js"
+import { ConfigView, type RingSettings } from "../../../src/placement/ConfigView.js"
 import { pullPlan } from "../../../src/placement/movement.js"
 import type { Liveness } from "../../../src/membership/liveness.js"
 import { type Outbound, PlacementCore } from "../../../src/placement/PlacementCore.js"
@@ -47,7 +47,8 @@ export class SimNode {
       syncTimeoutMs: cluster.timers.syncTimeoutMs,
       retryMs: cluster.timers.retryMs,
       proposalTimeoutMs: cluster.timers.proposalTimeoutMs,
-      random: cluster.rng.next
+      random: cluster.rng.next,
+      viewOf: cluster.viewOf
     })
     this.data = cluster.withData ? new DataLayer(this, cluster.rng.int(-2000, 2000)) : undefined
     this.core.onInstall = (view) => {
@@ -205,6 +206,15 @@ export class SimCluster {
   readonly violations: Array<string> = []
   installs = 0
   private generations = 0
+  private readonly views = new Map<string, ConfigView>()
+
+  /** One immutable view per configuration, shared by every simulated node (and its memoized pull plans). */
+  readonly viewOf = (config: RingConfig): ConfigView => {
+    const key = JSON.stringify(config)
+    let view = this.views.get(key)
+    if (view === undefined) this.views.set(key, view = ConfigView.build(config, this.ring))
+    return view
+  }
 
   constructor(options: SimOptions) {
     this.rng = new Rng(options.seed)

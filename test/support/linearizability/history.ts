@@ -26,6 +26,8 @@ export interface Operation {
   readonly outcome: Outcome
   /** The version the node reported (`hlc/nodeId`), for diagnosis only; the checker ignores it. */
   readonly version?: string
+  /** What a failed or unknown call said (gRPC code and details), for diagnosis only. */
+  readonly error?: string
 }
 
 export type History = ReadonlyArray<Operation>
