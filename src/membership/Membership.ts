@@ -73,10 +73,16 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
         return announce(changes)
       })
 
-    /** A member answered, as process `generation` at ring `epoch`. */
+    /**
+     * A member answered, as process `generation` at ring `epoch`. Only what
+     * members say counts: a probe from anyone else changes nothing here and
+     * makes this node ask nobody for anything.
+     */
     const heard = (address: string, generation: number, epoch: number) =>
       Effect.suspend(() => {
-        ring.onPeerEpoch(address, epoch)
+        const member = table.get(address)
+        if (member === undefined || address === self) return Effect.void
+        if (member.generation === generation) ring.onPeerEpoch(address, epoch)
         return announce([table.heardFrom(address, generation, nowMs())])
       })
 

@@ -179,6 +179,7 @@ export class PlacementCore {
     for (const [address, joiner] of this.joiners) if (view.isMember(joiner.member)) this.joiners.delete(address)
     for (const [key, removal] of this.removals) if (!view.participates(removal.member)) this.removals.delete(key)
     for (const [key, member] of this.leavers) if (!view.participates(member)) this.leavers.delete(key)
+    for (const key of this.synced.keys()) if (!view.config.members.some((m) => memberKey(m) === key)) this.synced.delete(key)
     this.onInstall?.(view, previous)
     return true
   }
@@ -294,6 +295,7 @@ export class PlacementCore {
         this.removals.set(memberKey(change.member), { member: change.member, force: change.force })
         return answer(true, "removal noted")
       case "synced":
+        if (this.view?.isMember(change.member) !== true) return answer(false, "not a member")
         if (change.epoch > (this.synced.get(memberKey(change.member)) ?? 0)) this.synced.set(memberKey(change.member), change.epoch)
         return answer(true, "noted")
     }
