@@ -43,7 +43,7 @@ export const CI_MATRIX: ReadonlyArray<Scenario> = [
 export const LONG_MATRIX: ReadonlyArray<Scenario> = [
   quorum("formation", "none", 7, { durationMs: 20_000, keys: 30 }),
   // Clients calling before the nodes even start: every call until the first ring is agreed must fail cleanly.
-  quorum("formation-early", "none", 7, { durationMs: 20_000, keys: 30, trafficFromStart: "first" }),
+  quorum("formation-early", "none", 7, { durationMs: 45_000, keys: 30, trafficFromStart: "first" }),
   ...["partition-halves", "isolate-one", "bridge", "pause", "kill-while-cut", "kill-restart", "kill-for-good", "join-leave", "membership-mix"]
     .map((nemesis) => quorum(nemesis, nemesis, 7, { faultMs: 12_000, quietMs: 6_000, durationMs: 60_000 })),
   quorum("split-brain", "partition-halves", 5, { faultMs: 15_000, quietMs: 6_000, durationMs: 60_000 })
