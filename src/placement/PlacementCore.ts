@@ -175,6 +175,7 @@ export class PlacementCore {
     if (this.views.length > HISTORY) this.views.shift()
     this.epochs.set(this.self.address, config.epoch)
     this.acceptor = new AcceptorState(config.epoch + 1)
+    this.dirty = true
     if (this.round !== undefined && this.round.instance <= config.epoch) this.round = undefined
     for (const [address, joiner] of this.joiners) if (view.isMember(joiner.member)) this.joiners.delete(address)
     for (const [key, removal] of this.removals) if (!view.participates(removal.member)) this.removals.delete(key)
@@ -187,6 +188,7 @@ export class PlacementCore {
   /** This node has pulled every range it gains in `epoch`. */
   markSynced(epoch: number): void {
     if (epoch <= this.syncedEpoch) return
+    this.dirty = true
     this.syncedEpoch = epoch
     this.synced.set(memberKey(this.self), epoch)
     for (const to of this.otherMembers()) this.pendingOut.push(this.change(to, { kind: "synced", member: this.self, epoch }))
@@ -230,7 +232,8 @@ export class PlacementCore {
   // ---- server side
 
   handle(request: PlacementRequest, nowMs: number): PlacementResponse {
-    if (request.kind !== "hello") this.dirty = true
+    // Changes asked of the leader are planned on at once; the rest waits for the next retry period.
+    if (request.kind === "change") this.dirty = true
     switch (request.kind) {
       case "hello":
         return this.onHello(request.body)
@@ -354,7 +357,6 @@ export class PlacementCore {
 
   /** An answer to something `tick` or `onReply` sent; undefined when the call failed. */
   onReply(to: string, request: PlacementRequest, response: PlacementResponse | undefined, nowMs: number): Array<Outbound> {
-    this.dirty = true
     const out = this.pendingOut.splice(0)
     switch (request.kind) {
       case "hello": {
@@ -369,7 +371,10 @@ export class PlacementCore {
         }
         if (this.settings.seeds.includes(to)) this.seedAnswers.set(to, hello)
         const joiner = this.joiners.get(to)
-        if (joiner !== undefined && sameMember(joiner.member, hello.self)) joiner.verified = true
+        if (joiner !== undefined && sameMember(joiner.member, hello.self) && !joiner.verified) {
+          joiner.verified = true
+          this.dirty = true
+        }
         return out
       }
       case "prepare":
@@ -521,6 +526,7 @@ export class PlacementCore {
         return []
       case "Lost":
         this.round = undefined
+        this.dirty = true
         if (step.highest !== undefined) this.maxRound = Math.max(this.maxRound, step.highest.round)
         this.retryAfterMs = nowMs + this.settings.retryMs * (0.5 + this.settings.random())
         return []
