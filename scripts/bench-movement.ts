@@ -6,13 +6,15 @@
  *   node --import tsx scripts/bench-movement.ts [keys=1000000] [probeInFlight=8]
  *   (SYNC_BANDWIDTH in the environment is passed to the nodes)
  *
- * Reports, per movement: the time until the new owners vote on their ranges,
- * the time until old owners have released what they no longer replicate,
+ * Reports, per movement: the time until the new owners have pulled their
+ * ranges (and vote on them), the time until old owners have released what
+ * they no longer replicate,
  * the records and bytes moved, the share of replica slots that moved next to
  * the ideal 1/n, and the probe's p99 during the movement next to p99 before.
  */
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { parseMetrics } from "../test/support/admin.js"
 import { connect } from "../test/support/clients.js"
 import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../test/support/nodeProcess.js"
 
@@ -146,6 +148,9 @@ const main = async (keys: number, inFlight: number) => {
     const leaver = nodes[1]!
     const stay = nodes.filter((n) => n !== leaver)
     const stayMarks = stay.map((n) => n.logs().length)
+    // The copies that must move: every one the leaver holds goes to a member that stays.
+    const leaverMetrics = parseMetrics(await (await fetch(`http://${await leaver.adminAddress()}/metrics`)).text())
+    const leaverCopies = leaverMetrics.value("cache_store_entries") ?? NaN
     await leaver.stop("SIGTERM")
     // Settled: every node that stays has the stable ring of three (the members that took over pulled first).
     const settled = await Promise.all(stay.map((n, i) => waitAfter(n, stayMarks[i]!, ringOf(3))))
@@ -158,8 +163,8 @@ const main = async (keys: number, inFlight: number) => {
       recordsPulled: pulled.reduce((sum, l) => sum + Number(l["records"]), 0),
       bytesPulled: pulled.reduce((sum, l) => sum + Number(l["bytes"]), 0),
       // The leaver's copies, each pulled by a member that takes it over (from every counted source).
-      copiesMoved: pulled.reduce((sum, l) => sum + Number(l["records"]), 0),
-      shareMoved: pulled.reduce((sum, l) => sum + Number(l["records"]), 0) / (keys * REPLICAS),
+      copiesMoved: leaverCopies,
+      shareMoved: leaverCopies / (keys * REPLICAS),
       idealShare: 1 / 4
     }
     await new Promise((resolve) => setTimeout(resolve, 2_000))

@@ -150,10 +150,21 @@ export const stableRingWith = (address: string) => (line: Record<string, unknown
 export const clusterReady = (nodes: ReadonlyArray<NodeProcess>, size: number) =>
   Promise.all(nodes.map((node) => node.waitForLog(ringOf(size))))
 
-/** Starts a node on a free port of `host` and waits until it logs "ready". */
-export const startNode = async (host: string, env: Record<string, string> = {}): Promise<NodeProcess> => {
+/**
+ * Starts a node on a free port of `host` and waits until it logs "ready".
+ * The port is free when picked but may be taken before the node binds it
+ * (its own admin listener on port 0, or any client's outgoing connection on
+ * the same loopback host): then it starts again on another free port.
+ */
+export const startNode = async (host: string, env: Record<string, string> = {}, attempts = 3): Promise<NodeProcess> => {
   const port = await freePort(host)
   const node = spawnNode({ ADDR: `${host}:${port}`, ...env })
-  await node.waitForLog((line) => line["msg"] === "ready")
-  return node
+  try {
+    await node.waitForLog((line) => line["msg"] === "ready")
+    return node
+  } catch (error) {
+    const portTaken = error instanceof Error && error.message.includes("EADDRINUSE")
+    if (!portTaken || attempts <= 1) throw error
+    return startNode(host, env, attempts - 1)
+  }
 }
