@@ -53,7 +53,7 @@ export const decodePullChunk = (response: pb.PullResponse): PullChunk => ({
 })
 
 const K = pb.ReplicaResult_Kind
-const base = { version: undefined, expiresAtMs: 0, existed: false, epoch: 0 }
+const base = { version: undefined, expiresAtMs: 0, existed: false, epoch: 0, reason: "" }
 
 export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
   switch (reply._tag) {

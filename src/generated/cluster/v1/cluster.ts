@@ -99,6 +99,7 @@ export interface ReplicaResult {
   expiresAtMs: number;
   existed: boolean;
   epoch: number;
+  reason: string;
 }
 
 export enum ReplicaResult_Kind {
@@ -124,6 +125,12 @@ export enum ReplicaResult_Kind {
    * operation: the coordinator learns that configuration and retries.
    */
   KIND_WRONG_EPOCH = 7,
+  /**
+   * KIND_REFUSED - Refused as invalid, nothing applied (`reason` says why): a write whose
+   * version lies further ahead of this replica's clock than MAX_CLOCK_OFFSET.
+   * The answer must not count.
+   */
+  KIND_REFUSED = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -765,6 +772,7 @@ function createBaseReplicaResult(): ReplicaResult {
     expiresAtMs: 0,
     existed: false,
     epoch: 0,
+    reason: "",
   };
 }
 
@@ -790,6 +798,9 @@ export const ReplicaResult: MessageFns<ReplicaResult> = {
     }
     if (message.epoch !== 0) {
       writer.uint32(56).uint64(message.epoch);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
     }
     return writer;
   },
@@ -863,6 +874,14 @@ export const ReplicaResult: MessageFns<ReplicaResult> = {
             message.epoch = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -889,6 +908,7 @@ export const ReplicaResult: MessageFns<ReplicaResult> = {
     message.expiresAtMs = object.expiresAtMs ?? 0;
     message.existed = object.existed ?? false;
     message.epoch = object.epoch ?? 0;
+    message.reason = object.reason ?? "";
     return message;
   },
 };
