@@ -126,12 +126,22 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
 
     // ---- pulling
 
-    /** Applies pulled records; newest wins, so a record older than what is held changes nothing. */
+    /**
+     * Applies pulled records; newest wins, so a record older than what is
+     * held changes nothing. A record whose version lies too far ahead of
+     * this clock is skipped (and counted), as a replica write would be.
+     */
     const apply = (records: ReadonlyArray<PulledRecord>) => {
+      let refused = 0
       for (const { key, write } of records) {
+        if (hlc.problem(write.version) !== undefined) {
+          refused++
+          continue
+        }
         hlc.observe(write.version)
         store.apply(key, write) // newest wins; Stale just means we already hold newer
       }
+      if (refused > 0) metrics.refused(refused)
     }
 
     /** Pulls `ranges` from `source` at `epoch`; the number of records and bytes, or None when the stream did not finish. */

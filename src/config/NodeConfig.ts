@@ -44,6 +44,8 @@ export interface NodeConfigShape {
   readonly expirySweepBatch: number
   /** How long a deletion's tombstone is kept before it is collected. */
   readonly tombstoneGrace: Duration.Duration
+  /** How far ahead of this node's clock a version from elsewhere may be before it is refused. */
+  readonly maxClockOffset: Duration.Duration
   /** Copies of each key (capped by the number of ring members). */
   readonly replicationFactor: number
   /** Ring points per member. */
@@ -101,6 +103,7 @@ export const defaults: NodeConfigShape = {
   expirySweepInterval: Duration.seconds(1),
   expirySweepBatch: 1000,
   tombstoneGrace: Duration.seconds(300),
+  maxClockOffset: Duration.millis(500),
   replicationFactor: 3,
   vnodes: 256,
   clusterSecret: Option.none(),
@@ -210,6 +213,10 @@ const config = Config.all({
   tombstoneGrace: setting("TOMBSTONE_GRACE", "how long deletions are remembered", parse.parseDurationMs).pipe(
     Config.map(millis),
     Config.withDefault(defaults.tombstoneGrace)
+  ),
+  maxClockOffset: setting("MAX_CLOCK_OFFSET", "how far ahead of this clock a version may be", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.maxClockOffset)
   ),
   replicationFactor: setting("REPLICATION_FACTOR", "copies of each key", positive(parse.parseInteger)).pipe(
     Config.withDefault(defaults.replicationFactor)

@@ -165,6 +165,7 @@ const peerEndpoint = (node: {
   readonly rpcTimeout: Duration.Duration
 }): PeerEndpoint => ({
   replicate: node.replica.handle,
+  refused: node.replica.refused,
   epoch: node.ring.epoch,
   catchUp: (epoch, from) => Effect.asVoid(Effect.timeoutOption(node.ring.learn(epoch, from), node.rpcTimeout)),
   ping: node.membership.onPing,

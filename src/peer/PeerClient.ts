@@ -12,6 +12,8 @@ import type { PeerError } from "./PeerError.js"
  */
 export interface PeerEndpoint {
   readonly replicate: (request: ReplicaRequest) => ReplicaReply
+  /** Told when a peer's batch had operations refused as invalid (logged with the sender, rate-limited). */
+  readonly refused?: (from: string, count: number, reason: string) => Effect.Effect<void>
   /** This node's ring epoch now. */
   readonly epoch: () => number
   /**

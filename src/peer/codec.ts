@@ -71,6 +71,8 @@ export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
       return { ...base, kind: K.KIND_NOT_READY }
     case "WrongEpoch":
       return { ...base, kind: K.KIND_WRONG_EPOCH, epoch: reply.epoch }
+    case "Refused":
+      return { ...base, kind: K.KIND_REFUSED, reason: reply.reason }
   }
 }
 
@@ -96,6 +98,8 @@ export const decodeReply = (result: pb.ReplicaResult): ReplicaReply | undefined 
       return NOT_READY
     case K.KIND_WRONG_EPOCH:
       return { _tag: "WrongEpoch", epoch: result.epoch }
+    case K.KIND_REFUSED:
+      return { _tag: "Refused", reason: result.reason.slice(0, 300) }
     default:
       return undefined
   }

@@ -28,5 +28,7 @@ export type ReplicaReply =
   | { readonly _tag: "NotReady" }
   /** The replica is on a newer ring epoch and refused the operation (fencing). */
   | { readonly _tag: "WrongEpoch"; readonly epoch: number }
+  /** Refused as invalid (a version too far ahead of the replica's clock); nothing applied, must not count. */
+  | { readonly _tag: "Refused"; readonly reason: string }
 
 export const NOT_READY: ReplicaReply = { _tag: "NotReady" }

@@ -14,6 +14,7 @@ import { Telemetry } from "../telemetry/Telemetry.js"
 import { annotateSpan, currentSpan } from "../telemetry/traceContext.js"
 import { type Consistency, required as requiredFor } from "./consistency.js"
 import { LocalReplica } from "./LocalReplica.js"
+import { screened } from "./replicaAnswer.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import { type Fenced, type ReadVerdict, ReadRound, type ReadWinner, WITHHELD, type Withheld, type WriteVerdict, WriteRound } from "./quorum.js"
 import { ReplicaSpans } from "./replicaSpans.js"
@@ -118,10 +119,18 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       )
     }
 
+    /** A remote answer whose version lies too far ahead of this clock counts as a refusal. */
+    const screen = (onReply: (reply: Reply) => void) => (reply: Reply) => {
+      if (reply._tag === "PeerUnavailable" || reply._tag === "PeerTimeout") return onReply(reply)
+      const checked = screened(reply, hlc.problem)
+      if (checked !== reply) metrics.refused(1)
+      onReply(checked)
+    }
+
     const send = (address: string, request: ReplicaRequest, onReply: (reply: Reply) => void, spans?: ReplicaSpans) => {
       if (spans === undefined) {
         if (address === self) onReply(local.handleOwn(request))
-        else peers.replicate(address, request, onReply)
+        else peers.replicate(address, request, screen(onReply))
         return
       }
       const traced = spans.send(address, address === self, request)
@@ -130,7 +139,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         onReply(reply)
       }
       if (address === self) answered(local.handleOwn(traced))
-      else peers.replicate(address, traced, answered)
+      else peers.replicate(address, traced, screen(answered))
     }
 
     /**

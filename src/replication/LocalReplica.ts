@@ -19,7 +19,7 @@ export class LocalReplica extends Effect.Service<LocalReplica>()("cache/replicat
     const hlc = yield* Hlc
     const ring = yield* Ring
     const metrics = yield* Metrics
-    const state: ReplicaState = { read: store.read, apply: store.apply, observe: hlc.observe }
+    const state: ReplicaState = { read: store.read, apply: store.apply, observe: hlc.observe, problem: hlc.problem }
     const handle = (request: ReplicaRequest): ReplicaReply => {
       const reply = replicaAnswer(ring.current(), ring.identity(), ring.hash(request.key), request, state)
       if (reply._tag === "WrongEpoch") metrics.fenced("replica")
@@ -31,6 +31,18 @@ export class LocalReplica extends Effect.Service<LocalReplica>()("cache/replicat
      */
     const handleOwn = (request: ReplicaRequest): ReplicaReply =>
       request.epoch === ring.epoch() ? ownAnswer(request, state) : handle(request)
-    return { handle, handleOwn } as const
+    // At most one warning a second: a flood of forged writes must not flood the log too.
+    let lastWarnedMs = 0
+    const refused = (from: string, count: number, reason: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        metrics.refused(count)
+        const nowMs = Date.now()
+        if (nowMs - lastWarnedMs < 1000) return Effect.void
+        lastWarnedMs = nowMs
+        return Effect.logWarning("refused replica writes from a peer").pipe(
+          Effect.annotateLogs({ from: from.slice(0, 300), count, reason })
+        )
+      })
+    return { handle, handleOwn, refused } as const
   })
 }) {}

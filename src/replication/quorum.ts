@@ -100,6 +100,7 @@ export class WriteRound {
         outcome = Outcome.Refused
         break
       case "NotReady":
+      case "Refused":
         outcome = Outcome.Abstained
         break
       case "WrongEpoch":

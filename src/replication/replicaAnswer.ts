@@ -12,6 +12,8 @@ export interface ReplicaState {
   readonly apply: (key: string, write: Write) => ApplyResult
   /** Moves the node's HLC past a version seen. */
   readonly observe: (version: Version) => void
+  /** Why a version from elsewhere must be refused (too far ahead of this clock), or undefined. */
+  readonly problem: (version: Version) => string | undefined
 }
 
 /**
@@ -51,6 +53,8 @@ export const ownAnswer = (request: ReplicaRequest, state: ReplicaState): Replica
   request.write !== undefined ? applyWrite(request.key, request.write, state) : readKey(request.key, state)
 
 const applyWrite = (key: string, write: Write, state: ReplicaState): ReplicaReply => {
+  const problem = state.problem(write.version)
+  if (problem !== undefined) return { _tag: "Refused", reason: problem }
   state.observe(write.version)
   const result = state.apply(key, write)
   if (result._tag === "Stale") state.observe(result.current)
@@ -62,4 +66,31 @@ const readKey = (key: string, state: ReplicaState): ReplicaReply => {
   state.observe(found)
   if (found instanceof Entry) return { _tag: "Found", version: V.copy(found), value: found.value, expiresAtMs: found.expiresAtMs }
   return found instanceof Tombstone ? { _tag: "Deleted", version: V.copy(found) } : { _tag: "Absent", watermark: found }
+}
+
+/** The version a replica's answer carries, if any. */
+const versionIn = (reply: ReplicaReply): Version | undefined => {
+  switch (reply._tag) {
+    case "Found":
+    case "Deleted":
+      return reply.version
+    case "Absent":
+      return reply.watermark
+    case "Stale":
+      return reply.current
+    default:
+      return undefined
+  }
+}
+
+/**
+ * A remote replica's answer as the coordinator may use it: one carrying a
+ * version too far ahead of this node's clock (`problem`) is refused, so it
+ * neither wins a read nor drags this clock forward.
+ */
+export const screened = (reply: ReplicaReply, problem: (version: Version) => string | undefined): ReplicaReply => {
+  const version = versionIn(reply)
+  if (version === undefined) return reply
+  const reason = problem(version)
+  return reason === undefined ? reply : { _tag: "Refused", reason: `answer refused: ${reason}` }
 }

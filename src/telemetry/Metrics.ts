@@ -60,6 +60,10 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       "Replica operations refused for a ring epoch older than the replica's (side=replica), and client calls retried on a newer ring after such a refusal (side=coordinator)",
       ["side"]
     )
+    const refused = counter(
+      "cache_refused_versions_total",
+      "Versions from other nodes refused because they lie further ahead of this clock than MAX_CLOCK_OFFSET (replica writes, read answers, pulled records)"
+    )
     const configs = counter("cache_ring_configurations_total", "Agreed ring configurations this node installed, by phase", ["phase"])
     const forced = counter("cache_forced_removals_total", "Members removed by force through the admin API (writes only they held may be lost)")
     const failures = counter("cache_background_failures_total", "Failed steps of background loops (logged; the loop goes on), by loop", ["loop"])
@@ -101,6 +105,7 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       /** One Batch call sent with this many replica operations. */
       peerBatch: (ops: number): void => batches.observe(ops),
       fenced: (side: "replica" | "coordinator"): void => fenced.labels(side).inc(),
+      refused: (count: number): void => refused.inc(count),
       configurationInstalled: (phase: string): void => configs.labels(phase).inc(),
       forcedRemoval: (): void => forced.inc(),
       backgroundFailure: (loop: string): void => failures.labels(loop).inc()

@@ -42,16 +42,33 @@ describe("Hlc", () => {
       expect(timestamp.wallMsOf(a.hlc)).toBe(10_000)
     }).pipe(Effect.provide(Hlc.layerFixed(7, 1))))
 
-  it.effect("moves past versions it observes", () =>
+  it.effect("moves past versions it observes within MAX_CLOCK_OFFSET", () =>
     Effect.gen(function*() {
       const hlc = yield* Hlc
       yield* TestClock.setTime(1_000)
-      const remote = { hlc: 99_000 * timestamp.LOGICAL_PER_MS + 5, nodeId: 9, generation: 9 }
+      const remote = { hlc: 1_400 * timestamp.LOGICAL_PER_MS + 5, nodeId: 9, generation: 9 }
+      expect(hlc.problem(remote)).toBeUndefined()
       hlc.observe(remote)
       const next = hlc.next()
       expect(next.hlc).toBeGreaterThan(remote.hlc)
       expect(next).toMatchObject({ nodeId: 7, generation: 1 })
-    }).pipe(Effect.provide(Hlc.layerFixed(7, 1))))
+    }).pipe(Effect.provide(Hlc.layerFixed(7, 1, 500))))
+
+  it.effect("refuses versions further ahead than MAX_CLOCK_OFFSET and is not moved by them", () =>
+    Effect.gen(function*() {
+      const hlc = yield* Hlc
+      yield* TestClock.setTime(1_000)
+      for (const ahead of [1_501 * timestamp.LOGICAL_PER_MS, 99_000 * timestamp.LOGICAL_PER_MS, Number.MAX_SAFE_INTEGER - 3, 2 ** 60]) {
+        const remote = { hlc: ahead, nodeId: 9, generation: 9 }
+        expect(hlc.problem(remote)).toMatch(/ahead of this clock/)
+        hlc.observe(remote)
+      }
+      expect(timestamp.wallMsOf(hlc.next().hlc)).toBe(1_000)
+    }).pipe(Effect.provide(Hlc.layerFixed(7, 1, 500))))
+
+  it("fails loudly rather than hand out a timestamp past 2^53", () => {
+    expect(() => timestamp.tick(Number.MAX_SAFE_INTEGER, 0)).toThrow(/exhausted/)
+  })
 
   it("orders versions by hlc, then node, then generation", () => {
     expect(V.compare({ hlc: 2, nodeId: 0, generation: 0 }, { hlc: 1, nodeId: 9, generation: 9 })).toBeGreaterThan(0)

@@ -94,6 +94,7 @@ describe("NodeConfig", () => {
     [{ TTL: "-1" }, "TTL: \"-1\" is not a duration"],
     [{ TTL: "soon" }, "TTL: \"soon\" is not a duration"],
     [{ RPC_TIMEOUT: "0" }, "RPC_TIMEOUT: 0 must be greater than zero"],
+    [{ MAX_CLOCK_OFFSET: "0" }, "MAX_CLOCK_OFFSET: 0 must be greater than zero"],
     [{ MAX_RECV_MSG_SIZE: "4 MB" }, "MAX_RECV_MSG_SIZE: \"4 MB\" is not a byte count"],
     [{ MAX_SEND_MSG_SIZE: "0" }, "MAX_SEND_MSG_SIZE: 0 is below the minimum of 1"],
     [{ RATE_LIMIT: "fast" }, "RATE_LIMIT: \"fast\" is not a non-negative number"],

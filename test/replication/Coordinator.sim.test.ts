@@ -114,13 +114,33 @@ describe("Coordinator (three in-memory nodes)", () => {
   it.scoped("retries a write above a newer version a replica holds", () =>
     Effect.gen(function*() {
       const { a, b, c } = yield* threeNodes
-      const future = { hlc: 9e15, nodeId: 7, generation: 7 }
+      // Ahead of this clock, but within MAX_CLOCK_OFFSET (500 ms): a newer write from a faster clock.
+      const future = { hlc: 400 * 1024, nodeId: 7, generation: 7 }
       for (const node of [b, c]) node.store.apply("k", { version: future, value: "from the future", expiresAtMs: 0 })
       const fiber = yield* Effect.fork(set(a, "k", "now"))
       yield* TestClock.adjust("200 millis")
       const written = yield* Fiber.join(fiber)
       expect(V.compare(written.version, future)).toBeGreaterThan(0)
       for (const node of [b, c]) expect(valueAt(node, "k")?.value).toBe("now")
+    }))
+
+  it.scoped("neither wins with nor moves its clock to an answer from beyond MAX_CLOCK_OFFSET", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* threeNodes
+      // Stored before the bound existed, or by a replica whose clock is far ahead.
+      const future = { hlc: 9e15, nodeId: 7, generation: 7 }
+      for (const node of [b, c]) node.store.apply("k", { version: future, value: "from the future", expiresAtMs: 0 })
+      const write = yield* Effect.fork(Effect.either(set(a, "k", "now")))
+      const read = yield* Effect.fork(Effect.either(a.api.get("k", "QUORUM")))
+      yield* TestClock.adjust("2 seconds")
+      const written = yield* Fiber.join(write)
+      expect(Either.isLeft(written) && written.left._tag).toBe("QuorumUnavailable")
+      const got = yield* Fiber.join(read)
+      expect(Either.isLeft(got) && got.left._tag).toBe("QuorumUnavailable")
+      // Another key still writes at the real time.
+      const other = yield* Effect.fork(set(a, "other", "v"))
+      yield* TestClock.adjust("50 millis")
+      expect((yield* Fiber.join(other)).version.hlc).toBeLessThan(10_000 * 1024)
     }))
 
   it.scoped("answers a ONE read from this node's own copy without asking another replica", () =>

@@ -8,6 +8,7 @@ import type {
   ReplicaOp,
   ReplicaServiceImplementation
 } from "../../generated/cluster/v1/cluster.js"
+import { ReplicaResult_Kind } from "../../generated/cluster/v1/cluster.js"
 import { ARC_TREE_DEPTH } from "../../antientropy/ArcTrees.js"
 import * as codec from "../../peer/codec.js"
 import { decodeGossip, encodeMember } from "../../peer/membershipCodec.js"
@@ -63,7 +64,10 @@ export const makeReplicaHandlers = (
     let newest = 0
     for (const op of ops) if (op.epoch > newest) newest = op.epoch
     if (newest > endpoint.epoch() && addressProblem(from) === undefined) await run(endpoint.catchUp(newest, from))
-    return { results: ops.map(apply) }
+    const results = ops.map(apply)
+    const refused = results.filter((r) => r.kind === ReplicaResult_Kind.KIND_REFUSED)
+    if (refused.length > 0 && endpoint.refused !== undefined) await run(endpoint.refused(from, refused.length, refused[0]!.reason))
+    return { results }
   }
   return {
     async batch(request) {

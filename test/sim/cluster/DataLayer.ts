@@ -50,7 +50,8 @@ export class DataLayer {
     return replicaAnswer(view, this.node.identity, this.node.cluster.ring.hash(request.key), asked, {
       read: (key) => this.store.read(key, this.nowMs),
       apply: (key, write) => this.store.apply(key, write, this.nowMs),
-      observe: this.observe
+      observe: this.observe,
+      problem: () => undefined
     })
   }
 
