@@ -115,6 +115,7 @@ export class LocalStats extends Schema.Class<LocalStats>("LocalStats")({
   evictions: Schema.Number,
   expirations: Schema.Number,
   tombstonesCollected: Schema.Number,
+  tombstonesEvicted: Schema.Number,
   residentBytes: Schema.Number,
   heapUsedBytes: Schema.Number
 }) {}

@@ -48,12 +48,13 @@ export const registerNodeMetrics = (registry: Registry, node: NodeGauges): void 
   const stat = (field: keyof StoreStats) => () => node.storeStats()[field]
   observedGauge(registry, "cache_store_entries", "Live entries held by this node", stat("entries"))
   observedGauge(registry, "cache_store_bytes", "Bytes charged for held entries: keys, values and per-entry overhead", stat("bytes"))
-  observedGauge(registry, "cache_store_tombstones", "Deletions remembered until TOMBSTONE_GRACE passes", stat("tombstones"))
+  observedGauge(registry, "cache_store_tombstones", "Deletions remembered until every replica holds them (charged to CAPACITY and MAX_MEMORY like entries)", stat("tombstones"))
   observedCounter(registry, "cache_store_hits_total", "Local reads that found a live value", stat("hits"))
   observedCounter(registry, "cache_store_misses_total", "Local reads that found nothing live", stat("misses"))
   observedCounter(registry, "cache_store_evictions_total", "Entries evicted by the LRU for CAPACITY or MAX_MEMORY", stat("evictions"))
   observedCounter(registry, "cache_store_expirations_total", "Entries dropped when their TTL passed", stat("expirations"))
-  observedCounter(registry, "cache_store_tombstones_collected_total", "Tombstones collected after TOMBSTONE_GRACE", stat("tombstonesCollected"))
+  observedCounter(registry, "cache_store_tombstones_collected_total", "Tombstones collected once every replica held them and TOMBSTONE_GRACE had passed", stat("tombstonesCollected"))
+  observedCounter(registry, "cache_store_tombstones_evicted_total", "Tombstones evicted for CAPACITY or MAX_MEMORY before every replica held them (real forgetting)", stat("tombstonesEvicted"))
 
   new Gauge({
     name: "cache_members",

@@ -64,6 +64,7 @@ export const renderStats = (s: LocalStats): string =>
     ["evictions", s.evictions],
     ["expirations", s.expirations],
     ["tombstones collected", s.tombstonesCollected],
+    ["tombstones evicted", s.tombstonesEvicted],
     ["resident memory", bytes(s.residentBytes)],
     ["heap used", bytes(s.heapUsedBytes)]
   ])

@@ -79,6 +79,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const clock = yield* Effect.clock
     const spanFactory = { tracer: yield* Effect.tracer, clock }
     const self = formatHostPort(config.addr)
+    const maxClockOffsetMs = Duration.toMillis(config.maxClockOffset)
 
     /** Spans for the replica calls of the current client call: only when it is traced and sampled. */
     const replicaSpans = (op: "read" | "write"): Effect.Effect<ReplicaSpans | undefined> =>
@@ -228,7 +229,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
      */
     const readRound = (key: string, replicas: ReadonlyArray<string>, required: number, epoch: number, spans?: ReplicaSpans) =>
       settled<ReadVerdict>((settle) => {
-        const round = new ReadRound(replicas.length, required)
+        const round = new ReadRound(replicas.length, required, clock.unsafeCurrentTimeMillis() + maxClockOffsetMs)
         let verdict: ReadVerdict | undefined
         const request: ReplicaRequest = { key, write: undefined, epoch }
         // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.

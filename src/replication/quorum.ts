@@ -175,13 +175,20 @@ export type ReadVerdict =
 
 type ReadReply = Extract<ReplicaReply, { readonly _tag: "Found" | "Deleted" | "Absent" }>
 
-/** Collects read answers until `required` have arrived, then picks the newest. */
+/**
+ * Collects read answers until `required` have arrived, then picks the
+ * newest. A replica that answers "absent, forgot up to f" voids a winner
+ * older than f: it may have held a newer version and evicted it. A winner
+ * at exactly f is what that replica evicted itself, so nothing newer was
+ * lost, unless its TTL may have run out on some replica: before
+ * `expiryHorizonMs` (now plus MAX_CLOCK_OFFSET) it counts as expired.
+ */
 export class ReadRound {
   private readonly answers: Array<{ readonly address: string; readonly reply: ReadReply }> = []
   private failed = 0
   private fenced: Fenced | undefined
 
-  constructor(readonly replicas: number, readonly required: number) {}
+  constructor(readonly replicas: number, readonly required: number, readonly expiryHorizonMs = Number.POSITIVE_INFINITY) {}
 
   record(address: string, reply: ReplicaReply | Failure): ReadVerdict | undefined {
     if (reply._tag === "Found" || reply._tag === "Deleted" || reply._tag === "Absent") {
@@ -216,7 +223,13 @@ export class ReadRound {
       winner: w,
       holders,
       needsWriteBack: holders.length < this.answers.length,
-      forgotten: w._tag === "Found" && V.compare(watermark, w.version) >= 0
+      forgotten: w._tag === "Found" && forgottenAt(watermark, w, this.expiryHorizonMs)
     }
   }
+}
+
+/** Whether a replica that forgot up to `watermark` may have forgotten something newer than `winner` (see `ReadRound`). */
+const forgottenAt = (watermark: Version, winner: Extract<ReadWinner, { _tag: "Found" }>, expiryHorizonMs: number): boolean => {
+  const order = V.compare(watermark, winner.version)
+  return order > 0 || (order === 0 && winner.expiresAtMs !== 0 && winner.expiresAtMs <= expiryHorizonMs)
 }

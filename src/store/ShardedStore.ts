@@ -2,6 +2,7 @@ import { Duration, Effect, Schedule } from "effect"
 import type { Version } from "../clock/version.js"
 import { NodeConfig, type NodeConfigShape } from "../config/NodeConfig.js"
 import type { ApplyResult, Entry, Tombstone, Write } from "./entry.js"
+import { type BucketFloors, Forgetting } from "./forgetting.js"
 import { fnv1a32 } from "./hash.js"
 import { LruShard, type RecordListener, type ReplicaRead, type ShardLimits } from "./Lru.js"
 
@@ -16,6 +17,7 @@ export interface StoreStats {
   readonly evictions: number
   readonly expirations: number
   readonly tombstonesCollected: number
+  readonly tombstonesEvicted: number
 }
 
 /** Splits `total` into `parts` shares that differ by at most one and add up to `total`. */
@@ -23,15 +25,10 @@ export const shareOf = (total: number, parts: number, index: number): number =>
   Math.floor(total / parts) + (index < total % parts ? 1 : 0)
 
 /** The limits of shard `index` out of `config.numShards`. */
-export const shardLimits = (config: NodeConfigShape, index: number): ShardLimits => {
-  const maxEntries = shareOf(config.capacity, config.numShards, index)
-  return {
-    maxEntries,
-    maxBytes: shareOf(config.maxMemoryBytes, config.numShards, index),
-    maxTombstones: maxEntries,
-    tombstoneGraceMs: Duration.toMillis(config.tombstoneGrace)
-  }
-}
+export const shardLimits = (config: NodeConfigShape, index: number): ShardLimits => ({
+  maxEntries: shareOf(config.capacity, config.numShards, index),
+  maxBytes: shareOf(config.maxMemoryBytes, config.numShards, index)
+})
 
 /**
  * The node's local store: `NUM_SHARDS` LRU shards, a key's shard picked by
@@ -43,7 +40,10 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
   scoped: Effect.gen(function*() {
     const config = yield* NodeConfig
     const clock = yield* Effect.clock
-    const shards = Array.from({ length: config.numShards }, (_, i) => new LruShard(shardLimits(config, i)))
+    // One record of what this node forgot, shared by its shards: it is kept per key-hash bucket.
+    const forgetting = new Forgetting()
+    const shards = Array.from({ length: config.numShards }, (_, i) => new LruShard(shardLimits(config, i), forgetting))
+    const graceMs = Duration.toMillis(config.tombstoneGrace)
     const single = shards.length === 1
     const shardOf = (key: string): LruShard => shards[single ? 0 : fnv1a32(key) % shards.length]!
 
@@ -68,15 +68,26 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       onChange: (listener: RecordListener | undefined): void => {
         for (const shard of shards) shard.onChange = listener
       },
-      /** Drops a key this node no longer replicates, if it is still at `version` (no watermark change). */
+      /** Drops a key this node no longer replicates, if it is still at `version` (no floor changes). */
       release: (key: string, version: Version): boolean => shardOf(key).release(key, version),
+      /** Collects a tombstone that every replica of its key holds, if it is still at `version`. */
+      collect: (key: string, version: Version): boolean => shardOf(key).collect(key, version),
+      /** Tombstones older than TOMBSTONE_GRACE: the candidates for collection. */
+      graceElapsed: (): Array<readonly [string, Tombstone]> => {
+        const before = clock.unsafeCurrentTimeMillis() - graceMs
+        return shards.flatMap((shard) => [...shard.tombstonesHeld()].filter(([, t]) => t.appliedAtMs <= before))
+      },
+      /** What this node forgot, per bucket: a pull hands it on with the records. */
+      floors: (): Array<BucketFloors> => forgetting.floors(),
+      /** Takes on the floors of a node this one pulled a range from. */
+      mergeFloors: (floors: ReadonlyArray<BucketFloors>): void => forgetting.merge(floors),
       /** Sweeps every shard once now (the background fiber does this on its own). */
       sweep: sweepOnce,
       nowMs: (): number => clock.unsafeCurrentTimeMillis(),
       /** A copy of every record held now (live entries and tombstones), for hand-off. */
       snapshot: (): Array<readonly [string, Entry | Tombstone]> => {
         const nowMs = clock.unsafeCurrentTimeMillis()
-        return shards.flatMap((shard) => [...shard.records(nowMs)])
+        return shards.flatMap((shard) => [...shard.live(nowMs)])
       },
       stats: (): StoreStats => {
         const stats = {
@@ -88,7 +99,8 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
           misses: 0,
           evictions: 0,
           expirations: 0,
-          tombstonesCollected: 0
+          tombstonesCollected: 0,
+          tombstonesEvicted: 0
         }
         for (const shard of shards) {
           stats.entries += shard.size
@@ -99,6 +111,7 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
           stats.evictions += shard.counters.evictions
           stats.expirations += shard.counters.expirations
           stats.tombstonesCollected += shard.counters.tombstonesCollected
+          stats.tombstonesEvicted += shard.counters.tombstonesEvicted
         }
         return stats
       }

@@ -36,14 +36,20 @@ export class Entry implements Version {
   ) {}
 }
 
-/** What a deletion leaves behind, so an older write cannot bring the key back. */
+/**
+ * What a deletion leaves behind, so an older write cannot bring the key
+ * back. It takes room like an entry (key bytes and the same overhead) and
+ * is collected only once every replica of its key holds it.
+ */
 export class Tombstone implements Version {
   constructor(
     public hlc: number,
     public nodeId: number,
     public generation: number,
-    /** Wall-clock ms after which the tombstone may be collected. */
-    public collectAtMs: number
+    /** Wall-clock ms at which this node applied it (TOMBSTONE_GRACE counts from here). */
+    public appliedAtMs: number,
+    /** Bytes charged to the shard's budget. */
+    public chargedBytes: number
   ) {}
 }
 

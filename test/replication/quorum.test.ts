@@ -92,7 +92,19 @@ describe("ReadRound", () => {
   it("does not return a value older than what an answering replica forgot", () => {
     const round = new ReadRound(3, 2)
     round.record("a", { _tag: "Found", version: v(3), value: "x", expiresAtMs: 0 })
-    expect(round.record("b", { _tag: "Absent", watermark: v(3) })).toMatchObject({ forgotten: true })
+    expect(round.record("b", { _tag: "Absent", watermark: v(4) })).toMatchObject({ forgotten: true })
+  })
+
+  it("returns the very version a replica evicted, unless its TTL may have run out somewhere", () => {
+    const evicted = new ReadRound(3, 2, 1_000)
+    evicted.record("a", { _tag: "Found", version: v(3), value: "x", expiresAtMs: 0 })
+    expect(evicted.record("b", { _tag: "Absent", watermark: v(3) })).toMatchObject({ forgotten: false, needsWriteBack: true })
+    const later = new ReadRound(3, 2, 1_000)
+    later.record("a", { _tag: "Found", version: v(3), value: "x", expiresAtMs: 5_000 })
+    expect(later.record("b", { _tag: "Absent", watermark: v(3) })).toMatchObject({ forgotten: false })
+    const expiring = new ReadRound(3, 2, 1_000)
+    expiring.record("a", { _tag: "Found", version: v(3), value: "x", expiresAtMs: 900 })
+    expect(expiring.record("b", { _tag: "Absent", watermark: v(3) })).toMatchObject({ forgotten: true })
   })
 
   it("treats a newer deletion as the winner", () => {

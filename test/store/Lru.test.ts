@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import type { Version } from "../../src/clock/version.js"
 import { Entry, ENTRY_OVERHEAD_BYTES, keyBytes, Tombstone, valueBytes } from "../../src/store/entry.js"
+import * as V from "../../src/clock/version.js"
+import { bucketOf } from "../../src/store/forgetting.js"
 import { LruShard, type ShardLimits } from "../../src/store/Lru.js"
 
 const v = (hlc: number): Version => ({ hlc, nodeId: 1, generation: 1 })
@@ -10,8 +12,6 @@ const del = (hlc: number) => ({ version: v(hlc), value: undefined, expiresAtMs: 
 const limits = (over: Partial<ShardLimits> = {}): ShardLimits => ({
   maxEntries: 3,
   maxBytes: 1_000_000,
-  maxTombstones: 3,
-  tombstoneGraceMs: 1000,
   ...over
 })
 const valueOf = (shard: LruShard, key: string, nowMs: number) => {
@@ -19,33 +19,40 @@ const valueOf = (shard: LruShard, key: string, nowMs: number) => {
   return found instanceof Entry ? found.value : undefined
 }
 
-/** The obvious LRU: an array in recency order, oldest first. */
+/** The obvious LRU over entries and tombstones: an array in recency order, oldest first. */
 class ModelLru {
-  items: Array<{ key: string; value: string; expiresAtMs: number; bytes: number }> = []
+  items: Array<{ key: string; value: string | undefined; expiresAtMs: number; bytes: number }> = []
   constructor(readonly maxEntries: number, readonly maxBytes: number) {}
-  private expired = (e: { expiresAtMs: number }, now: number) => e.expiresAtMs !== 0 && e.expiresAtMs <= now
+  private expired = (e: { value: string | undefined; expiresAtMs: number }, now: number) =>
+    e.value !== undefined && e.expiresAtMs !== 0 && e.expiresAtMs <= now
   private drop(key: string) {
     this.items = this.items.filter((e) => e.key !== key)
   }
   get(key: string, now: number): string | undefined {
     const item = this.items.find((e) => e.key === key)
-    if (item === undefined) return undefined
+    if (item === undefined || item.value === undefined) return undefined
     this.drop(key)
     if (this.expired(item, now)) return undefined
     this.items.push(item)
     return item.value
   }
-  set(key: string, value: string, expiresAtMs: number) {
-    this.drop(key)
-    this.items.push({ key, value, expiresAtMs, bytes: keyBytes(key) + valueBytes(value) + ENTRY_OVERHEAD_BYTES })
+  private add(item: { key: string; value: string | undefined; expiresAtMs: number; bytes: number }) {
+    this.drop(item.key)
+    this.items.push(item)
     const total = () => this.items.reduce((sum, e) => sum + e.bytes, 0)
     while (this.items.length > this.maxEntries || total() > this.maxBytes) this.items.shift()
   }
+  set(key: string, value: string, expiresAtMs: number) {
+    this.add({ key, value, expiresAtMs, bytes: keyBytes(key) + valueBytes(value) + ENTRY_OVERHEAD_BYTES })
+  }
   delete(key: string) {
-    this.drop(key)
+    this.add({ key, value: undefined, expiresAtMs: 0, bytes: keyBytes(key) + ENTRY_OVERHEAD_BYTES })
   }
   sweep(now: number) {
     this.items = this.items.filter((e) => !this.expired(e, now))
+  }
+  liveKeys(): Array<string> {
+    return this.items.filter((e) => e.value !== undefined).map((e) => e.key)
   }
 }
 
@@ -60,10 +67,10 @@ const op = fc.oneof(
 
 describe("LruShard", () => {
   it.prop(
-    "behaves like a model LRU with TTL: same answers, same order, limits never exceeded",
+    "behaves like a model LRU with TTL and tombstones: same answers, same order, limits never exceeded",
     [fc.integer({ min: 1, max: 6 }), fc.integer({ min: 230, max: 900 }), fc.array(op, { maxLength: 200 })],
     ([maxEntries, maxBytes, ops]) => {
-      const shard = new LruShard(limits({ maxEntries, maxBytes, maxTombstones: maxEntries }))
+      const shard = new LruShard(limits({ maxEntries, maxBytes }))
       const model = new ModelLru(maxEntries, maxBytes)
       let now = 1000
       let hlc = 1
@@ -93,10 +100,11 @@ describe("LruShard", () => {
             model.sweep(now)
             break
         }
-        expect(shard.size).toBeLessThanOrEqual(maxEntries)
+        expect(shard.size + shard.tombstoneCount).toBeLessThanOrEqual(maxEntries)
         expect(shard.chargedBytes).toBeLessThanOrEqual(maxBytes)
         expect(shard.chargedBytes).toBe(model.items.reduce((sum, e) => sum + e.bytes, 0))
-        expect([...shard.keys()]).toEqual(model.items.map((e) => e.key))
+        expect([...shard.keys()]).toEqual(model.liveKeys())
+        expect(shard.tombstoneCount).toBe(model.items.length - model.liveKeys().length)
       }
     }
   )
@@ -125,16 +133,19 @@ describe("LruShard", () => {
     expect(valueOf(shard, "k", 0)).toBe("newer")
   })
 
-  it("raises the watermark when it evicts, so older writes cannot come back", () => {
+  it("remembers what it evicts in the key's bucket only, so older writes of it cannot come back", () => {
     const shard = new LruShard(limits({ maxEntries: 2 }))
     shard.apply("a", put("a", 1), 0)
     shard.apply("b", put("b", 2), 0)
     shard.apply("c", put("c", 3), 0) // evicts a@1
     expect(shard.counters.evictions).toBe(1)
-    expect(shard.watermark).toEqual(v(1))
+    expect(shard.forgetting.forgotten(bucketOf("a"))).toEqual(v(1))
     expect(shard.read("a", 0)).toEqual(v(1))
     expect(shard.apply("a", put("stale a", 1), 0)).toEqual({ _tag: "Stale", current: v(1) })
     expect(shard.apply("a", put("a2", 4), 0)._tag).toBe("Applied")
+    // A key this shard never held reads as forgetting nothing (its bucket is another).
+    expect(bucketOf("never")).not.toBe(bucketOf("a"))
+    expect(shard.read("never", 0)).toEqual(V.ZERO)
   })
 
   it("evicts by bytes as well as by entries", () => {
@@ -148,13 +159,13 @@ describe("LruShard", () => {
     expect(shard.counters.evictions).toBe(2)
   })
 
-  it("expires entries lazily on read and raises the watermark", () => {
+  it("expires entries lazily on read and remembers them as forgotten", () => {
     const shard = new LruShard(limits())
     shard.apply("k", put("x", 5, 100), 0)
     expect(valueOf(shard, "k", 99)).toBe("x")
     expect(valueOf(shard, "k", 100)).toBeUndefined()
     expect(shard.counters.expirations).toBe(1)
-    expect(shard.watermark).toEqual(v(5))
+    expect(shard.read("k", 100)).toEqual(v(5))
   })
 
   it("sweeps at most its budget per call and resumes where it stopped", () => {
@@ -168,23 +179,28 @@ describe("LruShard", () => {
     expect(shard.counters.expirations).toBe(10)
   })
 
-  it("collects tombstones after their grace period, remembering their version", () => {
-    const shard = new LruShard(limits({ tombstoneGraceMs: 100 }))
+  it("keeps tombstones until told to collect one, then refuses older writes without reporting anything forgotten", () => {
+    const shard = new LruShard(limits())
     shard.apply("k", del(7), 0)
-    expect(shard.sweep(99, 10)).toBe(0)
+    expect(shard.sweep(1e12, 10)).toBe(0)
     expect(shard.tombstoneCount).toBe(1)
-    expect(shard.sweep(100, 10)).toBe(1)
+    expect(shard.collect("k", v(6))).toBe(false)
+    expect(shard.collect("k", v(7))).toBe(true)
     expect(shard.tombstoneCount).toBe(0)
-    expect(shard.read("k", 100)).toEqual(v(7))
-    expect(shard.apply("k", put("old", 6), 100)._tag).toBe("Stale")
+    expect(shard.counters.tombstonesCollected).toBe(1)
+    expect(shard.read("k", 100)).toEqual(V.ZERO)
+    expect(shard.apply("k", put("old", 6), 100)).toEqual({ _tag: "Stale", current: v(7) })
+    expect(shard.apply("k", put("new", 8), 100)._tag).toBe("Applied")
   })
 
-  it("bounds the number of tombstones, collecting the oldest first", () => {
-    const shard = new LruShard(limits({ maxTombstones: 2 }))
+  it("charges tombstones like entries and evicts them with the LRU, as real forgetting", () => {
+    const shard = new LruShard(limits({ maxEntries: 2 }))
     shard.apply("a", del(1), 0)
     shard.apply("b", del(2), 0)
+    expect(shard.chargedBytes).toBe(2 * (1 + ENTRY_OVERHEAD_BYTES))
     shard.apply("c", del(3), 0)
     expect(shard.tombstoneCount).toBe(2)
+    expect(shard.counters.tombstonesEvicted).toBe(1)
     expect(shard.read("a", 0)).toEqual(v(1))
     expect(shard.read("b", 0)).toBeInstanceOf(Tombstone)
   })

@@ -11,7 +11,7 @@ import { Entry } from "../../../src/store/entry.js"
 import { LruShard } from "../../../src/store/Lru.js"
 import type { SimNode } from "./SimCluster.js"
 
-const UNBOUNDED = { maxEntries: 1e9, maxBytes: 1e12, maxTombstones: 1e9, tombstoneGraceMs: 1e12 }
+const UNBOUNDED = { maxEntries: 1e9, maxBytes: 1e12 }
 
 /**
  * A simulated node's data: the real LRU shard and the real replica rule
@@ -59,7 +59,7 @@ export class DataLayer {
   records(ranges: ReadonlyArray<HashRange>): Array<PulledRecord> {
     const hash = this.node.cluster.ring.hash
     const out: Array<PulledRecord> = []
-    for (const [key, record] of this.store.records(this.nowMs)) {
+    for (const [key, record] of this.store.live(this.nowMs)) {
       const h = hash(key)
       if (!ranges.some((range) => inRange(range, h))) continue
       out.push({
@@ -84,7 +84,7 @@ export class DataLayer {
     if (!view.stable && view.participates(this.node.identity)) return
     const hash = this.node.cluster.ring.hash
     const member = view.isMember(this.node.identity)
-    for (const [key, record] of [...this.store.records(this.nowMs)]) {
+    for (const [key, record] of [...this.store.live(this.nowMs)]) {
       if (!member || !view.next.replicates(this.node.address, hash(key))) this.store.release(key, record)
     }
   }
