@@ -6,10 +6,11 @@ import { PeerClient } from "../peer/PeerClient.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { pullPlan } from "../placement/movement.js"
 import { Ring } from "../placement/Ring.js"
-import type { PullChunk, PulledRecord, PullRequest } from "../protocol/movement.js"
+import { FLOORS_PER_CHUNK, type PullChunk, type PulledRecord, type PullRequest } from "../protocol/movement.js"
 import { TokenBucket } from "../ratelimit/tokenBucket.js"
 import type { HashRange } from "../ring/hashRange.js"
 import { Entry, keyBytes, type Tombstone, valueBytes, type Write } from "../store/entry.js"
+import type { BucketFloors } from "../store/forgetting.js"
 import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
@@ -39,6 +40,13 @@ export const wireBytesOf = (records: ReadonlyArray<PulledRecord>): number => {
   let bytes = 0
   for (const record of records) bytes += wireBytes(record)
   return bytes
+}
+
+/** Floors in messages of at most FLOORS_PER_CHUNK, sent before any record. */
+const floorChunks = (floors: ReadonlyArray<BucketFloors>): Array<PullChunk> => {
+  const chunks: Array<PullChunk> = []
+  for (let i = 0; i < floors.length; i += FLOORS_PER_CHUNK) chunks.push({ records: [], floors: floors.slice(i, i + FLOORS_PER_CHUNK) })
+  return chunks
 }
 
 /** Splits records into chunks of at most CHUNK_RECORDS records and `maxBytes` bytes (at least one record each). */
@@ -112,7 +120,8 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         const within = new RangeSet(request.ranges)
         // One quick copy of the store, then hashing and filtering a slice at a
         // time: the event loop keeps serving clients between slices.
-        return Stream.fromIterable(store.snapshot()).pipe(
+        const floors = request.floors === true ? floorChunks(store.floors()) : []
+        const records = Stream.fromIterable(store.snapshot()).pipe(
           Stream.filter(([key]) => within.has(ring.hash(key))),
           Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
           Stream.mapChunks((slice) => Chunk.fromIterable(chunksOf(Chunk.toReadonlyArray(slice), maxChunkBytes))),
@@ -122,6 +131,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
             return Effect.as(pace(chunk.bytes), { records: chunk.records })
           })
         )
+        return Stream.concat(Stream.fromIterable(floors), records)
       }))
 
     // ---- pulling
@@ -131,6 +141,17 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
      * held changes nothing. A record whose version lies too far ahead of
      * this clock is skipped (and counted), as a replica write would be.
      */
+    /**
+     * Takes on the floors a source sent with a range this node takes over
+     * (what the source forgot goes with what it copied); a floor too far
+     * ahead of this clock is skipped like a record would be.
+     */
+    const applyFloors = (floors: ReadonlyArray<BucketFloors>) => {
+      const believable = floors.filter((f) => hlc.problem(f.forgotten) === undefined && hlc.problem(f.collected) === undefined)
+      if (believable.length < floors.length) metrics.refused(floors.length - believable.length)
+      store.mergeFloors(believable)
+    }
+
     const apply = (records: ReadonlyArray<PulledRecord>) => {
       let refused = 0
       for (const { key, write } of records) {
@@ -146,8 +167,9 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
 
     /** Pulls `ranges` from `source` at `epoch`; the number of records and bytes, or None when the stream did not finish. */
     const pullFrom = (source: string, epoch: number, ranges: ReadonlyArray<HashRange>) =>
-      peers.pull(source, { requester: ring.identity().address, epoch, ranges }).pipe(
+      peers.pull(source, { requester: ring.identity().address, epoch, ranges, floors: true }).pipe(
         Stream.runFold({ records: 0, bytes: 0 }, (acc, chunk) => {
+          if (chunk.floors !== undefined) applyFloors(chunk.floors)
           apply(chunk.records)
           acc.records += chunk.records.length
           acc.bytes += wireBytesOf(chunk.records)

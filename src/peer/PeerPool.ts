@@ -284,7 +284,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
         Stream.unwrap(Effect.map(spanNow, (span) =>
           Stream.fromAsyncIterable(
             peerOf(address).antiEntropy.pull(
-              { requester: request.requester, epoch: request.epoch, ranges: [...request.ranges] },
+              { requester: request.requester, epoch: request.epoch, ranges: [...request.ranges], floors: request.floors === true },
               options(syncTimeoutMs, span)
             ),
             (error) => {

@@ -1,7 +1,8 @@
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
 import * as pb from "../generated/cluster/v1/cluster.js"
-import type { ArcDigests, PullChunk } from "../protocol/movement.js"
+import { type ArcDigests, FLOORS_PER_CHUNK, type PullChunk } from "../protocol/movement.js"
+import { FORGETTING_BUCKETS } from "../store/forgetting.js"
 import { NOT_READY, type ReplicaReply, type ReplicaRequest } from "../protocol/replica.js"
 import type { Value, Write } from "../store/entry.js"
 
@@ -44,12 +45,24 @@ export const decodeRequest = (op: pb.ReplicaOp): ReplicaRequest => ({
 })
 
 export const encodePullChunk = (chunk: PullChunk): pb.PullResponse => ({
-  records: chunk.records.map(({ key, write }) => ({ key, write: encodeWrite(write) }))
+  records: chunk.records.map(({ key, write }) => ({ key, write: encodeWrite(write) })),
+  floors: (chunk.floors ?? []).map(({ bucket, forgotten, collected }) => ({
+    bucket,
+    forgotten: toPbVersion(forgotten),
+    collected: toPbVersion(collected)
+  }))
 })
 
-/** Records without a write are dropped: a peer of a newer version may send what this one cannot read. */
+/**
+ * Records without a write are dropped: a peer of a newer version may send
+ * what this one cannot read. So are floors beyond the bucket range, and any
+ * floors past FLOORS_PER_CHUNK.
+ */
 export const decodePullChunk = (response: pb.PullResponse): PullChunk => ({
-  records: response.records.flatMap(({ key, write }) => (write === undefined ? [] : [{ key, write: decodeWrite(write) }]))
+  records: response.records.flatMap(({ key, write }) => (write === undefined ? [] : [{ key, write: decodeWrite(write) }])),
+  floors: response.floors.length === 0 ? undefined : response.floors.slice(0, FLOORS_PER_CHUNK)
+    .filter(({ bucket }) => bucket < FORGETTING_BUCKETS)
+    .map(({ bucket, forgotten, collected }) => ({ bucket, forgotten: fromPbVersion(forgotten), collected: fromPbVersion(collected) }))
 })
 
 const K = pb.ReplicaResult_Kind

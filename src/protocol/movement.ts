@@ -1,5 +1,6 @@
 import type { HashRange } from "../ring/hashRange.js"
 import type { Write } from "../store/entry.js"
+import type { BucketFloors } from "../store/forgetting.js"
 
 /** One key's record as a pull copies it. */
 export interface PulledRecord {
@@ -15,11 +16,17 @@ export interface PullRequest {
   readonly requester: string
   readonly epoch: number
   readonly ranges: ReadonlyArray<HashRange>
+  /** Whether the answer also carries what the source forgot (a range moving to a new owner). */
+  readonly floors?: boolean | undefined
 }
 
-/** One piece of a pull's answer. */
+/** Floors per message at most. */
+export const FLOORS_PER_CHUNK = 4096
+
+/** One piece of a pull's answer: floors come first, before any record. */
 export interface PullChunk {
   readonly records: ReadonlyArray<PulledRecord>
+  readonly floors?: ReadonlyArray<BucketFloors> | undefined
 }
 
 /** A 64-bit digest as two unsigned 32-bit halves (JS bit operations are 32-bit). */

@@ -170,7 +170,7 @@ export const makeAntiEntropyHandlers = (
       if (problem !== undefined || request.epoch === 0) {
         throw new ServerError(Status.INVALID_ARGUMENT, "a pull needs a requester (host:port) and the ring epoch it pulls for")
       }
-      const pulled = endpoint.pull({ requester: request.requester, epoch: request.epoch, ranges: request.ranges })
+      const pulled = endpoint.pull({ requester: request.requester, epoch: request.epoch, ranges: request.ranges, floors: request.floors })
       const options = spanOptions("Pull", metadata)
       const chunks = (options === undefined ? pulled : Stream.withSpan(pulled, name("Pull"), options)).pipe(
         Stream.mapError((reason) => new ServerError(Status.FAILED_PRECONDITION, reason)),

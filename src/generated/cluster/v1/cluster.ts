@@ -177,6 +177,11 @@ export interface PullRequest {
   requester: string;
   ranges: HashRange[];
   epoch: number;
+  /**
+   * Also send what the receiver forgot, per key-hash bucket (a range moving
+   * to a new owner must carry it; anti-entropy between replicas does not).
+   */
+  floors: boolean;
 }
 
 /** `count` consecutive key hashes from `first`, wrapping past 2^32 - 1. */
@@ -207,6 +212,19 @@ export interface ArcDigests {
 
 export interface PullResponse {
   records: PulledRecord[];
+  /** Sent before any record when asked for: at most 4096 per message. */
+  floors: BucketFloor[];
+}
+
+/**
+ * What a node forgot in one key-hash bucket (the top 16 bits of the key's
+ * FNV-1a hash): versions at or below `forgotten` may have been evicted or
+ * expired; tombstones at or below `collected` were collected.
+ */
+export interface BucketFloor {
+  bucket: number;
+  forgotten: Version | undefined;
+  collected: Version | undefined;
 }
 
 export interface PulledRecord {
@@ -1357,7 +1375,7 @@ export const PingReqRequest: MessageFns<PingReqRequest> = {
 };
 
 function createBasePullRequest(): PullRequest {
-  return { requester: "", ranges: [], epoch: 0 };
+  return { requester: "", ranges: [], epoch: 0, floors: false };
 }
 
 export const PullRequest: MessageFns<PullRequest> = {
@@ -1370,6 +1388,9 @@ export const PullRequest: MessageFns<PullRequest> = {
     }
     if (message.epoch !== 0) {
       writer.uint32(32).uint64(message.epoch);
+    }
+    if (message.floors !== false) {
+      writer.uint32(40).bool(message.floors);
     }
     return writer;
   },
@@ -1411,6 +1432,14 @@ export const PullRequest: MessageFns<PullRequest> = {
             message.epoch = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.floors = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1431,6 +1460,7 @@ export const PullRequest: MessageFns<PullRequest> = {
     message.requester = object.requester ?? "";
     message.ranges = object.ranges?.map((e) => HashRange.fromPartial(e)) || [];
     message.epoch = object.epoch ?? 0;
+    message.floors = object.floors ?? false;
     return message;
   },
 };
@@ -1770,13 +1800,16 @@ export const ArcDigests: MessageFns<ArcDigests> = {
 };
 
 function createBasePullResponse(): PullResponse {
-  return { records: [] };
+  return { records: [], floors: [] };
 }
 
 export const PullResponse: MessageFns<PullResponse> = {
   encode(message: PullResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.records) {
       PulledRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.floors) {
+      BucketFloor.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1802,6 +1835,14 @@ export const PullResponse: MessageFns<PullResponse> = {
             message.records.push(PulledRecord.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.floors.push(BucketFloor.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1820,6 +1861,90 @@ export const PullResponse: MessageFns<PullResponse> = {
   fromPartial(object: DeepPartial<PullResponse>): PullResponse {
     const message = createBasePullResponse();
     message.records = object.records?.map((e) => PulledRecord.fromPartial(e)) || [];
+    message.floors = object.floors?.map((e) => BucketFloor.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBucketFloor(): BucketFloor {
+  return { bucket: 0, forgotten: undefined, collected: undefined };
+}
+
+export const BucketFloor: MessageFns<BucketFloor> = {
+  encode(message: BucketFloor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bucket !== 0) {
+      writer.uint32(8).uint32(message.bucket);
+    }
+    if (message.forgotten !== undefined) {
+      Version.encode(message.forgotten, writer.uint32(18).fork()).join();
+    }
+    if (message.collected !== undefined) {
+      Version.encode(message.collected, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BucketFloor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBucketFloor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bucket = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.forgotten = Version.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.collected = Version.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BucketFloor>): BucketFloor {
+    return BucketFloor.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BucketFloor>): BucketFloor {
+    const message = createBaseBucketFloor();
+    message.bucket = object.bucket ?? 0;
+    message.forgotten = (object.forgotten !== undefined && object.forgotten !== null)
+      ? Version.fromPartial(object.forgotten)
+      : undefined;
+    message.collected = (object.collected !== undefined && object.collected !== null)
+      ? Version.fromPartial(object.collected)
+      : undefined;
     return message;
   },
 };
