@@ -5,6 +5,7 @@ import { Shutdown } from "./admin/Shutdown.js"
 import { AntiEntropy } from "./antientropy/AntiEntropy.js"
 import { Release } from "./antientropy/Release.js"
 import { Sync } from "./antientropy/Sync.js"
+import { TombstoneCollector } from "./antientropy/TombstoneCollector.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
 import { describeConfigError, NodeConfig } from "./config/NodeConfig.js"
@@ -36,6 +37,7 @@ export const ClusterLive = Ring.Default.pipe(
 export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClient, E, R>) =>
   CacheApi.Default.pipe(
     Layer.provideMerge(Release.Default),
+    Layer.provideMerge(TombstoneCollector.Default),
     Layer.provideMerge(AntiEntropy.Default),
     Layer.provideMerge(Sync.Default),
     Layer.provideMerge(Replication.Default),

@@ -20,7 +20,7 @@ export interface NodeConfigShape {
   /** Seed nodes to join (`PEERS`). */
   readonly peers: ReadonlyArray<HostPort>
   readonly numShards: number
-  /** Entries the whole node may hold (live values, not tombstones). */
+  /** Records the whole node may hold: live values and tombstones. */
   readonly capacity: number
   /** Approximate bytes the store may hold: keys, values and a fixed per-entry overhead. */
   readonly maxMemoryBytes: number

@@ -1,0 +1,98 @@
+import { Effect, Schedule } from "effect"
+import * as V from "../clock/version.js"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { PeerClient } from "../peer/PeerClient.js"
+import type { PeerError } from "../peer/PeerError.js"
+import type { ConfigView } from "../placement/ConfigView.js"
+import { Ring } from "../placement/Ring.js"
+import type { ReplicaReply } from "../protocol/replica.js"
+import type { Tombstone } from "../store/entry.js"
+import { Store } from "../store/ShardedStore.js"
+import { backgroundLoop } from "../telemetry/background.js"
+import { Metrics } from "../telemetry/Metrics.js"
+
+/** Tombstones one pass confirms at most: bounds the replica writes a pass sends. */
+const MAX_PER_PASS = 1024
+
+/** Whether a replica's answer to a tombstone shows it holds it, something newer, or a floor at or above it. */
+const holds = (reply: ReplicaReply | PeerError): boolean => reply._tag === "Applied" || reply._tag === "Stale"
+
+/**
+ * Collects tombstones only once every current replica of their key holds
+ * them (S5; ScyllaDB's repair-based tombstone GC). Every
+ * ANTI_ENTROPY_INTERVAL, on a stable agreed ring this node is a member of,
+ * the tombstones older than TOMBSTONE_GRACE are sent again, as replica
+ * writes at the ring's epoch, to the key's other replicas: a replica that
+ * missed the deletion applies it now, one that holds it (or anything newer)
+ * says so. A tombstone every replica acknowledged is collected; the others
+ * wait for the next pass, however long a replica stays cut off.
+ *
+ * Collecting raises the bucket's collected floor, so a late write older
+ * than the deletion is refused rather than bringing the key back, and a
+ * node that takes the range over later inherits that floor with its pull.
+ */
+export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("cache/antientropy/TombstoneCollector", {
+  scoped: Effect.gen(function*() {
+    const config = yield* NodeConfig
+    const ring = yield* Ring
+    const store = yield* Store
+    const peers = yield* PeerClient
+    const metrics = yield* Metrics
+
+    /** The candidates each of whose other replicas acknowledged it at `view`'s epoch. */
+    const confirm = (view: ConfigView, candidates: ReadonlyArray<readonly [string, Tombstone]>) =>
+      Effect.async<Array<readonly [string, Tombstone]>>((resume) => {
+        const self = ring.identity().address
+        const confirmed: Array<readonly [string, Tombstone]> = []
+        let pending = 0
+        let sent = false
+        const settle = () => {
+          if (sent && pending === 0) resume(Effect.succeed(confirmed))
+        }
+        for (const candidate of candidates) {
+          const [key, tombstone] = candidate
+          const others = view.readReplicas(ring.hash(key)).filter((address) => address !== self)
+          if (others.length === 0) {
+            confirmed.push(candidate)
+            continue
+          }
+          let acks = 0
+          let answered = 0
+          const write = { version: V.copy(tombstone), value: undefined, expiresAtMs: 0 }
+          for (const peer of others) {
+            pending++
+            peers.replicate(peer, { key, write, epoch: view.epoch }, (reply) => {
+              pending--
+              answered++
+              if (holds(reply)) acks++
+              if (answered === others.length && acks === others.length) confirmed.push(candidate)
+              settle()
+            })
+          }
+        }
+        sent = true
+        settle()
+      })
+
+    const pass = Effect.gen(function*() {
+      const view = ring.current()
+      if (view === undefined || !view.stable || !view.isMember(ring.identity())) return 0
+      const candidates = store.graceElapsed().slice(0, MAX_PER_PASS)
+      if (candidates.length === 0) return 0
+      const confirmed = yield* confirm(view, candidates)
+      // A newer ring may name replicas that were not asked: wait for the next pass.
+      if (ring.current() !== view) return 0
+      let collected = 0
+      for (const [key, tombstone] of confirmed) if (store.collect(key, tombstone)) collected++
+      if (collected > 0) {
+        yield* Effect.logDebug("collected tombstones every replica holds").pipe(
+          Effect.annotateLogs({ collected, waiting: candidates.length - collected, epoch: view.epoch })
+        )
+      }
+      return collected
+    })
+
+    yield* Effect.forkScoped(backgroundLoop("tombstone collection", metrics, pass, Schedule.spaced(config.antiEntropyInterval)))
+    return { pass } as const
+  })
+}) {}
