@@ -7,6 +7,7 @@ import type { PeerError } from "../peer/PeerError.js"
 import type { HelloResponse, MemberId, PlacementRequest, PlacementResponse } from "../protocol/placement.js"
 import { type Hash32, loadXxHash32 } from "../ring/keyHash.js"
 import { backgroundLoop, inShutdown, survive } from "../telemetry/background.js"
+import { Store } from "../store/ShardedStore.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import type { ConfigView, RingSettings } from "./ConfigView.js"
 import { type Outbound, PlacementCore } from "./PlacementCore.js"
@@ -33,6 +34,7 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
     const membership = yield* Membership
     const peers = yield* PeerClient
     const metrics = yield* Metrics
+    const store = yield* Store
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const hash: Hash32 = yield* Effect.promise(loadXxHash32)
@@ -73,9 +75,12 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
         // known to be current, so it comes back as a new member and pulls like one.
         const self = core.identity
         if (previous?.participates(self) === true && !view.participates(self) && core.status === "joining") {
+          // Before the new identity takes any write: the others may have collected tombstones
+          // of deletions this node missed, so nothing it held may ever vote again (S5).
+          const dropped = store.clear()
           core.renew(yield* newGeneration)
           yield* Effect.logWarning("removed from the ring while running; joining again as a new member").pipe(
-            Effect.annotateLogs({ epoch: view.epoch, generation: core.identity.generation })
+            Effect.annotateLogs({ epoch: view.epoch, generation: core.identity.generation, dropped })
           )
         }
       })

@@ -167,6 +167,16 @@ export class LruShard {
     return true
   }
 
+  /** Drops every record, raising no floor and notifying no listener; how many it dropped. */
+  clear(): number {
+    const dropped = this.records.size
+    this.records.clear()
+    this.bytes = 0
+    this.tombstones = 0
+    this.sweepCursor = undefined
+    return dropped
+  }
+
   /** Live keys from least to most recently used (for tests). */
   *keys(): Generator<string> {
     for (const [key, record] of this.records) if (record instanceof Entry) yield key

@@ -81,6 +81,12 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       floors: (): Array<BucketFloors> => forgetting.floors(),
       /** Takes on the floors of a node this one pulled a range from. */
       mergeFloors: (floors: ReadonlyArray<BucketFloors>): void => forgetting.merge(floors),
+      /**
+       * Drops every record at once (no floor changes, no change notices):
+       * for a node that was removed while running, before it joins again.
+       * Returns how many records it dropped.
+       */
+      clear: (): number => shards.reduce((dropped, shard) => dropped + shard.clear(), 0),
       /** Sweeps every shard once now (the background fiber does this on its own). */
       sweep: sweepOnce,
       nowMs: (): number => clock.unsafeCurrentTimeMillis(),
