@@ -22,6 +22,14 @@ const quorum = (name: string, nemesis: string, nodes: number, timing: Partial<Fa
   ...timing
 })
 
+/**
+ * Forgetting (S5): hundreds of keys with deletes, TOMBSTONE_GRACE of 0.3 s
+ * (standing in for 300 s), so every fault outlasts it many times over.
+ */
+const FORGETTING = { keys: 300, env: { TOMBSTONE_GRACE: "0.3", EXPIRY_SWEEP_INTERVAL: "0.1" } }
+const forgetting = (name: string, nemesis: string, nodes: number, more: Partial<FaultRunOptions> = {}): Scenario =>
+  quorum(`forget-${name}`, nemesis, nodes, { faultMs: 8_000, quietMs: 4_000, durationMs: 24_000, ...FORGETTING, ...more })
+
 /** What CI runs: 3 and 5 nodes, every timer outlasted, within 15 minutes in all. */
 export const CI_MATRIX: ReadonlyArray<Scenario> = [
   // As the issue's harness found it: 30 keys, traffic as soon as every node answers.
@@ -36,7 +44,13 @@ export const CI_MATRIX: ReadonlyArray<Scenario> = [
   quorum("kill-for-good", "kill-for-good", 5),
   quorum("join-leave", "join-leave", 3, { faultMs: 6_000, quietMs: 4_000, durationMs: 30_000 }),
   quorum("membership-mix", "membership-mix", 5),
-  quorum("clock-skew", "clock-skew", 3, SHORT_FAULT)
+  quorum("clock-skew", "clock-skew", 3, SHORT_FAULT),
+  // A replica cut off for eight times TOMBSTONE_GRACE but kept on the ring (DEAD_NODE_TIMEOUT 60 s), while deletes go on.
+  forgetting("isolate", "isolate-one", 3, { env: { ...FORGETTING.env, DEAD_NODE_TIMEOUT: "60" } }),
+  // Kills, joins, leaves and partitions past TOMBSTONE_GRACE: ranges move while tombstones are due.
+  forgetting("membership", "membership-mix", 3, { keys: 100, quietMs: 3_000, durationMs: 40_000 }),
+  // One node with room for 50 of 300 keys, TTLs of 1-3 s on half the writes: keys may vanish, old values never return.
+  forgetting("small-node", "isolate-one", 3, { envFor: { 0: { CAPACITY: "50" } }, ttlSeconds: 3, mayVanish: true })
 ]
 
 /** `pnpm test:faults:long`: 7 nodes, longer runs; run with several seeds (SEEDS=1,2,3). */

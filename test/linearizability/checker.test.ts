@@ -452,3 +452,28 @@ describe("checkHistory", () => {
     expect(prefix.length).toBeLessThan(victimIndex + 30)
   })
 })
+
+describe("checkHistory with keys that may vanish (a cache's eviction and expiry)", () => {
+  const vanishing = (ops: ReadonlyArray<Operation>) => checkHistory(ops, { mayVanish: true }).ok
+
+  it("accepts a key found missing although nobody deleted it, which a register would not", () => {
+    const ops = history(set(0, "a", [0, 1]), get(1, undefined, [2, 3]))
+    expect(checkHistory(ops).ok).toBe(false)
+    expect(vanishing(ops)).toBe(true)
+  })
+
+  it("rejects an older value coming back once the key was found missing", () => {
+    expect(vanishing(history(set(0, "a", [0, 1]), get(1, undefined, [2, 3]), get(0, "a", [4, 5])))).toBe(false)
+    expect(vanishing(history(set(0, "a", [0, 1]), set(0, "b", [2, 3]), get(1, undefined, [4, 5]), get(1, "a", [6, 7])))).toBe(false)
+  })
+
+  it("rejects a stale read and a resurrected deletion as a register would", () => {
+    expect(vanishing(history(set(0, "a", [0, 1]), set(0, "b", [2, 3]), get(1, "a", [4, 5])))).toBe(false)
+    expect(vanishing(history(set(0, "a", [0, 1]), del(0, [2, 3]), get(1, "a", [4, 5])))).toBe(false)
+  })
+
+  it("accepts a new value after the key vanished, and a read concurrent with the vanishing either way", () => {
+    expect(vanishing(history(set(0, "a", [0, 1]), get(1, undefined, [2, 3]), set(0, "b", [4, 5]), get(1, "b", [6, 7])))).toBe(true)
+    expect(vanishing(history(set(0, "a", [0, 1]), get(1, undefined, [2, 10]), get(2, "a", [3, 4])))).toBe(true)
+  })
+})

@@ -24,6 +24,12 @@ export interface FaultRunOptions {
   readonly quietMs?: number
   /** Settings for every node on top of the harness's own (shrunk timers, no rate limit). */
   readonly env?: Readonly<Record<string, string>>
+  /** Settings for some nodes only, by index (a node with a small CAPACITY). */
+  readonly envFor?: Readonly<Record<number, Readonly<Record<string, string>>>>
+  /** Sets carry a TTL of 1 to this many seconds (half of them); 0: the node's default TTL. */
+  readonly ttlSeconds?: number
+  /** Check with keys that may vanish (eviction, expiry): an older value must still never return. */
+  readonly mayVanish?: boolean
   /**
    * Start the workload before the cluster is ready, so formation is under
    * test too: as soon as every node answers on its port (true), or before
@@ -99,6 +105,7 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
       PEERS: seeds.join(","),
       ...FAULT_ENV,
       ...options.env,
+      ...options.envFor?.[i],
       ...clock
     }, { netns: topology.nodes[i]!.ns })
     exited.delete(i)
@@ -129,7 +136,8 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
       settleMs: 3_000,
       deadlineMs: options.deadlineMs ?? 5_000,
       consistency: options.consistency,
-      seed: options.seed
+      seed: options.seed,
+      ttlSeconds: options.ttlSeconds ?? 0
     }
     const configPath = join(work, "config.json")
     const historyPath = join(work, "history.json")
@@ -182,7 +190,7 @@ export const runFaults = async (options: FaultRunOptions): Promise<FaultRunResul
     const aligned = events.map((e) => ({ ...e, startMs: e.startMs + shift, endMs: e.endMs + shift }))
 
     const history = recorded.history
-    const verdict = checkHistory(history)
+    const verdict = checkHistory(history, { mayVanish: options.mayVanish === true })
     const count = (outcome: Operation["outcome"]) => history.filter((op) => op.outcome === outcome).length
     const summary: RunSummary = {
       name,

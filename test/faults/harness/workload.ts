@@ -25,6 +25,8 @@ export interface WorkloadConfig {
   readonly deadlineMs: number
   readonly consistency: "ONE" | "QUORUM" | "ALL"
   readonly seed: number
+  /** Half the sets carry a TTL of 1 to this many seconds; 0: none (the node's default TTL). */
+  readonly ttlSeconds: number
 }
 
 /** Errors after which the operation certainly did not happen. */
@@ -51,7 +53,7 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
   // The runner may wait for this line to start the nodes only now (clients calling from their first moment).
   process.stdout.write("workload started\n")
 
-  const perform = async (client: number, key: string, kind: Operation["kind"], value: string | undefined) => {
+  const perform = async (client: number, key: string, kind: Operation["kind"], value: string | undefined, ttlSeconds = 0) => {
     const cache = conns[client]!.cache
     const invokedAtMs = now()
     const options = { signal: AbortSignal.timeout(config.deadlineMs) }
@@ -61,7 +63,7 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
     let version: { hlc: number; nodeId: number } | undefined
     let failure: string | undefined
     try {
-      if (kind === "set") version = (await cache.set({ key, value: value!, ttlSeconds: 0, consistency: level }, options)).version
+      if (kind === "set") version = (await cache.set({ key, value: value!, ttlSeconds, consistency: level }, options)).version
       else if (kind === "delete") version = (await cache.delete({ key, consistency: level }, options)).version
       else {
         const got = await cache.get({ key, consistency: level }, options)
@@ -93,7 +95,8 @@ const run = async (config: WorkloadConfig): Promise<{ history: Array<Operation>;
       const key = `k${Math.floor(random() * config.keys)}`
       const roll = random()
       const kind = roll < 0.5 ? "get" : roll < 0.9 ? "set" : "delete"
-      const outcome = await perform(c, key, kind, kind === "set" ? `c${c}-${n++}` : undefined)
+      const ttlSeconds = kind === "set" && config.ttlSeconds > 0 && random() < 0.5 ? 1 + Math.floor(random() * config.ttlSeconds) : 0
+      const outcome = await perform(c, key, kind, kind === "set" ? `c${c}-${n++}` : undefined, ttlSeconds)
       // A client whose node is down or cut off should not spin: pause before the next call.
       if (outcome !== "ok") await new Promise((resolve) => setTimeout(resolve, 50))
     }

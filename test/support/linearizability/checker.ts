@@ -18,6 +18,12 @@ export const DEFAULT_MAX_STATES = 2_000_000
 export interface CheckOptions {
   /** Distinct states one search may explore before giving up with "timeout". */
   readonly maxStates?: number
+  /**
+   * A cache's rule: a key may vanish at any moment (eviction, expiry), but
+   * an older value never comes back. A read that found nothing then counts
+   * as a deletion at some point within the read, not as a read of "absent".
+   */
+  readonly mayVanish?: boolean
 }
 
 export interface KeyVerdict {
@@ -56,7 +62,7 @@ export const checkHistory = (history: ReadonlyArray<Operation>, options: CheckOp
   const keys: Array<KeyVerdict> = []
   for (const [key, ops] of byKey) {
     ops.sort((a, b) => a.invokedAtMs - b.invokedAtMs || a.id - b.id)
-    keys.push(checkKey(key, ops, maxStates))
+    keys.push(checkKey(key, ops, maxStates, options.mayVanish === true))
   }
   return { ok: keys.every((k) => k.ok === true), keys, checkedOps }
 }
@@ -75,8 +81,9 @@ const validate = (op: Operation): void => {
 // ---------------------------------------------------------------------------
 // Per key: verdict and shortest failing prefix
 
-const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number): KeyVerdict => {
-  const full = search(observedBy(ops, Infinity), maxStates)
+const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number, mayVanish: boolean): KeyVerdict => {
+  const observedBy = (cutMs: number) => observedOps(ops, cutMs, mayVanish)
+  const full = search(observedBy(Infinity), maxStates)
   if (full._tag === "Linearizable") return { key, ok: true }
   if (full._tag === "GaveUp") {
     return { key, ok: "timeout", explanation: `gave up after exploring ${full.states} states (maxStates ${maxStates})` }
@@ -92,7 +99,7 @@ const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number)
   // probes linearizable prefixes.
   const hintMs = full.blockedBy?.completedAtMs
   if (hintMs !== undefined && hintMs < cuts[hi]!) {
-    const result = search(observedBy(ops, hintMs), maxStates)
+    const result = search(observedBy(hintMs), maxStates)
     if (result._tag === "NotLinearizable") {
       hi = cuts.indexOf(hintMs)
       failure = result
@@ -101,7 +108,7 @@ const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number)
   let lo = 0
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    const result = search(observedBy(ops, cuts[mid]!), maxStates)
+    const result = search(observedBy(cuts[mid]!), maxStates)
     if (result._tag === "NotLinearizable") {
       hi = mid
       failure = result
@@ -123,7 +130,7 @@ const checkKey = (key: string, ops: ReadonlyArray<Operation>, maxStates: number)
  * write invoked before it completed, and that write is in the prefix.
  * The recorded ops of the prefix, taken as they are, are at least as strict.
  */
-const observedBy = (ops: ReadonlyArray<Operation>, cutMs: number): Array<SearchOp> => {
+const observedOps = (ops: ReadonlyArray<Operation>, cutMs: number, mayVanish: boolean): Array<SearchOp> => {
   const codes = new Map<string, number>()
   const code = (value: string | undefined): number => {
     if (value === undefined) return ABSENT
@@ -136,13 +143,15 @@ const observedBy = (ops: ReadonlyArray<Operation>, cutMs: number): Array<SearchO
     if (op.invokedAtMs > cutMs || op.outcome === "fail") continue
     const complete = op.outcome === "ok" && op.completedAtMs! <= cutMs
     if (op.kind === "get" && !complete) continue
+    // In a cache that may forget, "found nothing" is the key vanishing: a write of "absent".
+    const vanished = mayVanish && op.kind === "get" && op.value === undefined
     result.push({
       op,
-      kind: op.kind,
+      kind: vanished ? "delete" : op.kind,
       callAtMs: op.invokedAtMs,
       returnAtMs: complete ? op.completedAtMs! : Infinity,
       required: complete,
-      valueCode: op.kind === "delete" ? ABSENT : code(op.value)
+      valueCode: op.kind === "delete" || vanished ? ABSENT : code(op.value)
     })
   }
   // A pending write whose value no read returns cannot explain anything, so
