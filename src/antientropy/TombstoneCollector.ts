@@ -3,20 +3,17 @@ import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { Membership } from "../membership/Membership.js"
 import { PeerClient } from "../peer/PeerClient.js"
-import type { PeerError } from "../peer/PeerError.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
-import type { ReplicaReply } from "../protocol/replica.js"
 import type { Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import { backgroundLoop } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
+import { confirmsTombstone } from "./confirmation.js"
 
 /** Tombstones one pass confirms at most: bounds the replica writes a pass sends. */
 const MAX_PER_PASS = 1024
 
-/** Whether a replica's answer to a tombstone shows it holds it, something newer, or a floor at or above it. */
-const holds = (reply: ReplicaReply | PeerError): boolean => reply._tag === "Applied" || reply._tag === "Stale"
 
 /**
  * Collects tombstones only once every current replica of their key holds
@@ -69,7 +66,7 @@ export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("ca
             peers.replicate(peer, { key, write, epoch: view.epoch }, (reply) => {
               pending--
               answered++
-              if (holds(reply)) acks++
+              if (confirmsTombstone(reply)) acks++
               if (answered === others.length && acks === others.length) confirmed.push(candidate)
               settle()
             })

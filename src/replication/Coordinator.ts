@@ -247,6 +247,8 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               if (verdict !== undefined) {
                 if (waiting !== undefined) speculating.delete(waiting)
                 settle(verdict)
+              } else if (round.waitingForAll) {
+                while (asked < order.length) ask() // a quorum was not enough to decide: ask the rest now
               } else if (reply._tag !== "Found" && reply._tag !== "Deleted" && reply._tag !== "Absent") {
                 ask() // this one cannot count: ask another now
               }
@@ -423,11 +425,6 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             continue
           }
           const winner = verdict.winner
-          if (winner === undefined) {
-            yield* outcome({ "cache.quorum.outcome": "read", "cache.attempts": attempt + 1 })
-            return Option.none()
-          }
-          hlc.observe(winner.version)
           if (verdict.forgotten) {
             // A replica may have forgotten a newer version: answer "not found" and make it stick.
             metrics.forgottenRead()
@@ -435,6 +432,11 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             yield* write(key, undefined, 0, consistency)
             return Option.none()
           }
+          if (winner === undefined) {
+            yield* outcome({ "cache.quorum.outcome": "read", "cache.attempts": attempt + 1 })
+            return Option.none()
+          }
+          hlc.observe(winner.version)
           if (verdict.needsWriteBack) {
             metrics.writeBack()
             // The answers disagree: a quorum of every write set must hold the winner before anyone is told about it.

@@ -16,6 +16,7 @@ const REGRESSIONS = [
 ]
 
 const SEEDS = seedCount(200)
+const FORGETTING_SEEDS = seedCount(100)
 
 describe("the data path under seeded faults", () => {
   it(`keeps every key's history linearizable, acknowledged writes included (${SEEDS} schedules and the pinned ones)`, () => {
@@ -31,6 +32,29 @@ describe("the data path under seeded faults", () => {
     }
     expect(failures).toEqual([])
     expect(operations).toBeGreaterThan(SEEDS * 200) // the clients did real work
+  })
+
+  it(`keeps histories linearizable with evictions, TTLs and tombstone collection (S5; ${FORGETTING_SEEDS} schedules)`, () => {
+    const failures: Array<string> = []
+    let forgotten = 0
+    for (let seed = 40_000; seed < 40_000 + FORGETTING_SEEDS && failures.length === 0; seed++) {
+      const report = runData(seed, {}, { forgetting: true })
+      forgotten += report.forgottenKeys
+      if (report.violations.length > 0) failures.push(describeFailure(report, report.violations.join("\n")))
+      const broken = report.verdict.keys.filter((k) => k.ok !== true)
+      if (broken.length > 0) failures.push(describeFailure(report, broken.map((k) => `${k.key}: ${k.explanation}`).join("\n")))
+    }
+    expect(failures).toEqual([])
+    expect(forgotten).toBeGreaterThan(FORGETTING_SEEDS) // keys did get evicted and expired
+  })
+
+  // S5 can be seen broken: tombstones dropped on time alone (Cassandra's gc_grace without repair) bring deleted values back.
+  it("catches a cluster that drops tombstones by time alone, within a few hundred schedules", () => {
+    let caught: number | undefined
+    for (let seed = 50_000; seed < 50_400 && caught === undefined; seed++) {
+      if (!runData(seed, { dropTombstonesByTime: true }, { forgetting: true }).verdict.ok) caught = seed
+    }
+    expect(caught).toBeDefined()
   })
 
   // The checks can see a broken protocol: members that report their pulls done without pulling (S3).

@@ -7,11 +7,14 @@ import type { HashRange } from "../../../src/ring/hashRange.js"
 import type { PulledRecord } from "../../../src/protocol/movement.js"
 import type { ReplicaReply, ReplicaRequest } from "../../../src/protocol/replica.js"
 import { replicaAnswer } from "../../../src/replication/replicaAnswer.js"
-import { Entry } from "../../../src/store/entry.js"
+import { Entry, type Tombstone } from "../../../src/store/entry.js"
+import type { BucketFloors } from "../../../src/store/forgetting.js"
 import { LruShard } from "../../../src/store/Lru.js"
 import type { SimNode } from "./SimCluster.js"
 
 const UNBOUNDED = { maxEntries: 1e9, maxBytes: 1e12 }
+/** A node with room for two records: it evicts all the time. */
+const SMALL = { maxEntries: 2, maxBytes: 1e12 }
 
 /**
  * A simulated node's data: the real LRU shard and the real replica rule
@@ -20,13 +23,43 @@ const UNBOUNDED = { maxEntries: 1e9, maxBytes: 1e12 }
  * crash loses it all (a restart is a new node with a new one).
  */
 export class DataLayer {
-  readonly store = new LruShard(UNBOUNDED)
+  readonly store: LruShard
   private last = 0
   readonly nodeId: number
+  /** Set while the node drops records for reasons that are not forgetting (release, collection). */
+  private quiet = false
 
-  /** `skewMs`: how far this node's wall clock is off (HLC versions must stay ordered regardless). */
-  constructor(readonly node: SimNode, private readonly skewMs: number) {
+  /**
+   * `skewMs`: how far this node's wall clock is off (HLC versions must stay
+   * ordered regardless). `small`: room for two records only. Every record
+   * the store drops on its own (eviction, expiry) marks its key as one that
+   * may vanish.
+   */
+  constructor(readonly node: SimNode, private readonly skewMs: number, small = false) {
     this.nodeId = node.cluster.ring.hash(node.address) >>> 1
+    this.store = new LruShard(small ? SMALL : UNBOUNDED)
+    this.store.onChange = (key, before, after) => {
+      if (after === undefined && before !== undefined && !this.quiet) node.cluster.forgottenKeys.add(key)
+    }
+  }
+
+  private silently<A>(run: () => A): A {
+    this.quiet = true
+    try {
+      return run()
+    } finally {
+      this.quiet = false
+    }
+  }
+
+  /** Tombstones this node has held for `graceMs` or longer: candidates for collection. */
+  graceElapsed(graceMs: number): Array<readonly [string, Tombstone]> {
+    return [...this.store.tombstonesHeld()].filter(([, t]) => t.appliedAtMs + graceMs <= this.nowMs)
+  }
+
+  /** Collects a tombstone every replica acknowledged (no forgetting). */
+  collect(key: string, version: Version): boolean {
+    return this.silently(() => this.store.collect(key, version))
   }
 
   private get nowMs(): number {
@@ -72,7 +105,18 @@ export class DataLayer {
     return out
   }
 
-  apply(records: ReadonlyArray<PulledRecord>): void {
+  /** Drops a record as if it had never been there (no floor, no forgetting): only for the simulator's broken rules. */
+  drop(key: string, version: Version): boolean {
+    return this.silently(() => this.store.release(key, version))
+  }
+
+  /** What this node forgot, per bucket: travels with what it hands over. */
+  floors(): Array<BucketFloors> {
+    return this.store.forgetting.floors()
+  }
+
+  apply(records: ReadonlyArray<PulledRecord>, floors: ReadonlyArray<BucketFloors> = []): void {
+    this.store.forgetting.merge(floors)
     for (const { key, write } of records) {
       this.observe(write.version)
       this.store.apply(key, write, this.nowMs)
@@ -85,7 +129,7 @@ export class DataLayer {
     const hash = this.node.cluster.ring.hash
     const member = view.isMember(this.node.identity)
     for (const [key, record] of [...this.store.live(this.nowMs)]) {
-      if (!member || !view.next.replicates(this.node.address, hash(key))) this.store.release(key, record)
+      if (!member || !view.next.replicates(this.node.address, hash(key))) this.silently(() => this.store.release(key, record))
     }
   }
 }

@@ -5,6 +5,10 @@ import { type Outbound, PlacementCore } from "../../../src/placement/PlacementCo
 import type { MemberId, PlacementResponse, RingConfig } from "../../../src/protocol/placement.js"
 import type { PulledRecord } from "../../../src/protocol/movement.js"
 import type { HashRange } from "../../../src/ring/hashRange.js"
+import { confirmsTombstone } from "../../../src/antientropy/confirmation.js"
+import * as V from "../../../src/clock/version.js"
+import type { ReplicaReply } from "../../../src/protocol/replica.js"
+import type { BucketFloors } from "../../../src/store/forgetting.js"
 import { DataLayer } from "./DataLayer.js"
 import { Agenda } from "./events.js"
 import { type Host, type NetworkOptions, SimNetwork } from "./network.js"
@@ -19,6 +23,8 @@ export interface SimTimers {
   readonly suspicionMs: number
   readonly deadNodeTimeoutMs: number
   readonly syncTimeoutMs: number
+  /** How long a tombstone is kept at least (TOMBSTONE_GRACE); collection passes run this often too. */
+  readonly tombstoneGraceMs: number
 }
 
 export const DEFAULT_TIMERS: SimTimers = {
@@ -27,7 +33,8 @@ export const DEFAULT_TIMERS: SimTimers = {
   proposalTimeoutMs: 600,
   suspicionMs: 400,
   deadNodeTimeoutMs: 800,
-  syncTimeoutMs: 20_000
+  syncTimeoutMs: 20_000,
+  tombstoneGraceMs: 300
 }
 
 /** A simulated node: the real placement core, a host on the simulated network, and an oracle failure detector. */
@@ -50,7 +57,9 @@ export class SimNode {
       random: cluster.rng.next,
       viewOf: cluster.viewOf
     })
-    this.data = cluster.withData ? new DataLayer(this, cluster.rng.int(-2000, 2000)) : undefined
+    this.data = cluster.withData
+      ? new DataLayer(this, cluster.rng.int(-2000, 2000), cluster.forgetting && cluster.rng.chance(0.4))
+      : undefined
     this.core.onInstall = (view) => {
       cluster.recordInstall(this, view.config)
       this.data?.release(view)
@@ -129,7 +138,7 @@ export class SimNode {
             (answer) => {
               if (answer === undefined) return
               if (answer.config !== undefined) this.core.install(answer.config, this.cluster.agenda.nowMs)
-              if (answer.ok) this.data?.apply(answer.records)
+              if (answer.ok) this.data?.apply(answer.records, answer.floors)
               if (answer.ok && this.core.current === view) answered[i]!.add(source)
               if (done() && this.core.current === view) this.core.markSynced(view.epoch)
             }
@@ -145,8 +154,44 @@ export class SimNode {
   servePull(config: RingConfig, ranges: ReadonlyArray<HashRange>): PullAnswer {
     if (this.core.epoch < config.epoch) this.core.install(config, this.cluster.agenda.nowMs)
     const mine = this.core.current
-    if (mine === undefined || mine.epoch > config.epoch) return { config: mine?.config, ok: false, records: [] }
-    return { config: undefined, ok: true, records: this.data?.records(ranges) ?? [] }
+    if (mine === undefined || mine.epoch > config.epoch) return { config: mine?.config, ok: false, records: [], floors: [] }
+    return { config: undefined, ok: true, records: this.data?.records(ranges) ?? [], floors: this.data?.floors() ?? [] }
+  }
+
+  /**
+   * The tombstone collector's rule (`TombstoneCollector`): on a stable ring
+   * this node is a member of, tombstones past the grace period go again to
+   * their keys' other replicas, and one that every replica acknowledged at
+   * that same configuration is collected. With the `dropTombstonesByTime`
+   * bug, tombstones are dropped after the grace period alone, leaving no floor.
+   */
+  collectTombstones(): void {
+    const data = this.data
+    const view = this.core.current
+    if (data === undefined || !this.host.up || this.host.paused || view === undefined) return
+    const candidates = data.graceElapsed(this.cluster.timers.tombstoneGraceMs)
+    if (this.cluster.bugs.dropTombstonesByTime === true) {
+      for (const [key, tombstone] of candidates) data.drop(key, tombstone)
+      return
+    }
+    if (!view.stable || !view.isMember(this.identity)) return
+    for (const [key, tombstone] of candidates) {
+      const others = view.readReplicas(this.cluster.ring.hash(key)).filter((a) => a !== this.address)
+      let acks = 0
+      const confirmed = () => {
+        if (this.core.current === view) data.collect(key, tombstone)
+      }
+      if (others.length === 0) confirmed()
+      const write = { version: V.copy(tombstone), value: undefined, expiresAtMs: 0 }
+      for (const to of others) {
+        this.cluster.network.call<ReplicaReply>(this.address, to, () => {
+          const target = this.cluster.nodes.get(to)
+          return target?.host.up === true ? target.data?.replica({ key, write, epoch: view.epoch }) : undefined
+        }, (reply) => {
+          if (reply !== undefined && confirmsTombstone(reply) && ++acks === others.length) confirmed()
+        })
+      }
+    }
   }
 }
 
@@ -155,6 +200,7 @@ interface PullAnswer {
   readonly config: RingConfig | undefined
   readonly ok: boolean
   readonly records: ReadonlyArray<PulledRecord>
+  readonly floors: ReadonlyArray<BucketFloors>
 }
 
 /** Rules the simulator can break on purpose, to show that its checks catch a broken protocol. */
@@ -163,11 +209,15 @@ export interface SimBugs {
   readonly skipPulls?: boolean
   /** Replicas answer operations of any epoch (breaks S2). */
   readonly noFencing?: boolean
+  /** Tombstones are dropped after the grace period, held by every replica or not, leaving no floor (breaks S5). */
+  readonly dropTombstonesByTime?: boolean
 }
 
 export interface SimOptions {
   /** Simulate the data path too: stores, replicas, pulls (for linearizability checks). */
   readonly withData?: boolean
+  /** With data: some nodes hold two records only (eviction), and tombstones are collected (S5). */
+  readonly forgetting?: boolean
   readonly bugs?: SimBugs
   readonly seed: number
   readonly network: NetworkOptions
@@ -199,7 +249,10 @@ export class SimCluster {
   readonly ring: RingSettings
   readonly detectorNoise: number
   readonly withData: boolean
+  readonly forgetting: boolean
   readonly bugs: SimBugs
+  /** Keys some replica evicted or expired (they may vanish; an older value must still never return). */
+  readonly forgottenKeys = new Set<string>()
   readonly nodes = new Map<string, SimNode>()
   /** The configuration each epoch got, as first installed anywhere. */
   readonly decided = new Map<number, string>()
@@ -223,6 +276,7 @@ export class SimCluster {
     this.ring = { vnodes: options.ring?.vnodes ?? 16, replicas: options.ring?.replicas ?? 3, hash: fnv }
     this.detectorNoise = options.detectorNoise ?? 0
     this.withData = options.withData ?? false
+    this.forgetting = options.forgetting ?? false
     this.bugs = options.bugs ?? {}
   }
 
@@ -239,6 +293,14 @@ export class SimCluster {
       this.agenda.after(this.timers.tickMs * (0.5 + this.rng.next()), loop)
     }
     this.agenda.after(this.rng.next() * this.timers.tickMs, loop)
+    if (this.forgetting) {
+      const collecting = () => {
+        if (this.nodes.get(addr) !== node || !node.host.up) return
+        node.collectTombstones()
+        this.agenda.after(this.timers.tombstoneGraceMs, collecting)
+      }
+      this.agenda.after(this.timers.tombstoneGraceMs, collecting)
+    }
     return node
   }
 

@@ -92,7 +92,7 @@ export class SimCoordinator {
     return status === "member" || status === "leaving" ? node.core.current : undefined
   }
 
-  write(node: SimNode, key: string, value: string | undefined, done: (outcome: Outcome) => void): void {
+  write(node: SimNode, key: string, value: string | undefined, done: (outcome: Outcome) => void, expiresAtMs = 0): void {
     const first = this.routing(node)
     if (first === undefined) return done("fail")
     let version = node.data!.next()
@@ -101,7 +101,7 @@ export class SimCoordinator {
     let landed = false
     const attempt = (view: ConfigView) => {
       if (!node.host.up) return
-      this.writeRound(node, key, this.groupsOf(view, key), { version, value, expiresAtMs: 0 }, view.epoch, (verdict) => {
+      this.writeRound(node, key, this.groupsOf(view, key), { version, value, expiresAtMs }, view.epoch, (verdict) => {
         if (++rounds >= MAX_ROUNDS) return done("unknown")
         switch (verdict._tag) {
           case "Written":
@@ -142,6 +142,8 @@ export class SimCoordinator {
         if (verdict._tag === "Unavailable") return done("fail")
         if (verdict._tag === "Fenced") return this.follow(node, verdict, (next) => (next === undefined ? done("fail") : attempt(next)))
         const winner = verdict.winner
+        // A replica may have forgotten a newer version: "not found", made to stick with a deletion (as the coordinator does).
+        if (verdict.forgotten) return this.write(node, key, undefined, (outcome) => done(outcome === "ok" ? "ok" : "fail"))
         if (winner !== undefined) node.data!.observe(winner.version)
         const answer = () => done("ok", winner?._tag === "Found" ? String(winner.value) : undefined)
         if (!verdict.needsWriteBack || winner === undefined) return answer()
@@ -198,6 +200,8 @@ export interface ClientOptions {
   /** How long a client waits for an answer before it takes the outcome as unknown. */
   readonly deadlineMs: number
   readonly untilMs: number
+  /** A third of the sets expire 0.1 to 3 s after they are made. */
+  readonly ttls?: boolean
 }
 
 /**
@@ -219,6 +223,7 @@ export const runClients = (cluster: SimCluster, options: ClientOptions, trace?: 
     const id = nextId++
     const invokedAtMs = agenda.nowMs
     const value = kind === "set" ? `c${client}-${written++}` : undefined
+    const expiresAtMs = kind === "set" && options.ttls === true && rng.chance(1 / 3) ? agenda.nowMs + rng.int(100, 3000) : 0
     let finished = false
     const finish = (outcome: Outcome, read?: string) => {
       if (finished) return
@@ -231,7 +236,7 @@ export const runClients = (cluster: SimCluster, options: ClientOptions, trace?: 
     if (node === undefined) return agenda.after(50, () => finish("fail"))
     const start = () => {
       if (kind === "get") coordinator.read(node, key, (outcome, read) => finish(outcome, read))
-      else coordinator.write(node, key, value, (outcome) => finish(outcome))
+      else coordinator.write(node, key, value, (outcome) => finish(outcome), expiresAtMs)
     }
     // A paused process takes the call but runs nothing until it resumes: then it coordinates with
     // whatever ring it had when it froze (the stale coordinator that fencing must stop).
