@@ -1,7 +1,6 @@
 import { Effect, Schedule } from "effect"
 import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
-import { Membership } from "../membership/Membership.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
@@ -23,8 +22,9 @@ const MAX_PER_PASS = 1024
  * writes at the ring's epoch, to the key's other replicas: a replica that
  * missed the deletion applies it now, one that holds it (or anything newer)
  * says so. A tombstone every replica acknowledged is collected; the others
- * wait for the next pass, however long a replica stays cut off (while SWIM
- * cannot reach one of a key's replicas, its tombstones are not even sent).
+ * wait for the next pass, however long a replica stays cut off (SWIM's view
+ * is not consulted: a member it has declared dead may answer again before
+ * it is removed).
  *
  * Collecting raises the bucket's collected floor, so a late write older
  * than the deletion is refused rather than bringing the key back, and a
@@ -37,7 +37,6 @@ export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("ca
     const store = yield* Store
     const peers = yield* PeerClient
     const metrics = yield* Metrics
-    const { liveness } = yield* Membership
 
     /** The candidates each of whose other replicas acknowledged it at `view`'s epoch. */
     const confirm = (view: ConfigView, candidates: ReadonlyArray<readonly [string, Tombstone]>) =>
@@ -56,8 +55,6 @@ export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("ca
             confirmed.push(candidate)
             continue
           }
-          // A replica that SWIM cannot reach cannot acknowledge: do not load the others meanwhile.
-          if (!others.every(liveness.reachable)) continue
           let acks = 0
           let answered = 0
           const write = { version: V.copy(tombstone), value: undefined, expiresAtMs: 0 }
