@@ -42,7 +42,7 @@ export const wireBytesOf = (records: ReadonlyArray<PulledRecord>): number => {
   return bytes
 }
 
-/** Floors in messages of at most FLOORS_PER_CHUNK, sent before any record. */
+/** Floors in messages of at most FLOORS_PER_CHUNK, sent after every record. */
 const floorChunks = (floors: ReadonlyArray<BucketFloors>): Array<PullChunk> => {
   const chunks: Array<PullChunk> = []
   for (let i = 0; i < floors.length; i += FLOORS_PER_CHUNK) chunks.push({ records: [], floors: floors.slice(i, i + FLOORS_PER_CHUNK) })
@@ -120,7 +120,6 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         const within = new RangeSet(request.ranges)
         // One quick copy of the store, then hashing and filtering a slice at a
         // time: the event loop keeps serving clients between slices.
-        const floors = request.floors === true ? floorChunks(store.floors()) : []
         const records = Stream.fromIterable(store.snapshot()).pipe(
           Stream.filter(([key]) => within.has(ring.hash(key))),
           Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
@@ -131,7 +130,10 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
             return Effect.as(pace(chunk.bytes), { records: chunk.records })
           })
         )
-        return Stream.concat(Stream.fromIterable(floors), records)
+        // The floors come last, read once every record is sent: they cover whatever the
+        // source forgot before or while it copied (taking the copy expired what had run out).
+        if (request.floors !== true) return records
+        return Stream.concat(records, Stream.suspend(() => Stream.fromIterable(floorChunks(store.floors()))))
       }))
 
     // ---- pulling
@@ -217,9 +219,12 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         }
         metrics.moved("sync_pulled", records, bytes)
         if (ring.current() !== view) return
+        // One source's records may have landed before another's floors: drop what those floors say was forgotten.
+        const pulled = new RangeSet(tasks.flatMap((task) => task.ranges))
+        const dropped = store.dropForgotten((key) => pulled.has(ring.hash(key)))
         yield* ring.markSynced(view.epoch)
         yield* Effect.logInfo("synced: pulled its ranges").pipe(
-          Effect.annotateLogs({ epoch: view.epoch, records, bytes, elapsedMs: nowMs() - started })
+          Effect.annotateLogs({ epoch: view.epoch, records, bytes, dropped, elapsedMs: nowMs() - started })
         )
       })
 

@@ -23,7 +23,7 @@ export interface PullRequest {
 /** Floors per message at most. */
 export const FLOORS_PER_CHUNK = 4096
 
-/** One piece of a pull's answer: floors come first, before any record. */
+/** One piece of a pull's answer: floors come last, after every record. */
 export interface PullChunk {
   readonly records: ReadonlyArray<PulledRecord>
   readonly floors?: ReadonlyArray<BucketFloors> | undefined

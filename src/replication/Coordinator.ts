@@ -247,8 +247,6 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               if (verdict !== undefined) {
                 if (waiting !== undefined) speculating.delete(waiting)
                 settle(verdict)
-              } else if (round.waitingForAll) {
-                while (asked < order.length) ask() // a quorum was not enough to decide: ask the rest now
               } else if (reply._tag !== "Found" && reply._tag !== "Deleted" && reply._tag !== "Absent") {
                 ask() // this one cannot count: ask another now
               }
@@ -425,13 +423,14 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             continue
           }
           const winner = verdict.winner
-          if (verdict.forgotten) {
-            // A replica may have forgotten a newer version: answer "not found" and make it stick.
+          /** A replica may have forgotten a newer version: answer "not found" and make it stick. */
+          const forgottenRead = Effect.gen(function*() {
             metrics.forgottenRead()
             yield* outcome({ "cache.quorum.outcome": "forgotten" })
             yield* write(key, undefined, 0, consistency)
-            return Option.none()
-          }
+            return Option.none<FoundValue>()
+          })
+          if (verdict.forgotten) return yield* forgottenRead
           if (winner === undefined) {
             yield* outcome({ "cache.quorum.outcome": "read", "cache.attempts": attempt + 1 })
             return Option.none()
@@ -449,6 +448,10 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               ? ({ _tag: "Written", existed: true } as const)
               : yield* writeRound(key, groups.map((g) => ({ replicas: g.replicas, required: Math.max(0, g.required) })), winnerWrite(winner), view.epoch)
             if (written._tag === "Unavailable") return yield* unavailable("read", written.required, written.acked, written.replicas)
+            // Refused at the winner's very version: those replicas hold nothing for the key and forgot exactly it.
+            if ((written._tag === "Stale" || written._tag === "Superseded") && V.compare(written.newest, winner.version) === 0) {
+              return yield* forgottenRead
+            }
             if (written._tag !== "Written") {
               if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)
               if (written._tag === "Fenced") {

@@ -190,11 +190,6 @@ export class ReadRound {
 
   constructor(readonly replicas: number, readonly required: number, readonly expiryHorizonMs = Number.POSITIVE_INFINITY) {}
 
-  /** Whether R have answered and the round still waits: then every other replica should be asked now. */
-  get waitingForAll(): boolean {
-    return this.answers.length >= this.required
-  }
-
   record(address: string, reply: ReplicaReply | Failure): ReadVerdict | undefined {
     if (reply._tag === "Found" || reply._tag === "Deleted" || reply._tag === "Absent") {
       this.answers.push({ address, reply })
@@ -205,24 +200,20 @@ export class ReadRound {
     }
     // Failed, fenced, or not a replica here (NotReady): it cannot count.
     this.failed++
-    if (this.replicas - this.failed >= this.required) {
-      // A quorum had answered already, and the round waited for the rest (see `decide`).
-      return this.answers.length >= this.required ? this.decide() : undefined
-    }
+    if (this.replicas - this.failed >= this.required) return undefined
     return this.fenced ?? { _tag: "Unavailable", acked: this.answers.length, replicas: this.replicas, required: this.required }
   }
 
   /**
-   * The verdict once R have answered, or undefined to wait for more. When
-   * nobody holds the key but some answer says its replica forgot something
-   * in the key's bucket, "not found" may be that replica's eviction while the
-   * others merely missed the write: a replica not asked may still hold the
-   * value, and a later read could return it after this one said it was
-   * gone. So the round waits for every replica: all of them holding nothing
-   * is a plain "not found"; otherwise it is a forgotten read, which the
-   * coordinator makes stick with a tombstone.
+   * The verdict once R have answered. When nobody holds the key but some
+   * answer says its replica forgot something in the key's bucket, "not
+   * found" may be that replica's eviction while the others merely missed
+   * the write, or a copy of the value may still be on its way to one of
+   * them: a later read could find it after this one said it was gone. So
+   * that read is a forgotten one, which the coordinator makes stick with a
+   * tombstone.
    */
-  private decide(): ReadVerdict | undefined {
+  private decide(): ReadVerdict {
     let winner: ReadWinner | undefined
     let watermark: Version = V.ZERO
     for (const { reply } of this.answers) {
@@ -230,12 +221,8 @@ export class ReadRound {
       else if (winner === undefined || V.compare(reply.version, winner.version) > 0) winner = reply
     }
     if (winner === undefined) {
-      const holders = this.answers.map((a) => a.address)
-      if (V.compare(watermark, V.ZERO) === 0 || this.answers.length === this.replicas) {
-        return { _tag: "Read", winner: undefined, holders, needsWriteBack: false, forgotten: false }
-      }
-      if (this.answers.length + this.failed < this.replicas) return undefined
-      return { _tag: "Read", winner: undefined, holders, needsWriteBack: false, forgotten: true }
+      const forgotten = V.compare(watermark, V.ZERO) > 0
+      return { _tag: "Read", winner: undefined, holders: this.answers.map((a) => a.address), needsWriteBack: false, forgotten }
     }
     const w = winner
     const holders = this.answers

@@ -192,11 +192,33 @@ export class LruShard {
     for (const [key, record] of this.records) if (record instanceof Tombstone) yield [key, record]
   }
 
-  /** Every live entry and tombstone, for hand-off and repair (expired entries are skipped, not removed). */
+  /**
+   * Every live entry and tombstone, for hand-off and repair. Expired
+   * entries are expired on the way (remembered as forgotten), so a copy
+   * taken now never lacks a record without the floor that says why.
+   */
   *live(nowMs: number): Generator<readonly [string, Entry | Tombstone]> {
     for (const [key, record] of this.records) {
-      if (record instanceof Tombstone || record.expiresAtMs === 0 || record.expiresAtMs > nowMs) yield [key, record]
+      if (record instanceof Entry && record.expiresAtMs !== 0 && record.expiresAtMs <= nowMs) this.expire(key, record)
+      else yield [key, record]
     }
+  }
+
+  /**
+   * Drops the records of keys `within` accepts that are older than what
+   * this node's floors say was forgotten in their bucket: after a pull, a
+   * record copied from one source may be older than what another source
+   * forgot. Raises nothing (the floor is there already). How many it dropped.
+   */
+  dropForgotten(within: (key: string) => boolean): number {
+    let dropped = 0
+    for (const [key, record] of this.records) {
+      if (!within(key) || V.compare(this.forgetting.forgotten(bucketOf(key)), record) <= 0) continue
+      this.remove(key, record)
+      this.onChange?.(key, record, undefined)
+      dropped++
+    }
+    return dropped
   }
 
   /** Evicts least recently used records, entries and tombstones alike, until within limits: real forgetting. */

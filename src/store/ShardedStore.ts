@@ -81,6 +81,8 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       floors: (): Array<BucketFloors> => forgetting.floors(),
       /** Takes on the floors of a node this one pulled a range from. */
       mergeFloors: (floors: ReadonlyArray<BucketFloors>): void => forgetting.merge(floors),
+      /** After a pull: drops records of keys `within` accepts that are older than their bucket's forgotten floor. */
+      dropForgotten: (within: (key: string) => boolean): number => shards.reduce((n, shard) => n + shard.dropForgotten(within), 0),
       /**
        * Drops every record at once (no floor changes, no change notices):
        * for a node that was removed while running, before it joins again.

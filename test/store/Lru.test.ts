@@ -204,4 +204,27 @@ describe("LruShard", () => {
     expect(shard.read("a", 0)).toEqual(v(1))
     expect(shard.read("b", 0)).toBeInstanceOf(Tombstone)
   })
+
+  it("expires what has run out when a copy is taken, so nothing is missing without its floor", () => {
+    const shard = new LruShard(limits({ maxEntries: 10 }))
+    shard.apply("gone", put("x", 5, 100), 0)
+    shard.apply("kept", put("y", 6), 0)
+    expect([...shard.live(100)].map(([key]) => key)).toEqual(["kept"])
+    expect(shard.forgetting.forgotten(bucketOf("gone"))).toEqual(v(5))
+    expect(shard.counters.expirations).toBe(1)
+  })
+
+  it("drops records older than their bucket's forgotten floor, only among the keys asked", () => {
+    const shard = new LruShard(limits({ maxEntries: 10 }))
+    shard.apply("a", put("old a", 3), 0)
+    shard.apply("b", put("b", 3), 0)
+    // Another source forgot a@7 and b@2: a's copy here is older than what was forgotten.
+    shard.forgetting.merge([
+      { bucket: bucketOf("a"), forgotten: v(7), collected: V.ZERO },
+      { bucket: bucketOf("b"), forgotten: v(2), collected: V.ZERO }
+    ])
+    expect(shard.dropForgotten((key) => key !== "never")).toBe(1)
+    expect(shard.read("a", 0)).toEqual(v(7))
+    expect(valueOf(shard, "b", 0)).toBe("b")
+  })
 })

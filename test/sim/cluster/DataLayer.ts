@@ -110,6 +110,12 @@ export class DataLayer {
     return this.silently(() => this.store.release(key, version))
   }
 
+  /** After a pull: drops records of the pulled ranges older than their bucket's forgotten floor (see `Sync`). */
+  dropForgotten(ranges: ReadonlyArray<HashRange>): number {
+    const hash = this.node.cluster.ring.hash
+    return this.silently(() => this.store.dropForgotten((key) => ranges.some((range) => inRange(range, hash(key)))))
+  }
+
   /** What this node forgot, per bucket: travels with what it hands over. */
   floors(): Array<BucketFloors> {
     return this.store.forgetting.floors()

@@ -124,7 +124,13 @@ export class SimNode {
     if (tasks.length === 0) return
     if (this.cluster.bugs.skipPulls === true) return this.core.markSynced(view.epoch)
     const answered = tasks.map((task) => new Set<string>(task.sources.includes(this.address) ? [this.address] : []))
-    const done = () => tasks.every((task, i) => answered[i]!.size >= task.needed)
+    const covered = () => tasks.every((task, i) => answered[i]!.size >= task.needed)
+    // As `Sync` does: once covered, drop what one source's floors say another's records should not keep.
+    const done = () => {
+      if (!covered()) return false
+      this.data?.dropForgotten(tasks.flatMap((task) => task.ranges))
+      return true
+    }
     const attempt = () => {
       if (this.core.current !== view || !this.host.up) return
       if (done()) return this.core.markSynced(view.epoch)

@@ -149,6 +149,9 @@ export class SimCoordinator {
         if (!verdict.needsWriteBack || winner === undefined) return answer()
         this.writeBack(node, key, view, winner, verdict.holders, (written) => {
           if (written._tag === "Written") return answer()
+          if ((written._tag === "Stale" || written._tag === "Superseded") && V.compare(written.newest, winner.version) === 0) {
+            return this.write(node, key, undefined, (outcome) => done(outcome === "ok" ? "ok" : "fail"))
+          }
           if (written._tag === "Fenced") return this.follow(node, written, (next) => (next === undefined ? done("fail") : attempt(next)))
           if (written._tag === "Unavailable") return done("fail")
           attempt(view) // a newer write raced with this read: read again

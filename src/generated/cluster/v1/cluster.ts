@@ -212,7 +212,7 @@ export interface ArcDigests {
 
 export interface PullResponse {
   records: PulledRecord[];
-  /** Sent before any record when asked for: at most 4096 per message. */
+  /** Sent after every record when asked for: at most 4096 per message. */
   floors: BucketFloor[];
 }
 
