@@ -368,6 +368,16 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
         }
       })
 
+    /**
+     * During a movement a value must be held by a quorum of the previous and
+     * of the new replica set before a read returns it: reads use one set,
+     * and a coordinator still on the epoch before reads the other. Answers
+     * that agree within one set prove nothing about the other, so the
+     * winner goes through the write-back, which counts the holders it knows.
+     */
+    const mustSpread = (view: ConfigView, key: string, winner: ReadWinner | undefined): boolean =>
+      winner !== undefined && view.writeGroups(ring.hash(key)).length > 1
+
     /** What a read answers: the winner, or none for a deletion or nothing. */
     const found = (winner: ReadWinner | undefined): Option.Option<FoundValue> =>
       winner?._tag === "Found"
@@ -382,7 +392,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       const first = (spans: ReplicaSpans | undefined) =>
         Effect.flatMap(readRound(key, replicas, required, view.epoch, spans), (verdict) => {
           // The common case: a quorum agrees on the newest version (or on nothing).
-          if (verdict._tag !== "Read" || verdict.forgotten || verdict.needsWriteBack) {
+          if (verdict._tag !== "Read" || verdict.forgotten || verdict.needsWriteBack || mustSpread(view, key, verdict.winner)) {
             return readRetries(key, consistency, view, spans, verdict)
           }
           if (verdict.winner !== undefined) hlc.observe(verdict.winner.version)
@@ -436,7 +446,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
             return Option.none()
           }
           hlc.observe(winner.version)
-          if (verdict.needsWriteBack) {
+          if (verdict.needsWriteBack || mustSpread(view, key, winner)) {
             metrics.writeBack()
             // The answers disagree: a quorum of every write set must hold the winner before anyone is told about it.
             const holders = verdict.holders

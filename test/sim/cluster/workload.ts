@@ -146,7 +146,9 @@ export class SimCoordinator {
         if (verdict.forgotten) return this.write(node, key, undefined, (outcome) => done(outcome === "ok" ? "ok" : "fail"))
         if (winner !== undefined) node.data!.observe(winner.version)
         const answer = () => done("ok", winner?._tag === "Found" ? String(winner.value) : undefined)
-        if (!verdict.needsWriteBack || winner === undefined) return answer()
+        // As the coordinator does: during a movement the winner must reach a quorum of every write set.
+        const joint = this.groupsOf(view, key).length > 1
+        if ((!verdict.needsWriteBack && !joint) || winner === undefined) return answer()
         this.writeBack(node, key, view, winner, verdict.holders, (written) => {
           if (written._tag === "Written") return answer()
           if ((written._tag === "Stale" || written._tag === "Superseded") && V.compare(written.newest, winner.version) === 0) {
