@@ -458,9 +458,12 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
               ? ({ _tag: "Written", existed: true } as const)
               : yield* writeRound(key, groups.map((g) => ({ replicas: g.replicas, required: Math.max(0, g.required) })), winnerWrite(winner), view.epoch)
             if (written._tag === "Unavailable") return yield* unavailable("read", written.required, written.acked, written.replicas)
-            // Refused at the winner's very version: those replicas hold nothing for the key and forgot exactly it.
+            // Refused at the winner's very version: those replicas dropped exactly it. A value they
+            // evicted is a forgotten read; a deletion they collected (every replica held it) stands.
             if ((written._tag === "Stale" || written._tag === "Superseded") && V.compare(written.newest, winner.version) === 0) {
-              return yield* forgottenRead
+              if (winner._tag === "Found") return yield* forgottenRead
+              yield* outcome({ "cache.quorum.outcome": "read", "cache.attempts": attempt + 1 })
+              return Option.none()
             }
             if (written._tag !== "Written") {
               if (attempt + 1 >= MAX_ATTEMPTS) return yield* contended(MAX_ATTEMPTS)

@@ -152,6 +152,7 @@ export class SimCoordinator {
         this.writeBack(node, key, view, winner, verdict.holders, (written) => {
           if (written._tag === "Written") return answer()
           if ((written._tag === "Stale" || written._tag === "Superseded") && V.compare(written.newest, winner.version) === 0) {
+            if (winner._tag === "Deleted") return answer() // a deletion collected where it was refused: it stands
             return this.write(node, key, undefined, (outcome) => done(outcome === "ok" ? "ok" : "fail"))
           }
           if (written._tag === "Fenced") return this.follow(node, written, (next) => (next === undefined ? done("fail") : attempt(next)))
