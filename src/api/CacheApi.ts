@@ -8,7 +8,7 @@ import type { ReplicationError } from "../replication/ReplicationError.js"
 import { Store } from "../store/ShardedStore.js"
 import type { Value } from "../store/entry.js"
 import { InvalidArgument } from "./ApiError.js"
-import { keyProblem, valueProblem } from "./validate.js"
+import { keyProblem, valueProblem } from "../protocol/limits.js"
 
 /** A client's Set, decoded from whatever protocol carried it. */
 export interface SetCommand {

@@ -122,6 +122,14 @@ export const defaults: NodeConfigShape = {
   antiEntropyInterval: Duration.seconds(10)
 }
 
+/**
+ * Bytes of records, operations or answers a node puts in one message it
+ * builds: half the smaller message limit, leaving room for framing and for a
+ * peer whose limits are set a little lower.
+ */
+export const messageBudgetBytes = (c: Pick<NodeConfigShape, "maxSendMsgBytes" | "maxRecvMsgBytes">): number =>
+  Math.floor(Math.min(c.maxSendMsgBytes, c.maxRecvMsgBytes) / 2)
+
 /** Default port of a `PEERS` entry given without one. */
 export const DEFAULT_PEER_PORT = 8080
 
@@ -297,16 +305,21 @@ export const adminAddressOf = (c: NodeConfigShape): HostPort | undefined => {
   }
 }
 
+/** Room a message needs besides one record's key and value: version, epoch, trace context, framing. */
+const MESSAGE_FRAMING_BYTES = 1024
+
 /** Checks that hold across settings; each failure names the variable to change. */
 const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
   if (c.numShards > c.capacity) {
     return invalid("NUM_SHARDS", `${c.numShards} shards exceed CAPACITY ${c.capacity}: every shard needs room for one entry`)
   }
-  if (c.maxValueBytes > c.maxRecvMsgBytes) {
-    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} exceeds MAX_RECV_MSG_SIZE ${c.maxRecvMsgBytes}`)
+  // The largest record must fit one message on every path (client calls, replica operations, pulls).
+  const largestRecord = c.maxKeyBytes + c.maxValueBytes + MESSAGE_FRAMING_BYTES
+  if (largestRecord > c.maxRecvMsgBytes) {
+    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} plus MAX_KEY_SIZE ${c.maxKeyBytes} exceeds MAX_RECV_MSG_SIZE ${c.maxRecvMsgBytes}`)
   }
-  if (c.maxValueBytes > c.maxSendMsgBytes) {
-    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} exceeds MAX_SEND_MSG_SIZE ${c.maxSendMsgBytes}`)
+  if (largestRecord > c.maxSendMsgBytes) {
+    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} plus MAX_KEY_SIZE ${c.maxKeyBytes} exceeds MAX_SEND_MSG_SIZE ${c.maxSendMsgBytes}`)
   }
   const largestEntry = c.maxKeyBytes + c.maxValueBytes + ENTRY_OVERHEAD_BYTES
   const shardBytes = Math.floor(c.maxMemoryBytes / c.numShards)

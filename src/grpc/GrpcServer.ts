@@ -1,3 +1,4 @@
+import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
 import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
@@ -5,7 +6,7 @@ import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { AntiEntropy } from "../antientropy/AntiEntropy.js"
 import { Sync } from "../antientropy/Sync.js"
 import { CacheApi } from "../api/CacheApi.js"
-import { listenAddressOf, NodeConfig } from "../config/NodeConfig.js"
+import { listenAddressOf, messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import {
   AntiEntropyServiceDefinition,
@@ -69,6 +70,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const runtime = yield* Effect.runtime<never>()
     const address = formatHostPort(listenAddressOf(config))
 
+    decodeInvalidUtf8AsIllFormed()
     const health = HealthState()
     const server = createServer({
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
@@ -86,10 +88,10 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     })
     const endpoint = peerEndpoint({ replica, membership, ring, sync, antiEntropy, rpcTimeout: config.rpcTimeout })
     const spans = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
-    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, runtime, telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
+    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, runtime, messageBudgetBytes(config), telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
     internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
     internal.add(PlacementServiceDefinition, makePlacementHandlers(endpoint, runtime))
-    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing))
+    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing, messageBudgetBytes(config)))
     server.add(HealthDefinition, HealthServiceImpl(health))
     const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
     server.add(ServerReflectionService, reflection)

@@ -1,6 +1,8 @@
+import { messagesOf, wireBytes } from "../protocol/limits.js"
+import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
 import { Duration, Effect, Layer, Option, Redacted, Schedule, Stream, type Tracer } from "effect"
 import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
-import { NodeConfig } from "../config/NodeConfig.js"
+import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import {
   AntiEntropyServiceDefinition,
   MembershipServiceDefinition,
@@ -89,7 +91,9 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     }
     /** The current span, looked up only when tracing is on. */
     const spanNow: Effect.Effect<Tracer.AnySpan | undefined> = tracing ? currentSpan : Effect.succeed(undefined)
+    const budget = messageBudgetBytes(config)
     const syncTimeoutMs = Duration.toMillis(config.syncTimeout)
+    decodeInvalidUtf8AsIllFormed()
     const peers = new Map<string, Peer>()
     const peerOf = (address: string): Peer => {
       let peer = peers.get(address)
@@ -167,6 +171,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           },
           STREAM_OUTSTANDING,
           config.peerBatchMax,
+          budget,
           metrics.peerBatch,
           self
         )
@@ -174,7 +179,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       }
       return stream
     }
-    const sendBatch = (address: string, batch: ReadonlyArray<Pending>) => {
+    const sendBatch = (address: string, batch: ReadonlyArray<Pending>, bytes: number) => {
       const pausedUntil = unreachableUntil.get(address)
       if (pausedUntil !== undefined) {
         if (clock.unsafeCurrentTimeMillis() < pausedUntil) {
@@ -190,6 +195,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       }
       streamTo(address).send({
         ops: batch.map((p) => codec.encodeRequest(p.request)),
+        bytes,
         sentAtMs: clock.unsafeCurrentTimeMillis(),
         settle: (outcome) => {
           if (!("failure" in outcome)) return deliver(address, batch, outcome)
@@ -214,8 +220,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const flush = () => {
       flushScheduled = false
       for (const [address, pending] of queued) {
-        for (let i = 0; i < pending.length; i += config.peerBatchMax) {
-          sendBatch(address, pending.slice(i, i + config.peerBatchMax))
+        for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
+          sendBatch(address, batch.items, batch.bytes)
         }
       }
       queued.clear()

@@ -128,7 +128,7 @@ describe("every input bounded on every path", () => {
     expect(sets).toEqual(keys.map(() => "OK"))
     for (let round = 0; round < 3; round++) {
       const gets = await Promise.all(keys.map((key) => clients[round % 3]!.cache.get({ key })))
-      expect(gets.map((g) => g.value.slice(0, 4))).toEqual(keys.map((_, i) => value(i).slice(0, 4)))
+      expect(gets.map((g) => g.value!.slice(0, 4))).toEqual(keys.map((_, i) => value(i).slice(0, 4)))
     }
   })
 
