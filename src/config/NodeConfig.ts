@@ -35,6 +35,9 @@ export interface NodeConfigShape {
   /** Client calls per second the node admits; zero turns the limit off. */
   readonly rateLimit: number
   readonly rateLimitBurst: number
+  /** Client calls per second one client connection gets at most (under the node's limit); zero = no per-client limit. */
+  readonly rateLimitPerClient: number
+  readonly rateLimitPerClientBurst: number
   readonly logLevel: LogLevel.LogLevel
   readonly logFormat: LogFormat
   /** How long shutdown waits for in-flight calls before cutting them off. */
@@ -97,6 +100,8 @@ export const defaults: NodeConfigShape = {
   rpcTimeout: Duration.seconds(5),
   rateLimit: 50_000,
   rateLimitBurst: 50_000,
+  rateLimitPerClient: 25_000,
+  rateLimitPerClientBurst: 25_000,
   logLevel: LogLevel.Info,
   logFormat: "json",
   drainTimeout: Duration.seconds(10),
@@ -199,6 +204,9 @@ const config = Config.all({
   rateLimit: setting("RATE_LIMIT", "client calls per second; 0 = unlimited", parse.parseDecimal).pipe(
     Config.withDefault(defaults.rateLimit)
   ),
+  rateLimitPerClient: setting("RATE_LIMIT_PER_CLIENT", "client calls per second per connection; default RATE_LIMIT / 2; 0 = none", parse.parseDecimal).pipe(
+    Config.option
+  ),
   rateLimitBurst: setting("RATE_LIMIT_BURST", "token bucket size; default RATE_LIMIT", positive(parse.parseInteger)).pipe(
     Config.option
   ),
@@ -277,10 +285,19 @@ const config = Config.all({
     Config.withDefault(defaults.antiEntropyInterval)
   )
 }).pipe(
-  Config.map(({ rateLimitBurst, ...rest }): NodeConfigShape => ({
-    ...rest,
-    rateLimitBurst: Option.getOrElse(rateLimitBurst, () => Math.max(1, Math.ceil(rest.rateLimit)))
-  }))
+  Config.map(({ rateLimitBurst, rateLimitPerClient, ...rest }): NodeConfigShape => {
+    const burst = Option.getOrElse(rateLimitBurst, () => Math.max(1, Math.ceil(rest.rateLimit)))
+    // By default one connection gets at most half: whatever one client does, others keep the other half.
+    const perClient = Option.getOrElse(rateLimitPerClient, () => rest.rateLimit / 2)
+    return {
+      ...rest,
+      rateLimitBurst: burst,
+      rateLimitPerClient: perClient,
+      rateLimitPerClientBurst: Option.isSome(rateLimitPerClient)
+        ? Math.max(1, Math.min(burst, Math.ceil(perClient)))
+        : Math.max(1, Math.ceil(burst / 2))
+    }
+  })
 )
 
 const invalid = (name: string, message: string) => Effect.fail(ConfigError.InvalidData([name], message))
