@@ -44,7 +44,9 @@ describe("NodeConfig", () => {
           LOG_LEVEL: "DEBUG",
           LOG_FORMAT: "pretty",
           DRAIN_TIMEOUT: "2s",
-          TOMBSTONE_GRACE: "1m"
+          TOMBSTONE_GRACE: "1m",
+          // cache1 is not a loopback name: peers must authenticate.
+          CLUSTER_SECRET: "0123456789abcdef"
         })
       )
       expect(config.addr).toEqual({ host: "cache1", port: 9000 })
@@ -69,7 +71,7 @@ describe("NodeConfig", () => {
 
   it.effect("binds where LISTEN_ADDR says and puts the admin server next to it unless ADMIN_ADDR says otherwise", () =>
     Effect.gen(function*() {
-      const container = Either.getOrThrow(yield* loadConfig({ ADDR: "cache1:8080", LISTEN_ADDR: "0.0.0.0:8080" }))
+      const container = Either.getOrThrow(yield* loadConfig({ ADDR: "cache1:8080", LISTEN_ADDR: "0.0.0.0:8080", INSECURE_CLUSTER: "true" }))
       expect(listenAddressOf(container)).toEqual({ host: "0.0.0.0", port: 8080 })
       expect(adminAddressOf(container)).toEqual({ host: "0.0.0.0", port: 9080 })
       const local = Either.getOrThrow(yield* loadConfig({ ADDR: "127.0.0.1:8081" }))
