@@ -18,6 +18,8 @@ import { CacheServiceDefinition } from "../generated/pb/cache.js"
 import { Membership } from "../membership/Membership.js"
 import type { PeerEndpoint } from "../peer/PeerClient.js"
 import { LocalReplica } from "../replication/LocalReplica.js"
+import { Tls } from "../security/Tls.js"
+import { requireClusterCertificate } from "./clusterCertificate.js"
 import { requireClusterSecret } from "./clusterSecret.js"
 import { makeAntiEntropyHandlers, makeMembershipHandlers, makePlacementHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
 import { Readiness } from "../placement/Readiness.js"
@@ -67,6 +69,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const telemetry = yield* Telemetry
     const ring = yield* Ring
     const readiness = yield* Readiness
+    const tls = yield* Tls
     const runtime = yield* Effect.runtime<never>()
     const address = formatHostPort(listenAddressOf(config))
 
@@ -74,14 +77,16 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const health = HealthState()
     const server = createServer({
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
-      "grpc.max_send_message_length": config.maxSendMsgBytes
+      "grpc.max_send_message_length": config.maxSendMsgBytes,
+      // With mutual TLS, internal methods answer only callers with a cluster certificate (nice-grpc passes this to grpc-js's Server).
+      ...(tls.mutual ? { interceptors: [requireClusterCertificate(tls.isClusterCertificate)] } : {})
     })
     const gate = new CallGate()
     server.add(
       CacheServiceDefinition,
       makeCacheHandlers({ gate, api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash })
     )
-    // Internal services: only cluster members may call them when CLUSTER_SECRET is set.
+    // Internal services: only cluster members may call them when CLUSTER_SECRET is set (and PEER_TLS_*, above).
     const internal = Option.match(config.clusterSecret, {
       onNone: () => server,
       onSome: (secret) => server.with(requireClusterSecret(secret))
@@ -99,7 +104,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
 
     const port = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => server.listen(address),
+        try: () => server.listen(address, tls.server),
         catch: (error) => new ServerStartError({ address, reason: error instanceof Error ? error.message : String(error) })
       }),
       () =>
@@ -152,7 +157,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     })
     yield* mirrorReadiness
     yield* Effect.forkScoped(Effect.repeat(mirrorReadiness, Schedule.spaced(HEALTH_POLL)))
-    yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port }))
+    yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port, tls: tls.server === undefined ? "off" : tls.mutual ? "mutual" : "on" }))
     return { address, port } as const
   })
 }) {}

@@ -19,6 +19,7 @@ import * as placementCodec from "./placementCodec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 import { ReplicaStream } from "./replicaStream.js"
+import { Tls } from "../security/Tls.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
@@ -66,7 +67,7 @@ export const toPeerError = (address: string, timeoutMs: number, error: unknown):
  * PEER_BATCH_MAX operations) of that peer's long-lived Stream call, or as
  * one Batch call to a peer without Stream.
  */
-export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | Metrics> = Layer.scoped(
+export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | Metrics | Tls> = Layer.scoped(
   PeerClient,
   Effect.gen(function*() {
     const config = yield* NodeConfig
@@ -74,6 +75,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const { tracing } = yield* Telemetry
     const clock = yield* Effect.clock
     const metrics = yield* Metrics
+    // TLS (mutual with PEER_TLS_*) when this node's port speaks it: the cluster's nodes are configured alike.
+    const { peer: channelCredentials } = yield* Tls
     const self = formatHostPort(config.addr)
     const secret = Option.map(config.clusterSecret, Redacted.value)
     const metadata = Option.match(secret, {
@@ -98,7 +101,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const peerOf = (address: string): Peer => {
       let peer = peers.get(address)
       if (peer === undefined) {
-        const channel = createChannel(address, undefined, {
+        const channel = createChannel(address, channelCredentials, {
           "grpc.max_receive_message_length": config.maxRecvMsgBytes,
           "grpc.max_send_message_length": config.maxSendMsgBytes,
           // grpc-js backs off up to 120 s after a failed connect and fails calls
