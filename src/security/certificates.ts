@@ -53,8 +53,11 @@ const newSerial = (): string => {
   return bytes.toString("hex").toUpperCase()
 }
 
+/** PEM text ends with a line break, so that files can be concatenated into bundles. */
+const pemFile = (pem: string) => (pem.endsWith("\n") ? pem : `${pem}\n`)
+
 const privateKeyPem = async (key: CryptoKey): Promise<string> =>
-  x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY")
+  pemFile(x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY"))
 
 /** Subject alternative names: an IP address as an IP entry, anything else as a DNS name. */
 export const subjectAltNames = (names: ReadonlyArray<string>): Array<{ type: "ip" | "dns"; value: string }> =>
@@ -76,7 +79,7 @@ export const createAuthority = async (commonName: string, validity: Validity): P
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
     ]
   })
-  return { certPem: certificate.toString("pem"), keyPem: await privateKeyPem(keys.privateKey), certificate, signingKey: keys.privateKey }
+  return { certPem: pemFile(certificate.toString("pem")), keyPem: await privateKeyPem(keys.privateKey), certificate, signingKey: keys.privateKey }
 }
 
 /** A CA from its PEM certificate and key (as `pnpm cli certs` wrote them), to issue more certificates. */
@@ -126,7 +129,7 @@ export const issueCertificate = async (
       await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey)
     ]
   })
-  return { certPem: certificate.toString("pem"), keyPem: await privateKeyPem(keys.privateKey), serial }
+  return { certPem: pemFile(certificate.toString("pem")), keyPem: await privateKeyPem(keys.privateKey), serial }
 }
 
 /** `days` days from `from`. */

@@ -6,9 +6,9 @@ import { type ReplicaOp, ReplicaResult_Kind, ReplicaServiceDefinition } from "..
 import { PeerClient } from "../../src/peer/PeerClient.js"
 import * as PeerPool from "../../src/peer/PeerPool.js"
 import type { ReplicaReply } from "../../src/protocol/replica.js"
+import { Tls } from "../../src/security/Tls.js"
 import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
-import { Tls } from "../../src/security/Tls.js"
 import { freePort } from "../support/nodeProcess.js"
 
 /** Stand-in peers that record every batch they receive and how it came. */

@@ -61,17 +61,22 @@ export const peerTlsEnv = (files: PemDir, name: string, ca = "ca") => ({
   PEER_TLS_KEY_FILE: files.path(`${name}-key.pem`)
 })
 
-/** gRPC clients over TLS, trusting `ca` (none: the system's CAs), presenting `cert`/`key` if given. */
-export const connectTls = (address: string, files: PemDir, options: { readonly ca?: string; readonly identity?: string } = {}) =>
-  connect(
-    address,
-    {},
-    ChannelCredentials.createSsl(
-      options.ca === undefined ? null : files.read(`${options.ca}.pem`),
-      options.identity === undefined ? null : files.read(`${options.identity}-key.pem`),
-      options.identity === undefined ? null : files.read(`${options.identity}.pem`)
-    )
+/** Who a TLS client trusts (`ca`: `<ca>.pem`; none: the system's CAs) and what it presents (`identity`: `<identity>.pem` and its key). */
+export interface TlsClientOptions {
+  readonly ca?: string
+  readonly identity?: string
+}
+
+export const tlsCredentials = (files: PemDir, options: TlsClientOptions = {}) =>
+  ChannelCredentials.createSsl(
+    options.ca === undefined ? null : files.read(`${options.ca}.pem`),
+    options.identity === undefined ? null : files.read(`${options.identity}-key.pem`),
+    options.identity === undefined ? null : files.read(`${options.identity}.pem`)
   )
+
+/** gRPC clients of pb.CacheService (and health) over TLS. */
+export const connectTls = (address: string, files: PemDir, options: TlsClientOptions = {}) =>
+  connect(address, {}, tlsCredentials(files, options))
 
 /** The certificate a TLS port serves to a new connection (not verified: this only looks). */
 export const servedCertificate = (address: string): Promise<PeerCertificate> => {
