@@ -16,7 +16,7 @@ import {
   servicesOf
 } from "./composeFile.js"
 import { list, type Mapping, text } from "./files.js"
-import { DEFAULT_PEER_PORT, shutdownBudgetMs } from "./nodeConfig.js"
+import { DEFAULT_PEER_PORT, nodeConfigError, SAMPLE_SECRET, shutdownBudgetMs } from "./nodeConfig.js"
 
 export const checkCacheNodes = (compose: unknown) => {
   const nodes = cacheNodesOf(compose)
@@ -138,4 +138,31 @@ export const checkImagesPinned = (compose: unknown) => {
   }
   const jaeger = servicesOf(compose).jaeger ?? {}
   expect(portsOf(jaeger).some((p) => p.target === 16686 && p.published === 16686), "Jaeger UI on 16686").toBe(true)
+}
+
+/** `${NAME:?message}`: Compose stops with the message when NAME is unset or empty in the shell that runs it. */
+const REQUIRED_VARIABLE = /^\$\{(\w+):\?[^}]+\}$/
+
+/**
+ * Every node authenticates its peers, by mutual TLS or by a CLUSTER_SECRET
+ * that compose takes from the environment and requires (never a value written
+ * in the file), and the node itself accepts the result; without the secret
+ * it would refuse to start (it listens beyond loopback).
+ */
+export const checkPeerAuthentication = (compose: unknown) => {
+  for (const [name, service] of Object.entries(cacheNodesOf(compose))) {
+    const env = envOf(service)
+    expect(env.INSECURE_CLUSTER?.toLowerCase() ?? "false", `${name}: INSECURE_CLUSTER is not on`).not.toMatch(/^(true|1|yes)$/)
+    const mutualTls = ["PEER_TLS_CA_FILE", "PEER_TLS_CERT_FILE", "PEER_TLS_KEY_FILE"].every((k) => env[k] !== undefined)
+    if (!mutualTls) {
+      const secret = env.CLUSTER_SECRET
+      expect(secret, `${name}: CLUSTER_SECRET or PEER_TLS_* is set`).toBeDefined()
+      const required = REQUIRED_VARIABLE.exec(secret ?? "")
+      expect(required, `${name}: CLUSTER_SECRET is \${VAR:?message} (required from the environment), not ${secret}`).not.toBeNull()
+    }
+    const deployed = mutualTls ? env : { ...env, CLUSTER_SECRET: SAMPLE_SECRET }
+    expect(nodeConfigError(deployed), `${name}: the node accepts its settings`).toBeUndefined()
+    expect(nodeConfigError({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined }), `${name}: without peer authentication it would refuse`)
+      .toContain("CLUSTER_SECRET")
+  }
 }

@@ -10,7 +10,7 @@ import { expect } from "vitest"
 import { parseAllDocuments } from "yaml"
 import { formatHostPort, parsePeerList } from "../../src/config/parse.js"
 import { list, type Mapping, mapping, read, repoRoot, text } from "./files.js"
-import { DEFAULT_PEER_PORT, type NodeAddresses, nodeAddresses, shutdownBudgetMs } from "./nodeConfig.js"
+import { DEFAULT_PEER_PORT, type NodeAddresses, nodeAddresses, nodeConfigError, SAMPLE_SECRET, shutdownBudgetMs } from "./nodeConfig.js"
 
 export const K8S_DIR = "deploy/k8s"
 const TEST_NAMESPACE = "ns-under-test"
@@ -200,4 +200,31 @@ export const checkK8sPod = (docs: ReadonlyArray<Mapping>) => {
   const security = mapping(set.container.securityContext, "container securityContext")
   expect(security.allowPrivilegeEscalation, "no privilege escalation").toBe(false)
   expect(mapping(security.capabilities, "capabilities").drop, "no capabilities").toContain("ALL")
+}
+
+/**
+ * Every pod authenticates its peers: CLUSTER_SECRET from a Secret that must
+ * exist (not optional, and not written in the manifests), or PEER_TLS_*; the
+ * node accepts the pod's settings with it, and would refuse them without.
+ */
+export const checkK8sPeerAuthentication = (docs: ReadonlyArray<Mapping>) => {
+  const set = statefulSetOf(docs)
+  const env = podEnv(docs, set, 0)
+  expect(env.INSECURE_CLUSTER?.toLowerCase() ?? "false", "INSECURE_CLUSTER is not on").not.toMatch(/^(true|1|yes)$/)
+  const entries = list(set.container.env ?? [], "env").map((e) => mapping(e, "env entry"))
+  const mutualTls = ["PEER_TLS_CA_FILE", "PEER_TLS_CERT_FILE", "PEER_TLS_KEY_FILE"].every((k) => entries.some((e) => e.name === k) || env[k] !== undefined)
+  if (!mutualTls) {
+    const secret = entries.find((e) => e.name === "CLUSTER_SECRET")
+    expect(secret, "CLUSTER_SECRET or PEER_TLS_* is set").toBeDefined()
+    const ref = mapping(mapping(secret?.valueFrom, "CLUSTER_SECRET valueFrom").secretKeyRef, "CLUSTER_SECRET secretKeyRef")
+    expect(ref.optional ?? false, "the Secret must exist: the pod does not start without it").toBe(false)
+    expect(env.CLUSTER_SECRET, "CLUSTER_SECRET is not written in the manifests").toBeUndefined()
+    for (const doc of ofKind(docs, "Secret")) {
+      expect(nameOf(doc), "the Secret's value is not in the repository").not.toBe(ref.name)
+    }
+  }
+  const deployed = mutualTls ? env : { ...env, CLUSTER_SECRET: SAMPLE_SECRET }
+  expect(nodeConfigError(deployed), "the node accepts the pod's settings").toBeUndefined()
+  expect(nodeConfigError({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined }), "without peer authentication it would refuse")
+    .toContain("CLUSTER_SECRET")
 }
