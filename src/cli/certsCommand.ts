@@ -70,7 +70,7 @@ export const certs = Command.make("certs", { out, nodes, days, loopback }, ({ da
     const validity = validFor(now, days)
     const written: Array<string> = []
     for (const name of names) {
-      const sans = loopback ? [name, ...LOOPBACK_NAMES] : [name]
+      const sans = [...new Set(loopback ? [name, ...LOOPBACK_NAMES] : [name])]
       const issued = yield* Effect.promise(() => issueCertificate(cluster.ca, { commonName: name, names: sans, use: "node", ...validity }))
       yield* writeIssued(out, fileNameOf(name), issued)
       written.push(`${fileNameOf(name)}.pem, ${fileNameOf(name)}-key.pem  node ${name} (${sans.join(", ")})`)
