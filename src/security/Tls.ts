@@ -151,18 +151,28 @@ export class Tls extends Effect.Service<Tls>()("cache/security/Tls", {
 
     // The last problem logged, so that a file that stays wrong is logged once, not every interval.
     let lastProblem: string | undefined
-    const problem = (variable: string, message: string) => {
-      const text = `${variable}: ${message}`
-      if (text === lastProblem) return Effect.void
-      lastProblem = text
-      return Effect.logWarning("TLS files not reloaded; the certificates in use stay").pipe(Effect.annotateLogs({ variable, reason: message }))
+    const once = (key: string, log: Effect.Effect<void>) => {
+      if (key === lastProblem) return Effect.void
+      lastProblem = key
+      return log
     }
+    const problem = (variable: string, message: string) =>
+      once(
+        `${variable}: ${message}`,
+        Effect.logWarning("TLS files not reloaded; the certificates in use stay").pipe(Effect.annotateLogs({ variable, reason: message }))
+      )
     const reload = load.pipe(
       Effect.flatMap(({ texts, material: next }) => {
         const now = clock.unsafeCurrentTimeMillis()
         if (contents(texts) === loaded) {
-          const expired = validityProblem(material.served.leaf, now)
-          return expired === undefined ? Effect.void : problem("certificate in use", `the served certificate ${expired}`)
+          const leaves = material.peer === undefined ? [material.served.leaf] : [material.served.leaf, material.peer.identity.leaf]
+          const stale = leaves.find((leaf) => validityProblem(leaf, now) !== undefined)
+          return stale === undefined ? Effect.void : once(
+            `invalid ${stale.fingerprint256}`,
+            Effect.logWarning("a TLS certificate in use is no longer valid; renew its files").pipe(
+              Effect.annotateLogs({ certificate: describeCertificate(stale), reason: validityProblem(stale, now) })
+            )
+          )
         }
         material = next
         loaded = contents(texts)
