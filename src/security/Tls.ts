@@ -103,13 +103,13 @@ export class Tls extends Effect.Service<Tls>()("cache/security/Tls", {
       const plain: TlsShape = { server: undefined, peer: undefined, mutual: false, isClusterCertificate: () => false }
       return plain
     }
-    const load = Effect.flatMap(readFiles(config), (texts) => {
+    const check = (texts: TlsFileTexts): Effect.Effect<TlsMaterial, MaterialError> => {
       const checked = tlsMaterial(texts, clock.unsafeCurrentTimeMillis(), config.addr.host)
-      return checked.ok ? Effect.succeed({ texts, material: checked.value }) : Effect.fail(checked.error)
-    })
-    const first = yield* Effect.mapError(load, (error) => ConfigError.InvalidData([error.variable], error.message))
-    let material: TlsMaterial = first.material
-    let loaded = contents(first.texts)
+      return checked.ok ? Effect.succeed(checked.value) : Effect.fail(checked.error)
+    }
+    const firstTexts = yield* Effect.mapError(readFiles(config), (error) => ConfigError.InvalidData([error.variable], error.message))
+    let material = yield* Effect.mapError(check(firstTexts), (error) => ConfigError.InvalidData([error.variable], error.message))
+    let loaded = contents(firstTexts)
 
     const serverSource = new CertificateSource()
     const peerSource = new CertificateSource()
@@ -161,19 +161,20 @@ export class Tls extends Effect.Service<Tls>()("cache/security/Tls", {
         `${variable}: ${message}`,
         Effect.logWarning("TLS files not reloaded; the certificates in use stay").pipe(Effect.annotateLogs({ variable, reason: message }))
       )
-    const reload = load.pipe(
-      Effect.flatMap(({ texts, material: next }) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        if (contents(texts) === loaded) {
-          const leaves = material.peer === undefined ? [material.served.leaf] : [material.served.leaf, material.peer.identity.leaf]
-          const stale = leaves.find((leaf) => validityProblem(leaf, now) !== undefined)
-          return stale === undefined ? Effect.void : once(
-            `invalid ${stale.fingerprint256}`,
-            Effect.logWarning("a TLS certificate in use is no longer valid; renew its files").pipe(
-              Effect.annotateLogs({ certificate: describeCertificate(stale), reason: validityProblem(stale, now) })
-            )
-          )
-        }
+    /** Files as they were: nothing to do, unless a certificate in use ran out of validity meanwhile. */
+    const unchanged = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const leaves = material.peer === undefined ? [material.served.leaf] : [material.served.leaf, material.peer.identity.leaf]
+      const stale = leaves.find((leaf) => validityProblem(leaf, now) !== undefined)
+      return stale === undefined ? Effect.void : once(
+        `invalid ${stale.fingerprint256}`,
+        Effect.logWarning("a TLS certificate in use is no longer valid; renew its files").pipe(
+          Effect.annotateLogs({ certificate: describeCertificate(stale), reason: validityProblem(stale, now) })
+        )
+      )
+    })
+    const use = (next: TlsMaterial, texts: TlsFileTexts) =>
+      Effect.suspend(() => {
         material = next
         loaded = contents(texts)
         lastProblem = undefined
@@ -183,7 +184,9 @@ export class Tls extends Effect.Service<Tls>()("cache/security/Tls", {
           served: describeCertificate(next.served.leaf),
           ...(next.peer === undefined ? {} : { node: describeCertificate(next.peer.identity.leaf) })
         }))
-      }),
+      })
+    const reload = readFiles(config).pipe(
+      Effect.flatMap((texts) => (contents(texts) === loaded ? unchanged : Effect.flatMap(check(texts), (next) => use(next, texts)))),
       Effect.catchAll((error) => problem(error.variable, error.message))
     )
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(config.tlsReloadInterval), reload)))

@@ -69,6 +69,13 @@ describe("TLS for clients (TLS_CERT_FILE, TLS_KEY_FILE)", () => {
     const before = await servedCertificate(node.address)
     const open_ = open(connectTls(node.address, files, { ca: "ca" }))
     await open_.cache.set({ key: "r", value: "1" })
+    // A broken file is logged and changes nothing.
+    const good = files.read("server.pem").toString()
+    files.write("server.pem", good.slice(0, 200))
+    const broken = await node.waitForLog((l) => l["msg"] === "TLS files not reloaded; the certificates in use stay", 10_000)
+    expect(broken["variable"]).toBe("TLS_CERT_FILE")
+    expect((await servedCertificate(node.address)).serialNumber).toBe(before.serialNumber)
+    files.write("server.pem", good)
     // Renewed as a tool would: new files beside the old, then renamed over them (the key first).
     const renewed = await issue(files, ca, "server-next", SERVER)
     renameSync(files.path("server-next-key.pem"), files.path("server-key.pem"))
