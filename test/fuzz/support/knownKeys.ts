@@ -41,18 +41,17 @@ const same = (known: KnownKey, got: { value?: string | undefined; valueBytes?: B
 export const checkKnownKeys = async (cluster: FuzzCluster, deadlineMs: number): Promise<Array<string>> => {
   const problems = await Promise.all(cluster.nodes.map(async (_, i) => {
     const client = cluster.cache(i)
-    const found: Array<string> = []
-    for (const known of KNOWN_KEYS) {
+    const found = await Promise.all(KNOWN_KEYS.map(async (known) => {
       const name = known.key.length > 60 ? `${known.key.slice(0, 40)}…(${known.key.length})` : known.key
       try {
         const got = await client.get({ key: known.key }, { signal: AbortSignal.timeout(deadlineMs) })
-        if (!same(known, got)) found.push(`node ${i}: ${name} read back ${JSON.stringify(got.value ?? `<${got.valueBytes?.length} bytes>`).slice(0, 80)}`)
+        return same(known, got) ? [] : [`node ${i}: ${name} read back ${JSON.stringify(got.value ?? `<${got.valueBytes?.length} bytes>`).slice(0, 80)}`]
       } catch (error) {
         const status = error instanceof ClientError ? `${Status[error.code]}: ${error.details}` : String(error)
-        found.push(`node ${i}: ${name}: ${status}`)
+        return [`node ${i}: ${name}: ${status}`]
       }
-    }
-    return found
+    }))
+    return found.flat()
   }))
   return problems.flat()
 }

@@ -56,6 +56,17 @@ export const fuzzTarget = async (target: FuzzTarget, options: RunOptions, report
     await writeKnownKeys(cluster)
     report.notes.push(`${target.name}: cluster up and known keys written in ${((performance.now() - starting) / 1000).toFixed(1)} s`)
     monitor.start()
+    /** A fresh cluster after a node died, unless there were too many already. */
+    const restart = async (where: string, phase: string) => {
+      if (++restarts > options.maxRestarts) {
+        report.add({ kind: "aborted", target: target.name, phase, where, method: "", shape: "", detail: `stopped after ${options.maxRestarts} restarts of the cluster` })
+        return false
+      }
+      await cluster.restart()
+      await writeKnownKeys(cluster)
+      monitor.reset()
+      return true
+    }
     const phases = options.phases.filter((p) => p.applies(target))
     const shares = phases.reduce((n, p) => n + p.share, 0)
     for (const phase of phases) {
@@ -66,8 +77,15 @@ export const fuzzTarget = async (target: FuzzTarget, options: RunOptions, report
       for (let batch = 0, done = 0; done < calls && performance.now() < until; batch++) {
         const where = `FUZZ_SEED=${options.seed} ${target.name} / ${phase.name} / batch ${batch}`
         let t = performance.now()
-        const ctx = await cluster.context(LIMITS)
+        const ctx = await cluster.context(LIMITS).catch((error: unknown) => error instanceof Error ? error : new Error(String(error)))
         spent.context += performance.now() - t
+        if (ctx instanceof Error) {
+          // The admin server did not answer (the batch before left a node dead or wedged): judged like a crash.
+          if (cluster.dead().length === 0) report.add({ kind: "hang", target: target.name, phase: phase.name, where, method: "admin Status/Ring", shape: "", detail: ctx.message })
+          else await judge(cluster, monitor, phase, [], options, report, where)
+          if (!(await restart(where, phase.name))) return
+          continue
+        }
         t = performance.now()
         const generated = fc.sample(phase.cases(ctx), { seed: batchSeed(options.seed, target.name, phase.name, batch), numRuns: Math.min(options.batchSize, calls - done) })
         done += generated.length
@@ -83,15 +101,7 @@ export const fuzzTarget = async (target: FuzzTarget, options: RunOptions, report
         peaks.push(...monitor.peaks)
         const verdict = await judge(cluster, monitor, phase, sent, options, report, where)
         spent.checks += performance.now() - t
-        if (verdict === "restart") {
-          if (++restarts > options.maxRestarts) {
-            report.add({ kind: "aborted", target: target.name, phase: phase.name, where, method: "", shape: "", detail: `stopped after ${options.maxRestarts} restarts of the cluster` })
-            return
-          }
-          await cluster.restart()
-          await writeKnownKeys(cluster)
-          monitor.reset()
-        }
+        if (verdict === "restart" && !(await restart(where, phase.name))) return
       }
       const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
       report.notes.push(`${target.name} / ${phase.name}: ${secs(performance.now() - phaseStarted)} (calls ${secs(spent.calls)}, checks ${secs(spent.checks)}, context ${secs(spent.context)}, generating ${secs(spent.generate)})`)
@@ -211,6 +221,12 @@ const judge = async (cluster: FuzzCluster, monitor: RssMonitor, phase: Phase, se
     })
   }
   if (dead.length > 0) return "restart" as const
+  // A node that left calls unanswered may be wedged: go on with a fresh cluster (the hangs are findings already).
+  const hangs = report.findings.filter((f) => f.kind === "hang" && f.where.startsWith(`${where} /`)).length
+  if (hangs > 0) {
+    report.notes.push(`${where}: ${hangs} calls unanswered; the cluster is started again`)
+    return "restart" as const
+  }
   const problems = await checkKnownKeys(cluster, options.deadlineMs)
   if (problems.length === 0) return "ok" as const
   const detail = `${problems.length} reads of known keys failed: ${problems.slice(0, 4).join("; ")}`
