@@ -161,7 +161,8 @@ export const pullRequest = (ctx: FuzzContext) =>
 const arc = (ctx: FuzzContext) => fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...ctx.tokens) }, { weight: 1, arbitrary: u32() })
 export const digestsRequest = (ctx: FuzzContext) =>
   fc.record({
-    arcs: repeated(arc(ctx), [1_000, 100_000, 800_000], 8, arc(ctx)),
+    // Arcs are the field a receiver builds the most from (a node per arc and level): long lists more often.
+    arcs: repeated(arc(ctx), [1_000, 100_000, 800_000], 8, arc(ctx), 4),
     level: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 6 }) }, { weight: 1, arbitrary: u32() }),
     epoch: fuzzEpoch(ctx.epoch)
   })

@@ -116,8 +116,8 @@ export const repeatedLong = <T>(item: fc.Arbitrary<T>, counts: ReadonlyArray<num
  * A repeated field: mostly a short list of `item`, sometimes one `longItem`
  * (a small one: it is repeated up to `counts` times) repeated.
  */
-export const repeated = <T>(item: fc.Arbitrary<T>, counts: ReadonlyArray<number>, maxShort: number, longItem: fc.Arbitrary<T>): fc.Arbitrary<Array<T>> =>
-  fc.oneof({ weight: 8, arbitrary: fc.array(item, { maxLength: maxShort }) }, { weight: 1, arbitrary: repeatedLong(longItem, counts) })
+export const repeated = <T>(item: fc.Arbitrary<T>, counts: ReadonlyArray<number>, maxShort: number, longItem: fc.Arbitrary<T>, longWeight = 1): fc.Arbitrary<Array<T>> =>
+  fc.oneof({ weight: 8, arbitrary: fc.array(item, { maxLength: maxShort }) }, { weight: longWeight, arbitrary: repeatedLong(longItem, counts) })
 
 /** A string that stays under `max` characters when shown in a report. */
 export const preview = (value: unknown, max = 160): string => {

@@ -89,8 +89,9 @@ export const fuzzTarget = async (target: FuzzTarget, options: RunOptions, report
         t = performance.now()
         const generated = fc.sample(phase.cases(ctx), { seed: batchSeed(options.seed, target.name, phase.name, batch), numRuns: Math.min(options.batchSize, calls - done) })
         done += generated.length
-        const cases = generated.filter(isSafe)
-        report.skippedUnsafe += generated.length - cases.length
+        // Unsafe ones become holes, so that a call keeps its index in the generated batch (replay.ts).
+        const cases = generated.map((c) => (isSafe(c) ? c : undefined))
+        report.skippedUnsafe += cases.filter((c) => c === undefined).length
         spent.generate += performance.now() - t
         monitor.reset()
         t = performance.now()
@@ -99,6 +100,11 @@ export const fuzzTarget = async (target: FuzzTarget, options: RunOptions, report
         t = performance.now()
         monitor.sample()
         peaks.push(...monitor.peaks)
+        if (process.env["FUZZ_VERBOSE"] !== undefined) {
+          const stats = await Promise.all(cluster.nodes.map((_, i) => cluster.admin<{ bytes: number; entries: number; heapUsedBytes: number }>(i, "Stats").catch(() => undefined)))
+          const mib = (n: number | undefined) => n === undefined ? "?" : (n / 2 ** 20).toFixed(0)
+          report.notes.push(`${where}: peak RSS ${monitor.peaks.map(mib).join("/")} MiB; store ${stats.map((x) => `${x?.entries}:${mib(x?.bytes)}`).join("/")} MiB; heap ${stats.map((x) => mib(x?.heapUsedBytes)).join("/")} MiB`)
+        }
         const verdict = await judge(cluster, monitor, phase, sent, options, report, where)
         spent.checks += performance.now() - t
         if (verdict === "restart" && !(await restart(where, phase.name))) return
@@ -113,14 +119,27 @@ export const fuzzTarget = async (target: FuzzTarget, options: RunOptions, report
   }
 }
 
+/** Calls to `node` in flight at `at`, the longest-running first: a request that blows a node up is still being worked on. */
+const inFlight = (sent: ReadonlyArray<Sent>, node: number, at: number) =>
+  sent.filter((s) => s.c.node === node && s.start <= at && (s.end === undefined || s.end >= at - 50)).sort((a, b) => a.start - b.start)
+
+/** The other calls to `node` in flight at `at`, for a report: the likelier causes of a crash or hang. */
+const alsoInFlight = (sent: ReadonlyArray<Sent>, self: Sent | undefined, node: number, at: number) => {
+  const others = inFlight(sent, node, at).filter((s) => s !== self)
+  return others.length === 0
+    ? ""
+    : `; ${others.length} other calls in flight to node ${node} then, longest-running: ${others.slice(0, 3).map((s) => `call ${s.index} ${methodOf(s.c)} (${s.size} bytes) ${s.c.shape.slice(0, 100)}`).join("; ")}`
+}
+
 /** Sends the batch's calls, `concurrency` at a time; records each status, hang and broken contract. */
-const runBatch = async (cluster: FuzzCluster, phase: Phase, cases: ReadonlyArray<Case>, options: RunOptions, report: FuzzReport, where: string) => {
+const runBatch = async (cluster: FuzzCluster, phase: Phase, cases: ReadonlyArray<Case | undefined>, options: RunOptions, report: FuzzReport, where: string) => {
   const sent: Array<Sent> = []
   let next = 0
   const worker = async () => {
     while (next < cases.length) {
       const index = next++
-      const c = cases[index]!
+      const c = cases[index]
+      if (c === undefined) continue
       const record: Sent = { index, c, start: performance.now(), size: sizeOf(c) }
       sent.push(record)
       const result = c.kind === "grpc" ? await sendGrpc(cluster, phase, c, index, options) : await sendHttp(cluster, c, options)
@@ -130,7 +149,7 @@ const runBatch = async (cluster: FuzzCluster, phase: Phase, cases: ReadonlyArray
       // A call to a node that died meanwhile is judged with the crash, not on its own.
       if (cluster.exitedAt.has(cluster.nodes[c.node]!)) continue
       const base = { target: cluster.target.name, phase: phase.name, where: `${where} / call ${index}`, method: methodOf(c), shape: c.shape }
-      if (result.hang !== undefined) report.add({ ...base, kind: "hang", detail: result.hang })
+      if (result.hang !== undefined) report.add({ ...base, kind: "hang", detail: `${result.hang}${alsoInFlight(sent, record, c.node, record.start)}` })
       if (result.violation !== undefined) report.add({ ...base, kind: "contract", detail: result.violation })
     }
   }
@@ -202,10 +221,7 @@ const judge = async (cluster: FuzzCluster, monitor: RssMonitor, phase: Phase, se
   for (const { node, how } of dead) {
     const blowup = monitor.blowups.find((b) => b.node === node)
     const at = blowup?.at ?? cluster.exitedAt.get(cluster.nodes[node]!) ?? performance.now()
-    const suspects = sent
-      .filter((s) => s.c.node === node && s.start <= at && (s.end === undefined || s.end >= at - 50))
-      .sort((a, b) => b.size - a.size)
-    const first = suspects[0]
+    const first = inFlight(sent, node, at)[0]
     const stderr = cluster.nodes[node]!.stderr().trim().split("\n").slice(-3).join(" | ").slice(0, 300)
     report.add({
       kind: blowup !== undefined ? "memory" : "crash",
@@ -216,8 +232,7 @@ const judge = async (cluster: FuzzCluster, monitor: RssMonitor, phase: Phase, se
       shape: first?.c.shape ?? "",
       detail: (blowup !== undefined
         ? `node ${node} reached ${(blowup.rssBytes / 2 ** 20).toFixed(0)} MiB RSS (bound ${(options.rssBoundBytes / 2 ** 20).toFixed(0)} MiB) and was killed`
-        : `node ${node} ${how}${stderr === "" ? "" : `; stderr: ${stderr}`}`) +
-        `; ${suspects.length} calls in flight to it then${suspects.length > 1 ? `, also: ${suspects.slice(1, 3).map((s) => `${methodOf(s.c)} ${s.c.shape.slice(0, 100)}`).join("; ")}` : ""}`
+        : `node ${node} ${how}${stderr === "" ? "" : `; stderr: ${stderr}`}`) + alsoInFlight(sent, first, node, at)
     })
   }
   if (dead.length > 0) return "restart" as const
