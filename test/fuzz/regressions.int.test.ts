@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { BatchRequest, BatchResponse, DigestsRequest, ReplicaResult_Kind } from "../../src/generated/cluster/v1/cluster.js"
+import { BatchRequest, BatchResponse, DigestsRequest, ReplicaResult_Kind, StreamRequest } from "../../src/generated/cluster/v1/cluster.js"
 import { GetRequest, GetResponse, SetRequest } from "../../src/generated/pb/cache.js"
 import { FuzzCluster, LIMITS } from "./support/cluster.js"
 import type { FuzzContext } from "./support/messages.js"
@@ -106,6 +106,26 @@ describe("fuzz findings, pinned", () => {
     }
     await stillServes(1)
   })
+
+  it("(5) ends a replica Stream with a status when its third message is undecodable and all three arrive while the node is busy", async () => {
+    // Found by the fuzz (data plane, seed 1): a Stream of [a 1 MiB write, an empty batch, a message that does not decode]
+    // sent to a node busy with other calls got no status at all, only the client's deadline. SIGSTOP stands in for busy.
+    const messages = [
+      replicaWrite("stream-1mib", { valueBytes: Buffer.alloc(LIMITS.maxValueBytes, 1) }),
+      encodeWith(StreamRequest, { from: "", ops: [] }),
+      encodeWith(StreamRequest, { from: "", ops: [{ key: "k", traceparent: "", epoch: (2n ** 64n - 1n) as unknown as number, write: undefined }] })
+    ]
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const node = cluster.nodes[1]!.child
+      node.kill("SIGSTOP")
+      const resume = setTimeout(() => node.kill("SIGCONT"), 3_000)
+      const outcome = await rawCall(cluster.raw(target.member, 1), replica["Stream"]!, messages, { deadlineMs: 20_000 })
+      clearTimeout(resume)
+      node.kill("SIGCONT")
+      expect({ attempt, status: outcome.hang ? `no status within 20 s (${statusName(outcome.code)})` : statusName(outcome.code) }).toEqual({ attempt, status: "INTERNAL" })
+    }
+    await stillServes(1)
+  }, 60_000)
 
   // Last: on main this one takes node 2 down.
   it("(1) answers a Digests request of 800,000 repeats of one arc at the leaf level without blowing the node's memory", async () => {
