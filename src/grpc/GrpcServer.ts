@@ -8,12 +8,7 @@ import { Sync } from "../antientropy/Sync.js"
 import { CacheApi } from "../api/CacheApi.js"
 import { listenAddressOf, messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
-import {
-  AntiEntropyServiceDefinition,
-  MembershipServiceDefinition,
-  PlacementServiceDefinition,
-  ReplicaServiceDefinition
-} from "../generated/cluster/v1/cluster.js"
+import { AntiEntropyServiceDefinition, MembershipServiceDefinition, PlacementServiceDefinition } from "../generated/cluster/v1/cluster.js"
 import { CacheServiceDefinition } from "../generated/pb/cache.js"
 import { Membership } from "../membership/Membership.js"
 import type { PeerEndpoint } from "../peer/PeerClient.js"
@@ -21,7 +16,13 @@ import { LocalReplica } from "../replication/LocalReplica.js"
 import { Tls } from "../security/Tls.js"
 import { requireClusterCertificate } from "./clusterCertificate.js"
 import { requireClusterSecret } from "./clusterSecret.js"
-import { makeAntiEntropyHandlers, makeMembershipHandlers, makePlacementHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
+import {
+  makeAntiEntropyHandlers,
+  makeMembershipHandlers,
+  makePlacementHandlers,
+  makeReplicaHandlers,
+  ReplicaServiceOrdered
+} from "./handlers/peerHandlers.js"
 import { Readiness } from "../placement/Readiness.js"
 import { Ring } from "../placement/Ring.js"
 import { Store } from "../store/ShardedStore.js"
@@ -93,7 +94,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     })
     const endpoint = peerEndpoint({ replica, membership, ring, sync, antiEntropy, rpcTimeout: config.rpcTimeout })
     const spans = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
-    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, runtime, messageBudgetBytes(config), telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
+    internal.add(ReplicaServiceOrdered, makeReplicaHandlers(endpoint, runtime, messageBudgetBytes(config), telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
     internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
     internal.add(PlacementServiceDefinition, makePlacementHandlers(endpoint, runtime))
     internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing, messageBudgetBytes(config)))

@@ -8,7 +8,7 @@ import type {
   ReplicaOp,
   ReplicaServiceImplementation
 } from "../../generated/cluster/v1/cluster.js"
-import { ReplicaResult_Kind } from "../../generated/cluster/v1/cluster.js"
+import { ReplicaResult_Kind, ReplicaServiceDefinition, StreamRequest } from "../../generated/cluster/v1/cluster.js"
 import { ARC_TREE_DEPTH } from "../../antientropy/ArcTrees.js"
 import * as codec from "../../peer/codec.js"
 import { decodeGossip, encodeMember } from "../../peer/membershipCodec.js"
@@ -30,6 +30,36 @@ export interface ReplicaTracing {
 
 const REPLICA_SERVICE = "cluster.v1.ReplicaService"
 const ANTI_ENTROPY_SERVICE = "cluster.v1.AntiEntropyService"
+
+/** What a Stream message that does not decode becomes, so the handler refuses it in its turn. */
+const UNDECODABLE: StreamRequest = Object.freeze({ ops: [], from: "" })
+
+/**
+ * `cluster.v1.ReplicaService` whose Stream messages never fail to decode in
+ * grpc-js: one that does not decode arrives as UNDECODABLE and the handler
+ * ends the call with INVALID_ARGUMENT after answering the messages before
+ * it. (grpc-js ends the call itself otherwise, even while the handler is
+ * still answering earlier messages; then the caller got no status at all.)
+ */
+export const ReplicaServiceOrdered = {
+  ...ReplicaServiceDefinition,
+  methods: {
+    ...ReplicaServiceDefinition.methods,
+    stream: {
+      ...ReplicaServiceDefinition.methods.stream,
+      requestType: {
+        ...StreamRequest,
+        decode: (input: Uint8Array, length?: number): StreamRequest => {
+          try {
+            return StreamRequest.decode(input, length)
+          } catch {
+            return UNDECODABLE
+          }
+        }
+      }
+    }
+  }
+} as const satisfies typeof ReplicaServiceDefinition
 
 /**
  * `cluster.v1.ReplicaService`: each op of a batch (a Batch call, or one
@@ -79,7 +109,10 @@ export const makeReplicaHandlers = (
     },
     // Each message answered in order as it arrives; the coordinator matches answers to batches by position.
     async *stream(requests) {
+      let received = 0
       for await (const request of requests) {
+        received++
+        if (request === UNDECODABLE) throw new ServerError(Status.INVALID_ARGUMENT, `Stream message ${received} does not decode`)
         const { results } = await applyAll(request.ops, request.from)
         const parts = messagesOf(results, codec.resultBytes, results.length, maxAnswerBytes)
         if (parts.length === 0) yield { results, more: false }
