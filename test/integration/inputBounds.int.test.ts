@@ -121,6 +121,14 @@ describe("every input bounded on every path", () => {
     expect((await clients[2]!.cache.get({ key: "a\uFFFD" })).value).toBe("replacement-char")
   })
 
+  it("survives quoting text that was not valid UTF-8 in an error's details", async () => {
+    // PingRequest { from: "127.0.0.1:1" (1), target: 61 ff (2) }: the node answers "this is <self>, not <target>".
+    const from = Buffer.from("127.0.0.1:1")
+    const ping = Buffer.concat([Buffer.from([0x0a, from.length]), from, Buffer.from([0x12, 2, 0x61, 0xff])])
+    expect(await rawCall(addresses[1]!, "/cluster.v1.MembershipService/Ping", ping)).toMatch(/^FAILED_PRECONDITION: this is /)
+    expect(await statusOf(clients[1]!.cache.set({ key: "after-ill-formed-details", value: "alive" }))).toBe("OK")
+  })
+
   it("serves many concurrent 1 MB values: replica messages and answers are sized in bytes", async () => {
     const value = (i: number) => `${i}:`.padEnd(1024 * 1024 - 64, "x")
     const keys = Array.from({ length: 12 }, (_, i) => `big-${i}`)
