@@ -16,6 +16,7 @@ import { LocalReplica } from "../replication/LocalReplica.js"
 import { Tls } from "../security/Tls.js"
 import { requireClusterCertificate } from "./clusterCertificate.js"
 import { requireClusterSecret } from "./clusterSecret.js"
+import { wellFormedErrors } from "./wellFormedErrors.js"
 import {
   makeAntiEntropyHandlers,
   makeMembershipHandlers,
@@ -81,7 +82,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
       "grpc.max_send_message_length": config.maxSendMsgBytes,
       // With mutual TLS, internal methods answer only callers with a cluster certificate (nice-grpc passes this to grpc-js's Server).
       ...(tls.mutual ? { interceptors: [requireClusterCertificate(tls.isClusterCertificate)] } : {})
-    })
+    }).use(wellFormedErrors)
     const gate = new CallGate()
     server.add(
       CacheServiceDefinition,

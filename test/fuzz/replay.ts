@@ -63,6 +63,7 @@ try {
     if (i === call) console.log(`  input: ${c.shape}\n  bytes: ${c.kind === "grpc" ? c.messages.map((m) => m.length).join(" + ") : c.body?.length ?? 0}`)
   }
   console.log(`peak RSS per node (MiB): ${monitor.peaks.map((p) => (p / 2 ** 20).toFixed(0)).join(", ")}; killed over the bound: ${JSON.stringify(monitor.blowups)}; dead: ${JSON.stringify(cluster.dead())}`)
+  for (const { node } of cluster.dead()) console.log(`node ${node} stderr:\n${cluster.nodes[node]!.stderr()}`)
 } finally {
   monitor.stop()
   await cluster.stop()

@@ -222,7 +222,7 @@ const judge = async (cluster: FuzzCluster, monitor: RssMonitor, phase: Phase, se
     const blowup = monitor.blowups.find((b) => b.node === node)
     const at = blowup?.at ?? cluster.exitedAt.get(cluster.nodes[node]!) ?? performance.now()
     const first = inFlight(sent, node, at)[0]
-    const stderr = cluster.nodes[node]!.stderr().trim().split("\n").slice(-3).join(" | ").slice(0, 300)
+    const stderr = cluster.nodes[node]!.stderr().trim().split("\n").filter((line) => !line.startsWith("    at ")).slice(-4).join(" | ").slice(0, 600)
     report.add({
       kind: blowup !== undefined ? "memory" : "crash",
       target: cluster.target.name,
