@@ -1,5 +1,6 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
+import { isLoopbackHost, resolveAdminToken } from "./adminToken.js"
 import * as parse from "./parse.js"
 import type { AdminAddr, HostPort } from "./parse.js"
 
@@ -17,6 +18,10 @@ export interface NodeConfigShape {
   readonly listenAddr: Option.Option<HostPort>
   /** The admin HTTP server (`ADMIN_ADDR`): admin API, /metrics, /healthz, /readyz. */
   readonly adminAddr: AdminAddr
+  /** Bearer token the admin API asks for (`ADMIN_TOKEN` or `ADMIN_TOKEN_FILE`); required when it binds beyond loopback. */
+  readonly adminToken: Option.Option<Redacted.Redacted<string>>
+  /** `INSECURE_CLUSTER`: start with listeners open beyond loopback without credentials (no admin token). */
+  readonly insecureCluster: boolean
   /** Seed nodes to join (`PEERS`). */
   readonly peers: ReadonlyArray<HostPort>
   readonly numShards: number
@@ -85,6 +90,8 @@ export const defaults: NodeConfigShape = {
   addr: { host: "localhost", port: 8080 },
   listenAddr: Option.none(),
   adminAddr: { _tag: "Default" },
+  adminToken: Option.none(),
+  insecureCluster: false,
   peers: [],
   numShards: 1,
   capacity: 1000,
@@ -157,6 +164,21 @@ const config = Config.all({
   ),
   adminAddr: setting("ADMIN_ADDR", "host:port of the admin HTTP server, or off", parse.parseAdminAddr).pipe(
     Config.withDefault(defaults.adminAddr)
+  ),
+  adminToken: Config.all({
+    token: Config.redacted("ADMIN_TOKEN").pipe(Config.option),
+    file: Config.string("ADMIN_TOKEN_FILE").pipe(Config.option)
+  }).pipe(
+    Config.mapOrFail(({ file, token }) => {
+      const source = resolveAdminToken(Option.getOrUndefined(Option.map(token, Redacted.value)), Option.getOrUndefined(file))
+      if (!source.ok) return Either.left(ConfigError.InvalidData([source.variable], source.error))
+      return Either.right(Option.map(Option.fromNullable(source.token), Redacted.make))
+    }),
+    Config.withDescription("bearer token of the admin API, or a file holding it (ADMIN_TOKEN_FILE)")
+  ),
+  insecureCluster: Config.boolean("INSECURE_CLUSTER").pipe(
+    Config.withDescription("start listening beyond loopback without credentials"),
+    Config.withDefault(defaults.insecureCluster)
   ),
   peers: setting("PEERS", "comma-separated seed nodes, host or host:port", (raw) =>
     parse.parsePeerList(raw, DEFAULT_PEER_PORT)).pipe(Config.withDefault(defaults.peers)),
@@ -330,6 +352,13 @@ const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigErro
   }
   if (admin !== undefined && admin.port === listen.port && admin.host === listen.host) {
     return invalid("ADMIN_ADDR", `${parse.formatHostPort(admin)} is the gRPC listener's address`)
+  }
+  if (admin !== undefined && !isLoopbackHost(admin.host) && Option.isNone(c.adminToken) && !c.insecureCluster) {
+    return invalid(
+      "ADMIN_TOKEN",
+      `the admin server binds ${parse.formatHostPort(admin)}, beyond loopback: set ADMIN_TOKEN (or ADMIN_TOKEN_FILE) so that its API ` +
+        "and /metrics ask for it, or INSECURE_CLUSTER=true to leave them open"
+    )
   }
   if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
     return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")
