@@ -4,6 +4,7 @@
  * Each takes the parsed file, so the tests can also feed it a damaged copy.
  */
 import { expect } from "vitest"
+import { isLoopbackHost } from "../../src/config/adminToken.js"
 import { parsePeerList } from "../../src/config/parse.js"
 import {
   addressesOf,
@@ -15,7 +16,7 @@ import {
   portsOf,
   servicesOf
 } from "./composeFile.js"
-import { list, type Mapping, text } from "./files.js"
+import { isMapping, list, type Mapping, mapping, text } from "./files.js"
 import { DEFAULT_PEER_PORT, shutdownBudgetMs } from "./nodeConfig.js"
 
 export const checkCacheNodes = (compose: unknown) => {
@@ -138,4 +139,38 @@ export const checkImagesPinned = (compose: unknown) => {
   }
   const jaeger = servicesOf(compose).jaeger ?? {}
   expect(portsOf(jaeger).some((p) => p.target === 16686 && p.published === 16686), "Jaeger UI on 16686").toBe(true)
+}
+
+/** `${ADMIN_TOKEN:?message}`: Compose refuses to start when the variable is unset or empty. */
+const REQUIRED_ADMIN_TOKEN = /^\$\{ADMIN_TOKEN:\?[^}]+\}$/
+
+/** A node whose admin server binds beyond loopback refuses to start without a token: each gets one Compose requires. */
+export const checkAdminToken = (compose: unknown) => {
+  for (const [name, service] of Object.entries(cacheNodesOf(compose))) {
+    const { admin } = addressesOf(name, service)
+    if (isLoopbackHost(admin.host)) continue
+    expect(envOf(service).ADMIN_TOKEN, `${name}: the admin server binds ${admin.host}, so ADMIN_TOKEN is required: \${ADMIN_TOKEN:?...}`)
+      .toMatch(REQUIRED_ADMIN_TOKEN)
+  }
+}
+
+/** Prometheus scrapes /metrics, which asks for the token: each job sends it from a secret made of ADMIN_TOKEN. */
+export const checkPrometheusToken = (compose: unknown, prometheusConfig: unknown) => {
+  const prometheus = servicesOf(compose).prometheus ?? {}
+  const secrets = isMapping(compose) && compose.secrets !== undefined ? mapping(compose.secrets, "secrets") : {}
+  const fromToken = Object.keys(secrets).filter((name) => mapping(secrets[name], `secret ${name}`).environment === "ADMIN_TOKEN")
+  const mounted = (prometheus.secrets === undefined ? [] : list(prometheus.secrets, "prometheus secrets")).map((entry) => {
+    const secret = isMapping(entry) ? { source: String(entry.source), target: entry.target } : { source: String(entry), target: undefined }
+    const target = secret.target === undefined ? secret.source : String(secret.target)
+    return { source: secret.source, path: target.startsWith("/") ? target : `/run/secrets/${target}` }
+  })
+  for (const job of list(mapping(prometheusConfig, "prometheus config").scrape_configs, "scrape_configs")) {
+    const j = mapping(job, "scrape job")
+    const auth = mapping(j.authorization, `job ${String(j.job_name)}: authorization (/metrics asks for the admin token)`)
+    expect(auth.type ?? "Bearer", `job ${String(j.job_name)}: a bearer token`).toBe("Bearer")
+    const file = text(auth.credentials_file, `job ${String(j.job_name)}: credentials_file`)
+    const secret = mounted.find((m) => m.path === file)
+    expect(secret, `job ${String(j.job_name)}: ${file} is a secret mounted into the prometheus service`).toBeDefined()
+    expect(fromToken, `job ${String(j.job_name)}: the secret at ${file} is made of ADMIN_TOKEN`).toContain(secret?.source)
+  }
 }

@@ -5,9 +5,10 @@
  * so the tests can also feed it a damaged copy.
  */
 import { readdirSync } from "node:fs"
-import { join } from "node:path"
+import { join, posix } from "node:path"
 import { expect } from "vitest"
 import { parseAllDocuments } from "yaml"
+import { isLoopbackHost } from "../../src/config/adminToken.js"
 import { formatHostPort, parsePeerList } from "../../src/config/parse.js"
 import { list, type Mapping, mapping, read, repoRoot, text } from "./files.js"
 import { DEFAULT_PEER_PORT, type NodeAddresses, nodeAddresses, shutdownBudgetMs } from "./nodeConfig.js"
@@ -200,4 +201,38 @@ export const checkK8sPod = (docs: ReadonlyArray<Mapping>) => {
   const security = mapping(set.container.securityContext, "container securityContext")
   expect(security.allowPrivilegeEscalation, "no privilege escalation").toBe(false)
   expect(mapping(security.capabilities, "capabilities").drop, "no capabilities").toContain("ALL")
+}
+
+/**
+ * A node whose admin server binds beyond loopback refuses to start without a
+ * token: the pod gets ADMIN_TOKEN from a Secret key, or ADMIN_TOKEN_FILE in a
+ * mounted Secret, either one required (optional: false), so a missing Secret
+ * stops the pod rather than starting it open.
+ */
+export const checkK8sAdminToken = (docs: ReadonlyArray<Mapping>) => {
+  const set = statefulSetOf(docs)
+  const { admin } = k8sAddresses(docs, set, 0)
+  if (isLoopbackHost(admin.host)) return
+  const env = list(set.container.env ?? [], "env").map((e) => mapping(e, "env entry"))
+  const byName = (name: string) => env.find((e) => e.name === name)
+  const token = byName("ADMIN_TOKEN")
+  const file = byName("ADMIN_TOKEN_FILE")
+  expect(token === undefined || file === undefined, "ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both").toBe(true)
+  if (token !== undefined) {
+    const ref = mapping(mapping(token.valueFrom, "ADMIN_TOKEN valueFrom (not a literal)").secretKeyRef, "ADMIN_TOKEN secretKeyRef")
+    expect(ref.optional, "ADMIN_TOKEN's Secret is required (optional: false)").toBe(false)
+    return
+  }
+  expect(file, `the admin server binds ${admin.host}: the pod needs ADMIN_TOKEN or ADMIN_TOKEN_FILE`).toBeDefined()
+  const path = text(file?.value, "ADMIN_TOKEN_FILE value")
+  const mounts = list(set.container.volumeMounts ?? [], "volumeMounts").map((m) => mapping(m, "volumeMount"))
+  const mount = mounts.find((m) => posix.dirname(path) === posix.normalize(text(m.mountPath, "mountPath")))
+  expect(mount, `${path} is in a mounted volume`).toBeDefined()
+  const volume = list(set.pod.volumes ?? [], "volumes").map((v) => mapping(v, "volume")).find((v) => v.name === mount?.name)
+  const secret = mapping(volume?.secret, `volume ${String(mount?.name)} is a Secret`)
+  expect(secret.optional, `the Secret ${String(secret.secretName)} is required (optional: false)`).toBe(false)
+  if (secret.items !== undefined) {
+    const paths = list(secret.items, "items").map((item) => mapping(item, "item").path)
+    expect(paths, `the Secret's items put a file at ${path}`).toContain(posix.basename(path))
+  }
 }
