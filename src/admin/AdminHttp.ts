@@ -6,13 +6,13 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Effect, Option, Redacted, type Scope } from "effect"
+import { Duration, Effect, FiberSet, Option, Redacted, type Scope } from "effect"
 import { adminAddressOf, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { ServerStartError } from "../grpc/GrpcServer.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { bearerCheck, type BearerVerdict } from "./bearer.js"
-import { type BoundedBody, readBounded } from "./boundedBody.js"
+import { type BoundedBody, discardRest, readBounded } from "./boundedBody.js"
 
 /** What the admin server answers with: a router of its own paths (an unknown path is 404). */
 export type AdminApp = HttpApp.Default<unknown, Scope.Scope>
@@ -56,9 +56,18 @@ export const ADMIN_MAX_BODY_BYTES = 1024 * 1024
 /** Paths that answer without the admin token: orchestrators probe them. */
 const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz"])
 
-/** A refusal that also closes the connection, so that a body sent with it is not read on. */
+/**
+ * How much of a refused request's body is still read (and dropped) so that
+ * its sender sees the answer, and for how long, before the connection is
+ * closed under it. Closing at once makes a client still writing see a reset
+ * instead of the 401 or 413 (seen in the tests under load); the dropped
+ * bytes are garbage until the next GC, so the budget stays small.
+ */
+export const ADMIN_LINGER_BYTES = 8 * 1024 * 1024
+export const ADMIN_LINGER = Duration.seconds(2)
+
 const refuse = (status: number, reason: string, headers: Record<string, string> = {}) =>
-  HttpServerResponse.text(`${reason}\n`, { status, headers: { connection: "close", ...headers } })
+  HttpServerResponse.text(`${reason}\n`, { status, headers })
 
 const tooLarge = refuse(413, `request body over ${ADMIN_MAX_BODY_BYTES} bytes`)
 const unauthorized = (verdict: Exclude<BearerVerdict, "ok">) =>
@@ -85,27 +94,38 @@ const withBody = (request: HttpServerRequest.HttpServerRequest, bytes: Buffer) =
  * path but the probes asks for `Authorization: Bearer <token>` (401 with a
  * short reason otherwise). A body is read here, at most
  * ADMIN_MAX_BODY_BYTES of it: a larger one, declared (Content-Length) or
- * streamed (chunked), gets 413 without being read on. The platform's own
+ * streamed (chunked), gets 413 and is kept no further. The rest of a
+ * refused body is dropped as it comes for a while (`refuseUnread`), so that
+ * a sender still writing it reads the answer. The platform's own
  * limit (`HttpIncomingMessage.withMaxBodySize`) only counts streamed bytes
  * and, once over, destroys the socket (the caller sees a reset, not 413) and
  * the RPC server turns the failure into a defect; so the body is read here
  * and the app gets it from memory.
  */
-export const guard = (token: Option.Option<Redacted.Redacted<string>>) => {
+export const guard = (token: Option.Option<Redacted.Redacted<string>>, lingering: FiberSet.FiberSet) => {
   const check = Option.map(token, (value) => bearerCheck(Redacted.value(value)))
+  /** A refusal of a request whose body has not all arrived: its rest is dropped, within ADMIN_LINGER_BYTES and ADMIN_LINGER. */
+  const refuseUnread = (request: HttpServerRequest.HttpServerRequest, response: HttpServerResponse.HttpServerResponse) =>
+    Effect.suspend(() => {
+      const source = NodeHttpServerRequest.toIncomingMessage(request)
+      if (source.readableEnded || source.destroyed) return Effect.succeed(response)
+      const close = discardRest(source, ADMIN_LINGER_BYTES)
+      // A body that has all arrived ends by itself; one still coming is cut off after ADMIN_LINGER.
+      return source.complete ? Effect.succeed(response) : Effect.as(FiberSet.run(lingering, Effect.delay(Effect.sync(close), ADMIN_LINGER)), response)
+    })
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const declared = request.headers["content-length"]
-      if (declared !== undefined && Number(declared) > ADMIN_MAX_BODY_BYTES) return tooLarge
+      if (declared !== undefined && Number(declared) > ADMIN_MAX_BODY_BYTES) return yield* refuseUnread(request, tooLarge)
       if (Option.isSome(check) && !OPEN_PATHS.has(request.url.split("?")[0]!)) {
         const verdict = check.value(request.headers["authorization"])
-        if (verdict !== "ok") return unauthorized(verdict)
+        if (verdict !== "ok") return yield* refuseUnread(request, unauthorized(verdict))
       }
       const hasBody = (declared !== undefined && declared !== "0") || request.headers["transfer-encoding"] !== undefined
       if (!hasBody) return yield* app
       const body = yield* readBody(request)
-      if (body._tag === "TooLarge") return tooLarge
+      if (body._tag === "TooLarge") return yield* refuseUnread(request, tooLarge)
       if (body._tag === "Failed") return refuse(400, `request body not read: ${body.reason}`)
       // GET and HEAD bodies mean nothing here: read (within the limit) and dropped.
       if (request.method === "GET" || request.method === "HEAD") return yield* app
@@ -136,7 +156,8 @@ export class AdminHttp extends Effect.Service<AdminHttp>()("cache/admin/AdminHtt
     const server = yield* NodeHttpServer.make(() => createServer(), { host: addr.host, port: addr.port }).pipe(
       Effect.mapError((error) => new ServerStartError({ address: wanted, reason: `admin server: ${String(error.cause)}` }))
     )
-    yield* server.serve(guard(config.adminToken)(Effect.suspend(() => app))).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
+    const lingering = yield* FiberSet.make()
+    yield* server.serve(guard(config.adminToken, lingering)(Effect.suspend(() => app))).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
     const address = server.address._tag === "TcpAddress" ? formatHostPort({ host: addr.host, port: server.address.port }) : wanted
     yield* Effect.logInfo("admin listening").pipe(Effect.annotateLogs({ address }))
     return { address: address as string | undefined, install } as const

@@ -10,7 +10,7 @@ export type BoundedBody =
  * Reads `source` to its end while it stays within `maxBytes`, counting the
  * bytes as they arrive (a chunked body declares no length). Past the limit
  * it stops reading and pauses the stream without destroying it, so that the
- * caller can still answer 413 on the same connection (then close it); no
+ * caller can still answer 413 on the same connection (see `discardRest`); no
  * more than `maxBytes` plus one chunk is ever held. Returns a function that
  * stops reading (the caller went away).
  */
@@ -45,4 +45,24 @@ export const readBounded = (source: Readable, maxBytes: number, done: (body: Bou
   source.once("end", onEnd)
   source.once("error", onError)
   return stop
+}
+
+/**
+ * Drops the rest of a refused request's body, so that a sender still
+ * writing it reads the answer rather than a reset connection (a staged
+ * close, RFC 9112 section 9.6): nothing is kept, and past `budgetBytes` the
+ * connection is closed. Returns a function that closes it now unless the
+ * body has ended (the caller's time limit).
+ */
+export const discardRest = (source: Readable, budgetBytes: number): () => void => {
+  let dropped = 0
+  const close = () => {
+    if (!source.readableEnded && !source.destroyed) source.destroy()
+  }
+  source.on("data", (chunk: Buffer) => {
+    dropped += chunk.length
+    if (dropped > budgetBytes) close()
+  })
+  source.resume()
+  return close
 }
