@@ -82,7 +82,12 @@ export const AdminHandlersLive = AdminRpcs.toLayer(Effect.gen(function*() {
     if (Option.isNone(tokenCheck)) {
       return Effect.zipRight(
         Effect.logWarning(`${what} refused: no admin token configured`),
-        Effect.fail(new AdminError({ message: `${what} needs the admin token, and this node has none: set ADMIN_TOKEN (or ADMIN_TOKEN_FILE) on the node, then pass it to the CLI (ADMIN_TOKEN or --token-file)` }))
+        Effect.fail(
+          new AdminError({
+            message: `${what} needs the admin token, and this node has none: ` +
+              "set ADMIN_TOKEN (or ADMIN_TOKEN_FILE) on the node, then pass it to the CLI (ADMIN_TOKEN or --token-file)"
+          })
+        )
       )
     }
     return tokenCheck.value(headers["authorization"]) === "ok"

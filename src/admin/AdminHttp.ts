@@ -64,6 +64,7 @@ const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz"])
  * bytes are garbage until the next GC, so the budget stays small.
  */
 export const ADMIN_LINGER_BYTES = 8 * 1024 * 1024
+/** How long a refused request's body is still dropped before its connection is closed (see ADMIN_LINGER_BYTES). */
 export const ADMIN_LINGER = Duration.seconds(2)
 
 const refuse = (status: number, reason: string, headers: Record<string, string> = {}) =>

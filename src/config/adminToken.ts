@@ -45,6 +45,7 @@ export const readTokenFile = (path: string): { readonly ok: true; readonly token
   }
 }
 
+/** Where the admin token came from: the token (none when neither variable is set), or the variable to fix and why. */
 export type TokenSource =
   | { readonly ok: true; readonly token: string | undefined }
   | { readonly ok: false; readonly variable: "ADMIN_TOKEN" | "ADMIN_TOKEN_FILE"; readonly error: string }
