@@ -19,6 +19,7 @@ import * as PeerPool from "./peer/PeerPool.js"
 import { Readiness } from "./placement/Readiness.js"
 import { Ring } from "./placement/Ring.js"
 import { Replication } from "./replication/Coordinator.js"
+import { Tls } from "./security/Tls.js"
 import { LocalReplica } from "./replication/LocalReplica.js"
 import { Store } from "./store/ShardedStore.js"
 import { Metrics } from "./telemetry/Metrics.js"
@@ -27,7 +28,7 @@ import { Telemetry } from "./telemetry/Telemetry.js"
 /** The node's own state: store, clock, rate limiter, metrics registry. */
 export const LocalLive = Layer.mergeAll(Store.Default, Hlc.Default, RateLimiter.Default, Metrics.Default)
 
-/** Cluster view over gRPC peers: SWIM failure detection and the agreed ring. */
+/** Cluster view over gRPC peers: SWIM failure detection and the agreed ring; needs Tls for the peer channels. */
 export const ClusterLive = Ring.Default.pipe(
   Layer.provideMerge(Membership.Default),
   Layer.provideMerge(PeerPool.layerGrpc)
@@ -50,8 +51,8 @@ export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClie
 /** The production core: gRPC peers and SWIM. */
 export const CoreLive = makeCore(ClusterLive)
 
-/** A node: the gRPC server over the core; needs a NodeConfig and Telemetry. */
-export const NodeLive = GrpcServer.Default.pipe(Layer.provideMerge(CoreLive))
+/** A node: the gRPC server over the core, TLS for its port and its peer channels; needs a NodeConfig and Telemetry. */
+export const NodeLive = GrpcServer.Default.pipe(Layer.provideMerge(CoreLive), Layer.provideMerge(Tls.Default))
 
 const announce = Layer.scopedDiscard(
   Effect.gen(function*() {

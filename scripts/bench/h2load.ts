@@ -27,6 +27,8 @@ export interface H2loadRun {
   readonly warmupS: number
   /** Server processes whose CPU use is reported next to the load generators'. */
   readonly servers: ReadonlyArray<Watched>
+  /** Speak TLS (h2load does not check the server's certificate). */
+  readonly tls?: boolean
 }
 
 export interface H2loadResult {
@@ -76,7 +78,7 @@ export const runH2load = async (run: H2loadRun): Promise<H2loadResult> => {
       "-H", "content-type: application/grpc",
       "-H", "te: trailers",
       `--log-file=${log}`,
-      `http://${target.address}/pb.CacheService/${run.method}`
+      `${run.tls === true ? "https" : "http"}://${target.address}/pb.CacheService/${run.method}`
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let stdout = ""
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))

@@ -9,6 +9,7 @@
  *   (D)    the same three nodes with one killed (after the others saw it die)
  *   (T)    one node tracing at the default sampling (1% of roots) to an OTLP sink
  *   (T100) one node tracing every call
+ *   (TLS)  one node with TLS off, then on (mutual TLS settings, PEER_TLS_*), under the same h2load load
  *
  * Get and Set throughput come from h2load processes (native HTTP/2; each
  * with its own key), latency percentiles from their per-request logs in an
@@ -19,13 +20,15 @@
  *
  *   pnpm bench [--duration 6] [--warmup 2] [--concurrency 64] [--keys 1000]
  *              [--distribution uniform|zipfian] [--value-size 100] [--read-ratio 0.9]
- *              [--consistency QUORUM] [--mixed-concurrency 8] [--scenarios L,S,C,D,T,T100]
+ *              [--consistency QUORUM] [--mixed-concurrency 8] [--scenarios L,S,C,D,T,T100,TLS]
  */
-import { mkdirSync, writeFileSync } from "node:fs"
-import { cpus } from "node:os"
+import { credentials } from "@grpc/grpc-js"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { Consistency, GetRequest, SetRequest } from "../../src/generated/pb/cache.js"
+import { createAuthority, issueCertificate, validFor } from "../../src/security/certificates.js"
 import { repoRoot } from "../../test/support/nodeProcess.js"
 import { parseMetrics } from "../../test/support/admin.js"
 import { renderChart } from "./chart.js"
@@ -46,7 +49,7 @@ const { values: flags } = parseArgs({
     "read-ratio": { type: "string", default: "0.9" },
     consistency: { type: "string", default: "QUORUM" },
     "mixed-concurrency": { type: "string", default: "8" },
-    scenarios: { type: "string", default: "L,S,C,D,T,T100" },
+    scenarios: { type: "string", default: "L,S,C,D,T,T100,TLS" },
     "node-env": { type: "string", default: "" },
     out: { type: "string", default: join(repoRoot, "bench") }
   }
@@ -128,7 +131,8 @@ const measure = async (
   description: string,
   system: SystemUnderTest,
   consistency: Consistency,
-  mixed: boolean
+  mixed: boolean,
+  tls = false
 ): Promise<ScenarioResult> => {
   const phases: { get?: H2loadResult; set?: H2loadResult; mixed?: MixedResult } = {}
   const before = system.admins.length > 0 ? await scrapeCodes(system.admins) : undefined
@@ -137,7 +141,7 @@ const measure = async (
       Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: bodies(method, node * PROCESSES_PER_NODE + p, consistency) }))
     )
     log(`${name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight`)
-    const result = await runH2load({ method, targets, inFlight: options.inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes })
+    const result = await runH2load({ method, targets, inFlight: options.inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
     phases[method === "Get" ? "get" : "set"] = result
   }
   if (mixed) {
@@ -206,6 +210,26 @@ for (const [name, sampler] of [["T", undefined], ["T100", "always_on"]] as const
   results.push({ ...result, exported: sink.received() })
   await node.stop()
   await sink.close()
+}
+
+if (wanted("TLS")) {
+  // The same node and load twice: plain text, then TLS on the port (the node certificate, client certificates asked for).
+  const host = "127.0.0.107"
+  const dir = mkdtempSync(join(tmpdir(), "bench-tls-"))
+  const ca = await createAuthority("bench CA", validFor(new Date(), 1))
+  const issued = await issueCertificate(ca, { commonName: host, names: [host], use: "node", ...validFor(new Date(), 1) })
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text)
+    return join(dir, name)
+  }
+  const tlsEnv = { PEER_TLS_CA_FILE: file("ca.pem", ca.certPem), PEER_TLS_CERT_FILE: file("node.pem", issued.certPem), PEER_TLS_KEY_FILE: file("node-key.pem", issued.keyPem) }
+  for (const tls of [false, true]) {
+    const node = await startNodes([host], { ...options.nodeEnv, ...(tls ? tlsEnv : {}) })
+    await populate(node.addresses, options.keys, options.valueSize, tls ? credentials.createSsl(Buffer.from(ca.certPem)) : undefined)
+    results.push(await measure(tls ? "TLS-on" : "TLS-off", tls ? "one node, TLS (PEER_TLS_*)" : "one node, plain text", node, consistencyOf, false, tls))
+    await node.stop()
+  }
+  rmSync(dir, { recursive: true, force: true })
 }
 
 const meta = {

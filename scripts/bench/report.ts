@@ -67,6 +67,25 @@ const targets = (results: ReadonlyArray<ScenarioResult>) => {
   return rows
 }
 
+/** TLS off and on, side by side: the same node and load, and what TLS costs. */
+const tlsSection = (results: ReadonlyArray<ScenarioResult>): Array<string> => {
+  const off = results.find((r) => r.name === "TLS-off")
+  const on = results.find((r) => r.name === "TLS-on")
+  if (off === undefined || on === undefined) return []
+  return [
+    "## TLS",
+    "",
+    "One node, the same h2load load, plain text then TLS (PEER_TLS_*: the node certificate on the port, client certificates asked for).",
+    "",
+    "| | Get calls/s | Set calls/s | Get latency | Set latency |",
+    "|---|---|---|---|---|",
+    `| off | ${off.get?.rps ?? ""} | ${off.set?.rps ?? ""} | ${percentiles(off.get?.latency)} | ${percentiles(off.set?.latency)} |`,
+    `| on | ${on.get?.rps ?? ""} | ${on.set?.rps ?? ""} | ${percentiles(on.get?.latency)} | ${percentiles(on.set?.latency)} |`,
+    `| on ÷ off | ${ratio(on.get?.rps, off.get?.rps)} | ${ratio(on.set?.rps, off.set?.rps)} | | |`,
+    ""
+  ]
+}
+
 /** bench/README.md: how the run was made, then every figure with its ratio to (L). */
 export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResult>): string => {
   const L = results.find((r) => r.name === "L")
@@ -94,6 +113,7 @@ export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResul
     "|---|---|---|",
     ...targets(results).map(([label, value, met]) => `| ${label} | ${value} | ${met ? "yes" : "no"} |`),
     "",
+    ...tlsSection(results),
     "## Mixed workload (grpc-js client process)",
     "",
     "| scenario | in flight | reads | keys | ops/s | p50 | p90 | p99 | p99.9 | max ms | not OK |",

@@ -2,6 +2,7 @@
  * The systems under test, as real processes on 127.0.0.x: the bare server
  * (L) and cache nodes started exactly as `pnpm start` starts them.
  */
+import type { ChannelCredentials } from "@grpc/grpc-js"
 import { spawn } from "node:child_process"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -62,8 +63,8 @@ export const systemOf = async (nodes: ReadonlyArray<NodeProcess>): Promise<Syste
 })
 
 /** Writes every key once, so that Gets find them. */
-export const populate = async (addresses: ReadonlyArray<string>, keys: number, valueSize: number) => {
-  const clients = addresses.map((address) => connect(address))
+export const populate = async (addresses: ReadonlyArray<string>, keys: number, valueSize: number, credentials?: ChannelCredentials) => {
+  const clients = addresses.map((address) => connect(address, {}, credentials))
   const value = "v".repeat(valueSize)
   const batch = 64
   for (let i = 0; i < keys; i += batch) {

@@ -8,7 +8,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Duration, Effect, FiberSet, Option, Redacted, type Scope } from "effect"
 import { adminAddressOf, NodeConfig } from "../config/NodeConfig.js"
-import { formatHostPort } from "../config/parse.js"
+import { formatHostPort, isLoopbackHost } from "../config/parse.js"
 import { ServerStartError } from "../grpc/GrpcServer.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { bearerCheck, type BearerVerdict } from "./bearer.js"
@@ -161,6 +161,11 @@ export class AdminHttp extends Effect.Service<AdminHttp>()("cache/admin/AdminHtt
     yield* server.serve(guard(config.adminToken, lingering)(Effect.suspend(() => app))).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
     const address = server.address._tag === "TcpAddress" ? formatHostPort({ host: addr.host, port: server.address.port }) : wanted
     yield* Effect.logInfo("admin listening").pipe(Effect.annotateLogs({ address }))
+    if (Option.isNone(config.adminToken) && !isLoopbackHost(addr.host)) {
+      // Only INSECURE_CLUSTER lets a node get here (NodeConfig refuses it otherwise).
+      yield* Effect.logWarning("INSECURE_CLUSTER=true: the admin API and /metrics answer anyone who reaches the admin server (no ADMIN_TOKEN)")
+        .pipe(Effect.annotateLogs({ address }))
+    }
     return { address: address as string | undefined, install } as const
   })
 }) {}

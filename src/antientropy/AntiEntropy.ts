@@ -1,10 +1,10 @@
 import { Effect, Random, Schedule, Stream } from "effect"
-import { NodeConfig } from "../config/NodeConfig.js"
+import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
-import type { ArcDigests, DigestsRequest } from "../protocol/movement.js"
+import { type ArcDigests, type DigestsRequest, maxDigestArcs } from "../protocol/movement.js"
 import { HashRing } from "../ring/HashRing.js"
 import { type Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
@@ -15,7 +15,8 @@ import { ArcTrees, leafRange, RangeSet } from "./ArcTrees.js"
 import type { HashRange } from "../ring/hashRange.js"
 import { digestEquals, entryDigest } from "./MerkleTree.js"
 import { filterSliced, forEachSliced } from "./sliced.js"
-import { Sync, toWrite, wireBytes, wireBytesOf } from "./Sync.js"
+import { wireBytes } from "../protocol/limits.js"
+import { Sync, toWrite, wireBytesOf } from "./Sync.js"
 
 /** Arcs whose leaves one round compares at most. */
 const MAX_ARCS_PER_ROUND = 64
@@ -152,8 +153,15 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       const peer = others[yield* Random.nextIntBetween(0, others.length)]!
       const epoch = view.epoch
       const shared = current.sharedWith(peer)
-      const ask = (arcs: ReadonlyArray<number>, level: number) =>
-        peers.digests(peer, { epoch, arcs, level }).pipe(Effect.mapError((error) => error.message))
+      // As many requests as it takes for each answer to fit a message.
+      const ask = (arcs: ReadonlyArray<number>, level: number) => {
+        const most = maxDigestArcs(level, messageBudgetBytes(config))
+        const parts = Array.from({ length: Math.ceil(arcs.length / most) }, (_, i) => arcs.slice(i * most, (i + 1) * most))
+        return Effect.forEach(parts, (part) => peers.digests(peer, { epoch, arcs: part, level })).pipe(
+          Effect.map((answers) => answers.flat()),
+          Effect.mapError((error) => error.message)
+        )
+      }
 
       const roots = yield* ask(shared, 0)
       const differing = roots

@@ -1,15 +1,16 @@
 import { Chunk, Duration, Effect, Option, Stream } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
-import { NodeConfig } from "../config/NodeConfig.js"
+import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { pullPlan } from "../placement/movement.js"
 import { Ring } from "../placement/Ring.js"
+import { messagesOf, recordProblem, wireBytes } from "../protocol/limits.js"
 import { FLOORS_PER_CHUNK, type PullChunk, type PulledRecord, type PullRequest } from "../protocol/movement.js"
 import { TokenBucket } from "../ratelimit/tokenBucket.js"
 import type { HashRange } from "../ring/hashRange.js"
-import { Entry, keyBytes, type Tombstone, valueBytes, type Write } from "../store/entry.js"
+import { Entry, type Tombstone, type Write } from "../store/entry.js"
 import type { BucketFloors } from "../store/forgetting.js"
 import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
@@ -19,8 +20,6 @@ import { RangeSet } from "./ArcTrees.js"
 
 /** Records per streamed chunk at most. */
 const CHUNK_RECORDS = 512
-/** Bytes a record costs on the wire besides its key and value (version, framing). */
-const RECORD_WIRE_OVERHEAD = 40
 /** Peers pulled from at once. */
 const PULL_CONCURRENCY = 4
 /** Pause before pulling again when a round could not cover every range. */
@@ -30,10 +29,6 @@ export const toWrite = (record: Entry | Tombstone): Write =>
   record instanceof Entry
     ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
     : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
-
-/** About what a record costs on the wire: key, value, version and framing. */
-export const wireBytes = ({ key, write }: PulledRecord) =>
-  keyBytes(key) + (write.value === undefined ? 0 : valueBytes(write.value)) + RECORD_WIRE_OVERHEAD
 
 /** The wire bytes of some records. */
 export const wireBytesOf = (records: ReadonlyArray<PulledRecord>): number => {
@@ -46,23 +41,6 @@ export const wireBytesOf = (records: ReadonlyArray<PulledRecord>): number => {
 const floorChunks = (floors: ReadonlyArray<BucketFloors>): Array<PullChunk> => {
   const chunks: Array<PullChunk> = []
   for (let i = 0; i < floors.length; i += FLOORS_PER_CHUNK) chunks.push({ records: [], floors: floors.slice(i, i + FLOORS_PER_CHUNK) })
-  return chunks
-}
-
-/** Splits records into chunks of at most CHUNK_RECORDS records and `maxBytes` bytes (at least one record each). */
-export const chunksOf = (records: ReadonlyArray<PulledRecord>, maxBytes: number): Array<{ records: Array<PulledRecord>; bytes: number }> => {
-  const chunks: Array<{ records: Array<PulledRecord>; bytes: number }> = []
-  let current = { records: [] as Array<PulledRecord>, bytes: 0 }
-  for (const record of records) {
-    const bytes = wireBytes(record)
-    if (current.records.length > 0 && (current.records.length >= CHUNK_RECORDS || current.bytes + bytes > maxBytes)) {
-      chunks.push(current)
-      current = { records: [], bytes: 0 }
-    }
-    current.records.push(record)
-    current.bytes += bytes
-  }
-  if (current.records.length > 0) chunks.push(current)
   return chunks
 }
 
@@ -98,7 +76,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         const waitMs = bucket === undefined ? 0 : bucket.charge(nowMs(), bytes)
         return waitMs > 0 ? Effect.sleep(Duration.millis(waitMs)) : Effect.void
       })
-    const maxChunkBytes = Math.floor(config.maxSendMsgBytes / 2)
+    const maxChunkBytes = messageBudgetBytes(config)
 
     // ---- answering pulls
 
@@ -123,11 +101,11 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         const records = Stream.fromIterable(store.snapshot()).pipe(
           Stream.filter(([key]) => within.has(ring.hash(key))),
           Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
-          Stream.mapChunks((slice) => Chunk.fromIterable(chunksOf(Chunk.toReadonlyArray(slice), maxChunkBytes))),
-          Stream.filter((chunk) => chunk.records.length > 0),
+          Stream.mapChunks((slice) => Chunk.fromIterable(messagesOf(Chunk.toReadonlyArray(slice), wireBytes, CHUNK_RECORDS, maxChunkBytes))),
+          Stream.filter((chunk) => chunk.items.length > 0),
           Stream.mapEffect((chunk) => {
-            metrics.moved("pull_served", chunk.records.length, chunk.bytes)
-            return Effect.as(pace(chunk.bytes), { records: chunk.records })
+            metrics.moved("pull_served", chunk.items.length, chunk.bytes)
+            return Effect.as(pace(chunk.bytes), { records: chunk.items })
           })
         )
         // The floors come last, read once every record is sent: they cover whatever the
@@ -139,11 +117,6 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
     // ---- pulling
 
     /**
-     * Applies pulled records; newest wins, so a record older than what is
-     * held changes nothing. A record whose version lies too far ahead of
-     * this clock is skipped (and counted), as a replica write would be.
-     */
-    /**
      * Takes on the floors a source sent with a range this node takes over
      * (what the source forgot goes with what it copied); a floor too far
      * ahead of this clock is skipped like a record would be.
@@ -154,10 +127,16 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
       store.mergeFloors(believable)
     }
 
+    /**
+     * Applies pulled records; newest wins, so a record older than what is
+     * held changes nothing. A record whose version lies too far ahead of
+     * this clock, or that breaks the key and value limits, is skipped (and
+     * counted), as a replica write would be.
+     */
     const apply = (records: ReadonlyArray<PulledRecord>) => {
       let refused = 0
       for (const { key, write } of records) {
-        if (hlc.problem(write.version) !== undefined) {
+        if (hlc.problem(write.version) !== undefined || recordProblem(key, write, config) !== undefined) {
           refused++
           continue
         }

@@ -8,7 +8,7 @@ import type { ReplicationError } from "../replication/ReplicationError.js"
 import { Store } from "../store/ShardedStore.js"
 import type { Value } from "../store/entry.js"
 import { InvalidArgument } from "./ApiError.js"
-import { keyProblem, valueProblem } from "./validate.js"
+import { keyProblem, valueProblem } from "../protocol/limits.js"
 
 /** A client's Set, decoded from whatever protocol carried it. */
 export interface SetCommand {
@@ -18,6 +18,8 @@ export interface SetCommand {
   readonly ttlSeconds: number | undefined
   /** undefined: the node default (QUORUM). */
   readonly consistency: Consistency | undefined
+  /** Who is calling (its connection), for its own share of the rate limit. */
+  readonly client?: string | undefined
 }
 
 export type ApiError = InvalidArgument | RateLimited | ReplicationError
@@ -36,15 +38,15 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
     const defaultTtlMs = Duration.toMillis(config.defaultTtl)
 
     /** Fails with the first reason to refuse the call, or returns undefined to proceed. */
-    const refuse = (key: string): Effect.Effect<never, InvalidArgument | RateLimited> | undefined => {
-      const waitMs = limiter.tryAcquire()
+    const refuse = (key: string, client: string | undefined): Effect.Effect<never, InvalidArgument | RateLimited> | undefined => {
+      const waitMs = limiter.tryAcquire(client)
       if (waitMs > 0) return Effect.fail(new RateLimited({ retryAfterMs: waitMs }))
       const problem = keyProblem(key, config)
       return problem === undefined ? undefined : Effect.fail(new InvalidArgument({ message: problem }))
     }
 
     const set = (command: SetCommand): Effect.Effect<WriteOutcome, ApiError> => {
-      const refused = refuse(command.key)
+      const refused = refuse(command.key, command.client)
       if (refused !== undefined) return refused
       const problem = valueProblem(command.value, config)
       if (problem !== undefined) return Effect.fail(new InvalidArgument({ message: problem }))
@@ -53,11 +55,11 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
       return replication.write(command.key, command.value, expiresAtMs, command.consistency ?? "QUORUM")
     }
 
-    const get = (key: string, consistency: Consistency | undefined): Effect.Effect<Option.Option<FoundValue>, ApiError> =>
-      refuse(key) ?? replication.read(key, consistency ?? "QUORUM")
+    const get = (key: string, consistency: Consistency | undefined, client?: string): Effect.Effect<Option.Option<FoundValue>, ApiError> =>
+      refuse(key, client) ?? replication.read(key, consistency ?? "QUORUM")
 
-    const del = (key: string, consistency: Consistency | undefined): Effect.Effect<WriteOutcome, ApiError> =>
-      refuse(key) ?? replication.write(key, undefined, 0, consistency ?? "QUORUM")
+    const del = (key: string, consistency: Consistency | undefined, client?: string): Effect.Effect<WriteOutcome, ApiError> =>
+      refuse(key, client) ?? replication.write(key, undefined, 0, consistency ?? "QUORUM")
 
     return { set, get, delete: del } as const
   })

@@ -4,6 +4,7 @@ import { Console, Effect, Option } from "effect"
 import { AdminError } from "../admin/AdminRpcs.js"
 import { PACKAGE_VERSION } from "../config/version.js"
 import { adminClient, cliToken } from "./AdminClient.js"
+import { certs } from "./certsCommand.js"
 import { membersTable, renderAvailability, renderHistory, renderOwners, renderRemoval, renderRing, renderStats, renderStatus } from "./render.js"
 
 /** The admin address when neither `--admin` nor `ADMIN_ADDR` says otherwise: a local node's default. */
@@ -114,6 +115,6 @@ const remove = Command.make(
 
 /** `pnpm cli <command>`: the admin API for people. */
 export const cli = Command.run(
-  root.pipe(Command.withSubcommands([status, members, ring, history, unavailable, owners, stats, remove, leave])),
+  root.pipe(Command.withSubcommands([status, members, ring, history, unavailable, owners, stats, remove, leave, certs])),
   { name: "cache-cli", version: PACKAGE_VERSION }
 )

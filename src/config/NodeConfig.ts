@@ -1,6 +1,6 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
-import { isLoopbackHost, resolveAdminToken } from "./adminToken.js"
+import { resolveAdminToken } from "./adminToken.js"
 import * as parse from "./parse.js"
 import type { AdminAddr, HostPort } from "./parse.js"
 
@@ -20,8 +20,6 @@ export interface NodeConfigShape {
   readonly adminAddr: AdminAddr
   /** Bearer token the admin API asks for (`ADMIN_TOKEN` or `ADMIN_TOKEN_FILE`); required when it binds beyond loopback. */
   readonly adminToken: Option.Option<Redacted.Redacted<string>>
-  /** `INSECURE_CLUSTER`: start with listeners open beyond loopback without credentials (no admin token). */
-  readonly insecureCluster: boolean
   /** Seed nodes to join (`PEERS`). */
   readonly peers: ReadonlyArray<HostPort>
   readonly numShards: number
@@ -40,6 +38,9 @@ export interface NodeConfigShape {
   /** Client calls per second the node admits; zero turns the limit off. */
   readonly rateLimit: number
   readonly rateLimitBurst: number
+  /** Client calls per second one client connection gets at most (under the node's limit); zero = no per-client limit. */
+  readonly rateLimitPerClient: number
+  readonly rateLimitPerClientBurst: number
   readonly logLevel: LogLevel.LogLevel
   readonly logFormat: LogFormat
   /** How long shutdown waits for in-flight calls before cutting them off. */
@@ -55,8 +56,18 @@ export interface NodeConfigShape {
   readonly replicationFactor: number
   /** Ring points per member. */
   readonly vnodes: number
-  /** Shared secret peers must present on internal services; none = open. */
+  /** Shared secret peers must present on internal services (at least 16 bytes); none = no secret. */
   readonly clusterSecret: Option.Option<Redacted.Redacted<string>>
+  /** TLS on the gRPC port for clients (`TLS_CERT_FILE`, `TLS_KEY_FILE`); none = plain text unless `peerTls` is set. */
+  readonly tls: Option.Option<TlsFiles>
+  /** Clients must present a certificate issued by a CA in this file (`TLS_CLIENT_CA_FILE`). */
+  readonly tlsClientCaFile: Option.Option<string>
+  /** Mutual TLS between nodes (`PEER_TLS_CA_FILE`, `PEER_TLS_CERT_FILE`, `PEER_TLS_KEY_FILE`). */
+  readonly peerTls: Option.Option<PeerTlsFiles>
+  /** How often certificate and key files are read again, so that renewed ones are used without a restart. */
+  readonly tlsReloadInterval: Duration.Duration
+  /** Lets a node listen beyond loopback with no peer authentication, and no admin token (`INSECURE_CLUSTER`); warned about at every start. */
+  readonly insecureCluster: boolean
   /** SWIM protocol period: one member probed per period. */
   readonly probeInterval: Duration.Duration
   /** How long a direct probe waits before asking others to probe indirectly. */
@@ -85,13 +96,26 @@ export interface NodeConfigShape {
   readonly antiEntropyInterval: Duration.Duration
 }
 
+/** A certificate and its private key, PEM files. */
+export interface TlsFiles {
+  readonly certFile: string
+  readonly keyFile: string
+}
+
+/** The cluster CA and this node's certificate and key, PEM files: mutual TLS between nodes. */
+export interface PeerTlsFiles extends TlsFiles {
+  readonly caFile: string
+}
+
+/** The fewest bytes a CLUSTER_SECRET may have (128 bits when random). */
+export const MIN_CLUSTER_SECRET_BYTES = 16
+
 /** The defaults, as documented in the README. */
 export const defaults: NodeConfigShape = {
   addr: { host: "localhost", port: 8080 },
   listenAddr: Option.none(),
   adminAddr: { _tag: "Default" },
   adminToken: Option.none(),
-  insecureCluster: false,
   peers: [],
   numShards: 1,
   capacity: 1000,
@@ -104,6 +128,8 @@ export const defaults: NodeConfigShape = {
   rpcTimeout: Duration.seconds(5),
   rateLimit: 50_000,
   rateLimitBurst: 50_000,
+  rateLimitPerClient: 25_000,
+  rateLimitPerClientBurst: 25_000,
   logLevel: LogLevel.Info,
   logFormat: "json",
   drainTimeout: Duration.seconds(10),
@@ -114,6 +140,11 @@ export const defaults: NodeConfigShape = {
   replicationFactor: 3,
   vnodes: 256,
   clusterSecret: Option.none(),
+  tls: Option.none(),
+  tlsClientCaFile: Option.none(),
+  peerTls: Option.none(),
+  tlsReloadInterval: Duration.seconds(60),
+  insecureCluster: false,
   probeInterval: Duration.millis(500),
   probeTimeout: Duration.millis(300),
   suspicionMultiplier: 4,
@@ -128,6 +159,14 @@ export const defaults: NodeConfigShape = {
   syncBandwidth: 64 * 1024 * 1024,
   antiEntropyInterval: Duration.seconds(10)
 }
+
+/**
+ * Bytes of records, operations or answers a node puts in one message it
+ * builds: half the smaller message limit, leaving room for framing and for a
+ * peer whose limits are set a little lower.
+ */
+export const messageBudgetBytes = (c: Pick<NodeConfigShape, "maxSendMsgBytes" | "maxRecvMsgBytes">): number =>
+  Math.floor(Math.min(c.maxSendMsgBytes, c.maxRecvMsgBytes) / 2)
 
 /** Default port of a `PEERS` entry given without one. */
 export const DEFAULT_PEER_PORT = 8080
@@ -155,6 +194,45 @@ const positiveDuration = (raw: string): parse.Parsed<number> => {
   return !ms.ok || ms.value > 0 ? ms : { ok: false, error: `${raw.trim()} must be greater than zero` }
 }
 
+/** A file path: any non-empty text. */
+const filePath = (raw: string): parse.Parsed<string> =>
+  raw.trim() === "" ? { ok: false, error: "is empty; give a file path or leave it unset" } : { ok: true, value: raw.trim() }
+
+const optionalFile = (name: string, description: string) => setting(name, description, filePath).pipe(Config.option)
+
+/** TLS_* and PEER_TLS_* as set, before they are paired. */
+const tlsSettings = Config.all({
+  certFile: optionalFile("TLS_CERT_FILE", "PEM certificate (chain) of the gRPC port; with TLS_KEY_FILE turns TLS on"),
+  keyFile: optionalFile("TLS_KEY_FILE", "PEM private key of TLS_CERT_FILE"),
+  clientCaFile: optionalFile("TLS_CLIENT_CA_FILE", "PEM CA certificates; clients must present a certificate one of them issued"),
+  peerCaFile: optionalFile("PEER_TLS_CA_FILE", "PEM certificate of the cluster CA: peers must present a certificate it issued"),
+  peerCertFile: optionalFile("PEER_TLS_CERT_FILE", "PEM certificate of this node, issued by the cluster CA"),
+  peerKeyFile: optionalFile("PEER_TLS_KEY_FILE", "PEM private key of PEER_TLS_CERT_FILE")
+})
+
+/** Pairs the TLS files: TLS_CERT_FILE and TLS_KEY_FILE both or neither, PEER_TLS_* all three or none. */
+const pairTls = (s: Config.Config.Success<typeof tlsSettings>): Either.Either<
+  Pick<NodeConfigShape, "tls" | "tlsClientCaFile" | "peerTls">,
+  ConfigError.ConfigError
+> => {
+  /** The first unset variable of a group of which some are set. */
+  const incomplete = (names: ReadonlyArray<readonly [string, Option.Option<string>]>): ConfigError.ConfigError | undefined => {
+    const set = names.filter(([, v]) => Option.isSome(v)).map(([n]) => n)
+    const unset = names.filter(([, v]) => Option.isNone(v)).map(([n]) => n)
+    return set.length > 0 && unset.length > 0
+      ? ConfigError.InvalidData([unset[0]!], `must be set with ${set.join(" and ")} (set ${names.map(([n]) => n).join(", ")}, or none of them)`)
+      : undefined
+  }
+  const error = incomplete([["TLS_CERT_FILE", s.certFile], ["TLS_KEY_FILE", s.keyFile]]) ??
+    incomplete([["PEER_TLS_CA_FILE", s.peerCaFile], ["PEER_TLS_CERT_FILE", s.peerCertFile], ["PEER_TLS_KEY_FILE", s.peerKeyFile]])
+  if (error !== undefined) return Either.left(error)
+  return Either.right({
+    tls: Option.zipWith(s.certFile, s.keyFile, (certFile, keyFile): TlsFiles => ({ certFile, keyFile })),
+    tlsClientCaFile: s.clientCaFile,
+    peerTls: Option.all({ caFile: s.peerCaFile, certFile: s.peerCertFile, keyFile: s.peerKeyFile })
+  })
+}
+
 const config = Config.all({
   addr: setting("ADDR", "host:port this node listens on and is known by", (raw) => parse.parseHostPort(raw)).pipe(
     Config.withDefault(defaults.addr)
@@ -175,10 +253,6 @@ const config = Config.all({
       return Either.right(Option.map(Option.fromNullable(source.token), Redacted.make))
     }),
     Config.withDescription("bearer token of the admin API, or a file holding it (ADMIN_TOKEN_FILE)")
-  ),
-  insecureCluster: Config.boolean("INSECURE_CLUSTER").pipe(
-    Config.withDescription("start listening beyond loopback without credentials"),
-    Config.withDefault(defaults.insecureCluster)
   ),
   peers: setting("PEERS", "comma-separated seed nodes, host or host:port", (raw) =>
     parse.parsePeerList(raw, DEFAULT_PEER_PORT)).pipe(Config.withDefault(defaults.peers)),
@@ -212,6 +286,9 @@ const config = Config.all({
   ),
   rateLimit: setting("RATE_LIMIT", "client calls per second; 0 = unlimited", parse.parseDecimal).pipe(
     Config.withDefault(defaults.rateLimit)
+  ),
+  rateLimitPerClient: setting("RATE_LIMIT_PER_CLIENT", "client calls per second per connection; default RATE_LIMIT / 2; 0 = none", parse.parseDecimal).pipe(
+    Config.option
   ),
   rateLimitBurst: setting("RATE_LIMIT_BURST", "token bucket size; default RATE_LIMIT", positive(parse.parseInteger)).pipe(
     Config.option
@@ -247,9 +324,16 @@ const config = Config.all({
     Config.withDefault(defaults.vnodes)
   ),
   clusterSecret: Config.redacted("CLUSTER_SECRET").pipe(
-    Config.withDescription("shared secret for internal services"),
+    Config.withDescription("shared secret for internal services, at least 16 bytes"),
     Config.option
   ),
+  tlsFiles: tlsSettings.pipe(Config.mapOrFail(pairTls)),
+  tlsReloadInterval: setting("TLS_RELOAD_INTERVAL", "how often certificate and key files are read again", positiveDuration).pipe(
+    Config.map(millis),
+    Config.withDefault(defaults.tlsReloadInterval)
+  ),
+  insecureCluster: setting("INSECURE_CLUSTER", "true lets a node listen beyond loopback without peer authentication", parse.parseBoolean)
+    .pipe(Config.withDefault(defaults.insecureCluster)),
   probeInterval: setting("PROBE_INTERVAL", "SWIM protocol period", positiveDuration).pipe(
     Config.map(millis),
     Config.withDefault(defaults.probeInterval)
@@ -291,10 +375,20 @@ const config = Config.all({
     Config.withDefault(defaults.antiEntropyInterval)
   )
 }).pipe(
-  Config.map(({ rateLimitBurst, ...rest }): NodeConfigShape => ({
-    ...rest,
-    rateLimitBurst: Option.getOrElse(rateLimitBurst, () => Math.max(1, Math.ceil(rest.rateLimit)))
-  }))
+  Config.map(({ rateLimitBurst, rateLimitPerClient, tlsFiles, ...rest }): NodeConfigShape => {
+    const burst = Option.getOrElse(rateLimitBurst, () => Math.max(1, Math.ceil(rest.rateLimit)))
+    // By default one connection gets at most half: whatever one client does, others keep the other half.
+    const perClient = Option.getOrElse(rateLimitPerClient, () => rest.rateLimit / 2)
+    return {
+      ...rest,
+      ...tlsFiles,
+      rateLimitBurst: burst,
+      rateLimitPerClient: perClient,
+      rateLimitPerClientBurst: Option.isSome(rateLimitPerClient)
+        ? Math.max(1, Math.min(burst, Math.ceil(perClient)))
+        : Math.max(1, Math.ceil(burst / 2))
+    }
+  })
 )
 
 const invalid = (name: string, message: string) => Effect.fail(ConfigError.InvalidData([name], message))
@@ -319,16 +413,21 @@ export const adminAddressOf = (c: NodeConfigShape): HostPort | undefined => {
   }
 }
 
+/** Room a message needs besides one record's key and value: version, epoch, trace context, framing. */
+const MESSAGE_FRAMING_BYTES = 1024
+
 /** Checks that hold across settings; each failure names the variable to change. */
 const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
   if (c.numShards > c.capacity) {
     return invalid("NUM_SHARDS", `${c.numShards} shards exceed CAPACITY ${c.capacity}: every shard needs room for one entry`)
   }
-  if (c.maxValueBytes > c.maxRecvMsgBytes) {
-    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} exceeds MAX_RECV_MSG_SIZE ${c.maxRecvMsgBytes}`)
+  // The largest record must fit one message on every path (client calls, replica operations, pulls).
+  const largestRecord = c.maxKeyBytes + c.maxValueBytes + MESSAGE_FRAMING_BYTES
+  if (largestRecord > c.maxRecvMsgBytes) {
+    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} plus MAX_KEY_SIZE ${c.maxKeyBytes} exceeds MAX_RECV_MSG_SIZE ${c.maxRecvMsgBytes}`)
   }
-  if (c.maxValueBytes > c.maxSendMsgBytes) {
-    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} exceeds MAX_SEND_MSG_SIZE ${c.maxSendMsgBytes}`)
+  if (largestRecord > c.maxSendMsgBytes) {
+    return invalid("MAX_VALUE_SIZE", `${c.maxValueBytes} plus MAX_KEY_SIZE ${c.maxKeyBytes} exceeds MAX_SEND_MSG_SIZE ${c.maxSendMsgBytes}`)
   }
   const largestEntry = c.maxKeyBytes + c.maxValueBytes + ENTRY_OVERHEAD_BYTES
   const shardBytes = Math.floor(c.maxMemoryBytes / c.numShards)
@@ -353,15 +452,69 @@ const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigErro
   if (admin !== undefined && admin.port === listen.port && admin.host === listen.host) {
     return invalid("ADMIN_ADDR", `${parse.formatHostPort(admin)} is the gRPC listener's address`)
   }
-  if (admin !== undefined && !isLoopbackHost(admin.host) && Option.isNone(c.adminToken) && !c.insecureCluster) {
+  if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
+    return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")
+  }
+  return Effect.flatMap(validateSecurity(c, listen), validateAdminToken)
+}
+
+/** An admin server beyond loopback asks callers for ADMIN_TOKEN, so it needs one (or INSECURE_CLUSTER). */
+const validateAdminToken = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
+  const admin = adminAddressOf(c)
+  if (admin !== undefined && !parse.isLoopbackHost(admin.host) && Option.isNone(c.adminToken) && !c.insecureCluster) {
     return invalid(
       "ADMIN_TOKEN",
       `the admin server binds ${parse.formatHostPort(admin)}, beyond loopback: set ADMIN_TOKEN (or ADMIN_TOKEN_FILE) so that its API ` +
         "and /metrics ask for it, or INSECURE_CLUSTER=true to leave them open"
     )
   }
-  if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
-    return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")
+  return Effect.succeed(c)
+}
+
+/** How the internal services know a caller is a member: a certificate of the cluster CA, the shared secret, both, or nothing. */
+export const peerAuthenticationOf = (c: NodeConfigShape): ReadonlyArray<"mutual TLS" | "cluster secret"> => [
+  ...(Option.isSome(c.peerTls) ? ["mutual TLS" as const] : []),
+  ...(Option.isSome(c.clusterSecret) ? ["cluster secret" as const] : [])
+]
+
+/** Whether the gRPC port speaks TLS: for clients (TLS_CERT_FILE), or because nodes use mutual TLS (PEER_TLS_*). */
+export const tlsPortOf = (c: NodeConfigShape): boolean => Option.isSome(c.tls) || Option.isSome(c.peerTls)
+
+/**
+ * The security rules: a secret long enough to guess at no faster than a
+ * 128-bit key, client certificates only on a TLS port, and no listener
+ * beyond loopback whose internal services anyone may call, unless asked for
+ * by name (INSECURE_CLUSTER).
+ */
+const validateSecurity = (c: NodeConfigShape, listen: HostPort): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
+  if (Option.isSome(c.clusterSecret)) {
+    const bytes = Buffer.byteLength(Redacted.value(c.clusterSecret.value), "utf8")
+    if (bytes < MIN_CLUSTER_SECRET_BYTES) {
+      return invalid(
+        "CLUSTER_SECRET",
+        `${bytes === 0 ? "is empty" : `is ${bytes} bytes`}; it needs at least ${MIN_CLUSTER_SECRET_BYTES} (openssl rand -hex 32 makes one), or leave it unset`
+      )
+    }
+  }
+  if (Option.isSome(c.tlsClientCaFile) && !tlsPortOf(c)) {
+    return invalid(
+      "TLS_CLIENT_CA_FILE",
+      "needs TLS on the gRPC port: set TLS_CERT_FILE and TLS_KEY_FILE, or PEER_TLS_CA_FILE, PEER_TLS_CERT_FILE and PEER_TLS_KEY_FILE"
+    )
+  }
+  if (Option.isSome(c.tlsClientCaFile) && Option.isNone(c.peerTls) && c.peers.length > 0) {
+    return invalid(
+      "TLS_CLIENT_CA_FILE",
+      "nodes of a cluster dial each other and would have to present client certificates too: set PEER_TLS_CA_FILE, PEER_TLS_CERT_FILE and PEER_TLS_KEY_FILE as well"
+    )
+  }
+  if (!parse.isLoopbackHost(listen.host) && peerAuthenticationOf(c).length === 0 && !c.insecureCluster) {
+    return invalid(
+      "CLUSTER_SECRET",
+      `the gRPC listener ${parse.formatHostPort(listen)} (LISTEN_ADDR, else ADDR) is not on loopback, so peers must authenticate: ` +
+        `set CLUSTER_SECRET (${MIN_CLUSTER_SECRET_BYTES} bytes or more) or PEER_TLS_CA_FILE, PEER_TLS_CERT_FILE and PEER_TLS_KEY_FILE (mutual TLS); ` +
+        "INSECURE_CLUSTER=true lets anyone who reaches the port call the internal services"
+    )
   }
   return Effect.succeed(c)
 }

@@ -1,28 +1,12 @@
 /**
- * The admin API's bearer token (`ADMIN_TOKEN`, `ADMIN_TOKEN_FILE`) and when
- * the node needs one. Plain functions: NodeConfig reads the variables, the
- * CLI reads the same ones the same way.
+ * The admin API's bearer token (`ADMIN_TOKEN`, `ADMIN_TOKEN_FILE`). Plain
+ * functions: NodeConfig reads the variables, the CLI reads the same ones the
+ * same way.
  */
 import { readFileSync } from "node:fs"
-import { BlockList, isIP } from "node:net"
 
 /** The shortest admin token accepted, in bytes: a short one can be guessed. */
 export const MIN_ADMIN_TOKEN_BYTES = 16
-
-const LOOPBACK = new BlockList()
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4")
-LOOPBACK.addAddress("::1", "ipv6")
-
-/**
- * Whether a listener bound to `host` is reachable from this machine only:
- * 127.0.0.0/8, ::1 (also IPv4-mapped) or `localhost`. Any other name may
- * resolve to an interface others reach, so it counts as exposed.
- */
-export const isLoopbackHost = (host: string): boolean => {
-  if (host.toLowerCase() === "localhost") return true
-  const family = isIP(host)
-  return family !== 0 && LOOPBACK.check(host, family === 6 ? "ipv6" : "ipv4")
-}
 
 /** A token as written in `ADMIN_TOKEN` or its file: surrounding whitespace (a file's final newline) is not part of it. */
 export const tokenText = (raw: string): string => raw.trim()

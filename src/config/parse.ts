@@ -2,6 +2,7 @@
  * Pure parsers for setting values. Each returns the parsed value or a message
  * that says what is wrong; NodeConfig prefixes the variable name.
  */
+import { BlockList, isIP } from "node:net"
 
 export type Parsed<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: string }
 
@@ -117,6 +118,30 @@ export const parseChoice = <const A extends string>(choices: ReadonlyArray<A>) =
   const text = raw.trim().toLowerCase()
   const found = choices.find((choice) => choice === text)
   return found === undefined ? fail(`"${raw}" is not one of ${choices.join(", ")}`) : ok(found)
+}
+
+/** Parses `true` or `false` (also `1`/`0`, `yes`/`no`), case-insensitively. */
+export const parseBoolean = (raw: string): Parsed<boolean> => {
+  const text = raw.trim().toLowerCase()
+  if (["true", "1", "yes"].includes(text)) return ok(true)
+  if (["false", "0", "no"].includes(text)) return ok(false)
+  return fail(`"${raw}" is not true or false`)
+}
+
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4")
+LOOPBACK.addAddress("::1", "ipv6")
+
+/**
+ * Whether a listener on `host` is reachable from this machine only:
+ * 127.0.0.0/8, ::1 (in any spelling, IPv4-mapped too) or `localhost`. The
+ * wildcards `0.0.0.0` and `::`, and every other name, are not.
+ */
+export const isLoopbackHost = (host: string): boolean => {
+  const name = host.toLowerCase().replace(/\.$/, "")
+  if (name === "localhost") return true
+  const family = isIP(name)
+  return family !== 0 && LOOPBACK.check(name, family === 6 ? "ipv6" : "ipv4")
 }
 
 /** Requires a parsed number to be at least `min`. */

@@ -1,3 +1,4 @@
+import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
 import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
@@ -5,7 +6,7 @@ import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { AntiEntropy } from "../antientropy/AntiEntropy.js"
 import { Sync } from "../antientropy/Sync.js"
 import { CacheApi } from "../api/CacheApi.js"
-import { listenAddressOf, NodeConfig } from "../config/NodeConfig.js"
+import { listenAddressOf, messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import {
   AntiEntropyServiceDefinition,
@@ -17,6 +18,8 @@ import { CacheServiceDefinition } from "../generated/pb/cache.js"
 import { Membership } from "../membership/Membership.js"
 import type { PeerEndpoint } from "../peer/PeerClient.js"
 import { LocalReplica } from "../replication/LocalReplica.js"
+import { Tls } from "../security/Tls.js"
+import { requireClusterCertificate } from "./clusterCertificate.js"
 import { requireClusterSecret } from "./clusterSecret.js"
 import { makeAntiEntropyHandlers, makeMembershipHandlers, makePlacementHandlers, makeReplicaHandlers } from "./handlers/peerHandlers.js"
 import { Readiness } from "../placement/Readiness.js"
@@ -66,30 +69,34 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const telemetry = yield* Telemetry
     const ring = yield* Ring
     const readiness = yield* Readiness
+    const tls = yield* Tls
     const runtime = yield* Effect.runtime<never>()
     const address = formatHostPort(listenAddressOf(config))
 
+    decodeInvalidUtf8AsIllFormed()
     const health = HealthState()
     const server = createServer({
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
-      "grpc.max_send_message_length": config.maxSendMsgBytes
+      "grpc.max_send_message_length": config.maxSendMsgBytes,
+      // With mutual TLS, internal methods answer only callers with a cluster certificate (nice-grpc passes this to grpc-js's Server).
+      ...(tls.mutual ? { interceptors: [requireClusterCertificate(tls.isClusterCertificate)] } : {})
     })
     const gate = new CallGate()
     server.add(
       CacheServiceDefinition,
       makeCacheHandlers({ gate, api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash })
     )
-    // Internal services: only cluster members may call them when CLUSTER_SECRET is set.
+    // Internal services: only cluster members may call them when CLUSTER_SECRET is set (and PEER_TLS_*, above).
     const internal = Option.match(config.clusterSecret, {
       onNone: () => server,
       onSome: (secret) => server.with(requireClusterSecret(secret))
     })
     const endpoint = peerEndpoint({ replica, membership, ring, sync, antiEntropy, rpcTimeout: config.rpcTimeout })
     const spans = { tracer: yield* Effect.tracer, clock: yield* Effect.clock }
-    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, runtime, telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
+    internal.add(ReplicaServiceDefinition, makeReplicaHandlers(endpoint, runtime, messageBudgetBytes(config), telemetry.tracing ? { spans, keyHash: ring.hash } : undefined))
     internal.add(MembershipServiceDefinition, makeMembershipHandlers(endpoint, membership.self, runtime))
     internal.add(PlacementServiceDefinition, makePlacementHandlers(endpoint, runtime))
-    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing))
+    internal.add(AntiEntropyServiceDefinition, makeAntiEntropyHandlers(endpoint, runtime, telemetry.tracing, messageBudgetBytes(config)))
     server.add(HealthDefinition, HealthServiceImpl(health))
     const reflection = makeReflection([CACHE_SERVICE, HEALTH_SERVICE])
     server.add(ServerReflectionService, reflection)
@@ -97,7 +104,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
 
     const port = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => server.listen(address),
+        try: () => server.listen(address, tls.server),
         catch: (error) => new ServerStartError({ address, reason: error instanceof Error ? error.message : String(error) })
       }),
       () =>
@@ -150,7 +157,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     })
     yield* mirrorReadiness
     yield* Effect.forkScoped(Effect.repeat(mirrorReadiness, Schedule.spaced(HEALTH_POLL)))
-    yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port }))
+    yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port, tls: tls.server === undefined ? "off" : tls.mutual ? "mutual" : "on" }))
     return { address, port } as const
   })
 }) {}

@@ -1,6 +1,8 @@
+import { messagesOf, wireBytes } from "../protocol/limits.js"
+import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
 import { Duration, Effect, Layer, Option, Redacted, Schedule, Stream, type Tracer } from "effect"
 import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
-import { NodeConfig } from "../config/NodeConfig.js"
+import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import {
   AntiEntropyServiceDefinition,
   MembershipServiceDefinition,
@@ -17,6 +19,7 @@ import * as placementCodec from "./placementCodec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 import { ReplicaStream } from "./replicaStream.js"
+import { Tls } from "../security/Tls.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
@@ -64,7 +67,7 @@ export const toPeerError = (address: string, timeoutMs: number, error: unknown):
  * PEER_BATCH_MAX operations) of that peer's long-lived Stream call, or as
  * one Batch call to a peer without Stream.
  */
-export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | Metrics> = Layer.scoped(
+export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | Metrics | Tls> = Layer.scoped(
   PeerClient,
   Effect.gen(function*() {
     const config = yield* NodeConfig
@@ -72,6 +75,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const { tracing } = yield* Telemetry
     const clock = yield* Effect.clock
     const metrics = yield* Metrics
+    // TLS (mutual with PEER_TLS_*) when this node's port speaks it: the cluster's nodes are configured alike.
+    const { peer: channelCredentials } = yield* Tls
     const self = formatHostPort(config.addr)
     const secret = Option.map(config.clusterSecret, Redacted.value)
     const metadata = Option.match(secret, {
@@ -89,12 +94,14 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     }
     /** The current span, looked up only when tracing is on. */
     const spanNow: Effect.Effect<Tracer.AnySpan | undefined> = tracing ? currentSpan : Effect.succeed(undefined)
+    const budget = messageBudgetBytes(config)
     const syncTimeoutMs = Duration.toMillis(config.syncTimeout)
+    decodeInvalidUtf8AsIllFormed()
     const peers = new Map<string, Peer>()
     const peerOf = (address: string): Peer => {
       let peer = peers.get(address)
       if (peer === undefined) {
-        const channel = createChannel(address, undefined, {
+        const channel = createChannel(address, channelCredentials, {
           "grpc.max_receive_message_length": config.maxRecvMsgBytes,
           "grpc.max_send_message_length": config.maxSendMsgBytes,
           // grpc-js backs off up to 120 s after a failed connect and fails calls
@@ -167,6 +174,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           },
           STREAM_OUTSTANDING,
           config.peerBatchMax,
+          budget,
           metrics.peerBatch,
           self
         )
@@ -174,7 +182,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       }
       return stream
     }
-    const sendBatch = (address: string, batch: ReadonlyArray<Pending>) => {
+    const sendBatch = (address: string, batch: ReadonlyArray<Pending>, bytes: number) => {
       const pausedUntil = unreachableUntil.get(address)
       if (pausedUntil !== undefined) {
         if (clock.unsafeCurrentTimeMillis() < pausedUntil) {
@@ -190,6 +198,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       }
       streamTo(address).send({
         ops: batch.map((p) => codec.encodeRequest(p.request)),
+        bytes,
         sentAtMs: clock.unsafeCurrentTimeMillis(),
         settle: (outcome) => {
           if (!("failure" in outcome)) return deliver(address, batch, outcome)
@@ -214,8 +223,8 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const flush = () => {
       flushScheduled = false
       for (const [address, pending] of queued) {
-        for (let i = 0; i < pending.length; i += config.peerBatchMax) {
-          sendBatch(address, pending.slice(i, i + config.peerBatchMax))
+        for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
+          sendBatch(address, batch.items, batch.bytes)
         }
       }
       queued.clear()

@@ -89,6 +89,11 @@ export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
   }
 }
 
+/** About what a result costs on the wire: its value or reason, version and framing. */
+export const resultBytes = (result: pb.ReplicaResult): number =>
+  (result.value === undefined ? 0 : Buffer.byteLength(result.value, "utf8")) + (result.valueBytes?.byteLength ?? 0) +
+  result.reason.length * 3 + 48
+
 /** undefined for a result this version does not understand. */
 export const decodeReply = (result: pb.ReplicaResult): ReplicaReply | undefined => {
   switch (result.kind) {

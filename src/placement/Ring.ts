@@ -86,10 +86,12 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
       })
     core.onInstall = (view, previous) => runFork(survive("ring install", metrics, installed(view, previous)))
 
-    // A peer that refuses this node outright (another CLUSTER_SECRET) is said once per peer, not on every retry.
+    // A peer that refuses this node outright (another CLUSTER_SECRET, a certificate of another CA, a TLS
+    // handshake that failed on a certificate) is said once per peer, not on every retry.
     const refusedBy = new Set<string>()
     const refused = (to: string, error: PeerError) =>
-      error._tag === "PeerUnavailable" && error.reason.startsWith("UNAUTHENTICATED") && !refusedBy.has(to)
+      error._tag === "PeerUnavailable" && (error.reason.startsWith("UNAUTHENTICATED") || /certificate/i.test(error.reason)) &&
+      !refusedBy.has(to)
         ? Effect.zipRight(
           Effect.sync(() => refusedBy.add(to)),
           Effect.logWarning("a peer refused this node's ring-agreement calls").pipe(Effect.annotateLogs({ peer: to, reason: error.reason }))

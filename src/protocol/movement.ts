@@ -43,6 +43,15 @@ export interface DigestsRequest {
   readonly level: number
 }
 
+/**
+ * Arcs one Digests request may name at `level`: as many as fit an answer of
+ * `budgetBytes` (each arc answers 2^level digests of up to 10 bytes). The
+ * asker splits its arcs to fit; the answerer refuses more before building
+ * anything.
+ */
+export const maxDigestArcs = (level: number, budgetBytes: number): number =>
+  Math.max(1, Math.floor(budgetBytes / (16 + 10 * 2 ** level)))
+
 /** One arc's digests at the level asked; undefined when the peer does not replicate the arc. */
 export interface ArcDigests {
   readonly arc: number

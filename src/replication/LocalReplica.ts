@@ -1,4 +1,6 @@
 import { Effect } from "effect"
+import { NodeConfig } from "../config/NodeConfig.js"
+import { recordProblem } from "../protocol/limits.js"
 import { Hlc } from "../clock/Hlc.js"
 import { Ring } from "../placement/Ring.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
@@ -15,12 +17,16 @@ import { ownAnswer, replicaAnswer, type ReplicaState } from "./replicaAnswer.js"
  */
 export class LocalReplica extends Effect.Service<LocalReplica>()("cache/replication/LocalReplica", {
   effect: Effect.gen(function*() {
+    const config = yield* NodeConfig
     const store = yield* Store
     const hlc = yield* Hlc
     const ring = yield* Ring
     const metrics = yield* Metrics
     const state: ReplicaState = { read: store.read, apply: store.apply, observe: hlc.observe, problem: hlc.problem }
+    /** A peer's operation: checked against the same limits as a client's request first. */
     const handle = (request: ReplicaRequest): ReplicaReply => {
+      const problem = recordProblem(request.key, request.write, config)
+      if (problem !== undefined) return { _tag: "Refused", reason: problem }
       const reply = replicaAnswer(ring.current(), ring.identity(), ring.hash(request.key), request, state)
       if (reply._tag === "WrongEpoch") metrics.fenced("replica")
       return reply

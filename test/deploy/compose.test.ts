@@ -16,6 +16,7 @@ import {
   checkDependsOn,
   checkImagesPinned,
   checkNodePorts,
+  checkPeerAuthentication,
   checkPeers,
   checkPrometheusToken,
   checkStopGrace
@@ -63,6 +64,10 @@ describe("docker-compose.yml", () => {
 
   it("pins every pulled image and publishes the Jaeger UI", () => {
     checkImagesPinned(compose())
+  })
+
+  it("has every node authenticate its peers with a CLUSTER_SECRET compose requires from the environment", () => {
+    checkPeerAuthentication(compose())
   })
 })
 
@@ -136,8 +141,15 @@ describe("the checks catch broken files", () => {
       service(d, "jaeger").image = "jaegertracing/all-in-one:1.76.0"
       service(d, "jaeger").environment = { COLLECTOR_OTLP_GRPC_HOST_PORT: ":14317" }
     }, (d) => checkCollectorConfig(collectorConfig(), d)],
+    ["no CLUSTER_SECRET", (d) => {
+      delete mapping(service(d, "cache2").environment, "environment").CLUSTER_SECRET
+    }, checkPeerAuthentication],
+    ["a CLUSTER_SECRET that may be empty", (d) => setEnv(d, "cache1", "CLUSTER_SECRET", "${CLUSTER_SECRET:-}"), checkPeerAuthentication],
+    ["a CLUSTER_SECRET written in the file", (d) => setEnv(d, "cache3", "CLUSTER_SECRET", "0123456789abcdef0123"), checkPeerAuthentication],
+    ["INSECURE_CLUSTER on", (d) => setEnv(d, "cache1", "INSECURE_CLUSTER", "true"), checkPeerAuthentication],
     ["an admin token Compose does not require", (d) => setEnv(d, "cache2", "ADMIN_TOKEN", "${ADMIN_TOKEN:-change-me-0123456789}"), checkAdminToken],
     ["an admin token that may be empty", (d) => setEnv(d, "cache3", "ADMIN_TOKEN", "${ADMIN_TOKEN?set it}"), checkAdminToken],
+    ["an admin token written in the file", (d) => setEnv(d, "cache1", "ADMIN_TOKEN", "0123456789abcdef0123"), checkAdminToken],
     ["a node without an admin token", (d) => {
       delete mapping(service(d, "cache1").environment, "environment").ADMIN_TOKEN
     }, checkAdminToken],

@@ -4,8 +4,7 @@
  * Each takes the parsed file, so the tests can also feed it a damaged copy.
  */
 import { expect } from "vitest"
-import { isLoopbackHost } from "../../src/config/adminToken.js"
-import { parsePeerList } from "../../src/config/parse.js"
+import { isLoopbackHost, parsePeerList } from "../../src/config/parse.js"
 import {
   addressesOf,
   cacheNodesOf,
@@ -17,7 +16,7 @@ import {
   servicesOf
 } from "./composeFile.js"
 import { isMapping, list, type Mapping, mapping, text } from "./files.js"
-import { DEFAULT_PEER_PORT, shutdownBudgetMs } from "./nodeConfig.js"
+import { DEFAULT_PEER_PORT, nodeConfigError, SAMPLE_SECRET, shutdownBudgetMs } from "./nodeConfig.js"
 
 export const checkCacheNodes = (compose: unknown) => {
   const nodes = cacheNodesOf(compose)
@@ -141,16 +140,49 @@ export const checkImagesPinned = (compose: unknown) => {
   expect(portsOf(jaeger).some((p) => p.target === 16686 && p.published === 16686), "Jaeger UI on 16686").toBe(true)
 }
 
-/** `${ADMIN_TOKEN:?message}`: Compose refuses to start when the variable is unset or empty. */
-const REQUIRED_ADMIN_TOKEN = /^\$\{ADMIN_TOKEN:\?[^}]+\}$/
+/** `${NAME:?message}`: Compose stops with the message when NAME is unset or empty in the shell that runs it. */
+const REQUIRED_VARIABLE = /^\$\{(\w+):\?[^}]+\}$/
 
-/** A node whose admin server binds beyond loopback refuses to start without a token: each gets one Compose requires. */
+/**
+ * Every node authenticates its peers, by mutual TLS or by a CLUSTER_SECRET
+ * that compose takes from the environment and requires (never a value written
+ * in the file), and the node itself accepts the result; without the secret
+ * it would refuse to start (it listens beyond loopback).
+ */
+export const checkPeerAuthentication = (compose: unknown) => {
+  for (const [name, service] of Object.entries(cacheNodesOf(compose))) {
+    const env = envOf(service)
+    expect(env.INSECURE_CLUSTER?.toLowerCase() ?? "false", `${name}: INSECURE_CLUSTER is not on`).not.toMatch(/^(true|1|yes)$/)
+    const mutualTls = ["PEER_TLS_CA_FILE", "PEER_TLS_CERT_FILE", "PEER_TLS_KEY_FILE"].every((k) => env[k] !== undefined)
+    if (!mutualTls) {
+      const secret = env.CLUSTER_SECRET
+      expect(secret, `${name}: CLUSTER_SECRET or PEER_TLS_* is set`).toBeDefined()
+      const required = REQUIRED_VARIABLE.exec(secret ?? "")
+      expect(required, `${name}: CLUSTER_SECRET is \${VAR:?message} (required from the environment), not ${secret}`).not.toBeNull()
+    }
+    const deployed = mutualTls ? env : { ...env, CLUSTER_SECRET: SAMPLE_SECRET }
+    expect(nodeConfigError(deployed), `${name}: the node accepts its settings`).toBeUndefined()
+    expect(nodeConfigError({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined }), `${name}: without peer authentication it would refuse`)
+      .toContain("CLUSTER_SECRET")
+  }
+}
+
+/**
+ * A node whose admin server binds beyond loopback refuses to start without a
+ * token: each gets ADMIN_TOKEN as `${ADMIN_TOKEN:?message}` (required from
+ * the environment, never written in the file), and the node accepts the
+ * result and would refuse without it.
+ */
 export const checkAdminToken = (compose: unknown) => {
   for (const [name, service] of Object.entries(cacheNodesOf(compose))) {
     const { admin } = addressesOf(name, service)
     if (isLoopbackHost(admin.host)) continue
-    expect(envOf(service).ADMIN_TOKEN, `${name}: the admin server binds ${admin.host}, so ADMIN_TOKEN is required: \${ADMIN_TOKEN:?...}`)
-      .toMatch(REQUIRED_ADMIN_TOKEN)
+    const env = envOf(service)
+    expect(REQUIRED_VARIABLE.exec(env.ADMIN_TOKEN ?? "")?.[1], `${name}: the admin server binds ${admin.host}, so ADMIN_TOKEN is \${ADMIN_TOKEN:?...}`)
+      .toBe("ADMIN_TOKEN")
+    const deployed = { ...env, CLUSTER_SECRET: SAMPLE_SECRET, ADMIN_TOKEN: SAMPLE_SECRET }
+    expect(nodeConfigError(deployed), `${name}: the node accepts its settings`).toBeUndefined()
+    expect(nodeConfigError({ ...deployed, ADMIN_TOKEN: undefined }), `${name}: without ADMIN_TOKEN it would refuse`).toMatch(/^ADMIN_TOKEN: /)
   }
 }
 

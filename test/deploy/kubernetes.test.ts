@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest"
 import { clone, list, type Mapping, mapping, read } from "./files.js"
 import {
   checkK8sAdminToken,
+  checkK8sPeerAuthentication,
   checkK8sPeers,
   checkK8sPod,
   checkK8sProbes,
@@ -39,6 +40,10 @@ describe("deploy/k8s", () => {
 
   it("runs the placeholder image as non-root with resource requests and limits", () => {
     checkK8sPod(loadK8s())
+  })
+
+  it("has every pod authenticate its peers with a CLUSTER_SECRET from a Secret that must exist", () => {
+    checkK8sPeerAuthentication(loadK8s())
   })
 
   it("has a README on how to apply it", () => {
@@ -103,6 +108,19 @@ describe("the checks catch broken files", () => {
       const configMap = ofKind(docs, "ConfigMap")[0]
       mapping(configMap?.data, "data").HANDOFF_TIMEOUT = "5m"
     }, checkK8sProbes],
+    ["a cluster secret that is optional", (docs) => {
+      mapping(mapping(k8sEnv(docs, "CLUSTER_SECRET").valueFrom, "valueFrom").secretKeyRef, "secretKeyRef").optional = true
+    }, checkK8sPeerAuthentication],
+    ["no cluster secret", (docs) => {
+      const env = list(k8sContainer(docs).env, "env") as Array<unknown>
+      env.splice(env.findIndex((e) => mapping(e, "env").name === "CLUSTER_SECRET"), 1)
+    }, checkK8sPeerAuthentication],
+    ["the secret's value in the manifests", (docs) => {
+      docs.push({ apiVersion: "v1", kind: "Secret", metadata: { name: "quorum-cache-secret" }, stringData: { "cluster-secret": "0123456789abcdef" } })
+    }, checkK8sPeerAuthentication],
+    ["INSECURE_CLUSTER on", (docs) => {
+      mapping(ofKind(docs, "ConfigMap")[0]?.data, "data").INSECURE_CLUSTER = "true"
+    }, checkK8sPeerAuthentication],
     ["an admin token Secret that may be missing", (docs) => {
       const volume = list(statefulSetOf(docs).pod.volumes, "volumes").map((v) => mapping(v, "volume")).find((v) => v.name === "admin-token")
       mapping(volume?.secret, "secret").optional = true

@@ -4,14 +4,14 @@
  * expands it), and the checks on them. Each check takes the parsed documents,
  * so the tests can also feed it a damaged copy.
  */
-import { readdirSync } from "node:fs"
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join, posix } from "node:path"
 import { expect } from "vitest"
 import { parseAllDocuments } from "yaml"
-import { isLoopbackHost } from "../../src/config/adminToken.js"
-import { formatHostPort, parsePeerList } from "../../src/config/parse.js"
+import { formatHostPort, isLoopbackHost, parsePeerList } from "../../src/config/parse.js"
 import { list, type Mapping, mapping, read, repoRoot, text } from "./files.js"
-import { DEFAULT_PEER_PORT, type NodeAddresses, nodeAddresses, shutdownBudgetMs } from "./nodeConfig.js"
+import { DEFAULT_PEER_PORT, type NodeAddresses, nodeAddresses, nodeConfigError, SAMPLE_SECRET, shutdownBudgetMs } from "./nodeConfig.js"
 
 export const K8S_DIR = "deploy/k8s"
 const TEST_NAMESPACE = "ns-under-test"
@@ -204,10 +204,46 @@ export const checkK8sPod = (docs: ReadonlyArray<Mapping>) => {
 }
 
 /**
+ * Every pod authenticates its peers: CLUSTER_SECRET from a Secret that must
+ * exist (not optional, and not written in the manifests), or PEER_TLS_*; the
+ * node accepts the pod's settings with it, and would refuse them without.
+ */
+export const checkK8sPeerAuthentication = (docs: ReadonlyArray<Mapping>) => {
+  const set = statefulSetOf(docs)
+  const env = podEnv(docs, set, 0)
+  expect(env.INSECURE_CLUSTER?.toLowerCase() ?? "false", "INSECURE_CLUSTER is not on").not.toMatch(/^(true|1|yes)$/)
+  const entries = list(set.container.env ?? [], "env").map((e) => mapping(e, "env entry"))
+  const mutualTls = ["PEER_TLS_CA_FILE", "PEER_TLS_CERT_FILE", "PEER_TLS_KEY_FILE"].every((k) => entries.some((e) => e.name === k) || env[k] !== undefined)
+  if (!mutualTls) {
+    const secret = entries.find((e) => e.name === "CLUSTER_SECRET")
+    expect(secret, "CLUSTER_SECRET or PEER_TLS_* is set").toBeDefined()
+    const ref = mapping(mapping(secret?.valueFrom, "CLUSTER_SECRET valueFrom").secretKeyRef, "CLUSTER_SECRET secretKeyRef")
+    expect(ref.optional ?? false, "the Secret must exist: the pod does not start without it").toBe(false)
+    expect(env.CLUSTER_SECRET, "CLUSTER_SECRET is not written in the manifests").toBeUndefined()
+    for (const doc of ofKind(docs, "Secret")) {
+      expect(nameOf(doc), "the Secret's value is not in the repository").not.toBe(ref.name)
+    }
+  }
+  const deployed = mutualTls ? env : { ...env, CLUSTER_SECRET: SAMPLE_SECRET }
+  expect(nodeConfigError(atRunTime(deployed)), "the node accepts the pod's settings").toBeUndefined()
+  expect(nodeConfigError(atRunTime({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined })), "without peer authentication it would refuse")
+    .toContain("CLUSTER_SECRET")
+}
+
+/** A pod's environment as its node sees it at run time: ADMIN_TOKEN_FILE names the mounted Secret (here a file with a sample token). */
+const atRunTime = (env: Record<string, string | undefined>): Record<string, string | undefined> => {
+  if (env.ADMIN_TOKEN_FILE === undefined) return env
+  const file = join(mkdtempSync(join(tmpdir(), "k8s-admin-token-")), "admin-token")
+  writeFileSync(file, SAMPLE_SECRET)
+  return { ...env, ADMIN_TOKEN_FILE: file }
+}
+
+/**
  * A node whose admin server binds beyond loopback refuses to start without a
  * token: the pod gets ADMIN_TOKEN from a Secret key, or ADMIN_TOKEN_FILE in a
  * mounted Secret, either one required (optional: false), so a missing Secret
- * stops the pod rather than starting it open.
+ * stops the pod rather than starting it open; the node accepts the pod's
+ * settings with it, and would refuse them without.
  */
 export const checkK8sAdminToken = (docs: ReadonlyArray<Mapping>) => {
   const set = statefulSetOf(docs)
@@ -218,9 +254,13 @@ export const checkK8sAdminToken = (docs: ReadonlyArray<Mapping>) => {
   const token = byName("ADMIN_TOKEN")
   const file = byName("ADMIN_TOKEN_FILE")
   expect(token === undefined || file === undefined, "ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both").toBe(true)
+  const deployed = { ...podEnv(docs, set, 0), CLUSTER_SECRET: SAMPLE_SECRET }
+  expect(nodeConfigError({ ...deployed, ADMIN_TOKEN: undefined, ADMIN_TOKEN_FILE: undefined }), "without a token the node would refuse")
+    .toMatch(/^ADMIN_TOKEN: /)
   if (token !== undefined) {
     const ref = mapping(mapping(token.valueFrom, "ADMIN_TOKEN valueFrom (not a literal)").secretKeyRef, "ADMIN_TOKEN secretKeyRef")
     expect(ref.optional, "ADMIN_TOKEN's Secret is required (optional: false)").toBe(false)
+    expect(nodeConfigError({ ...deployed, ADMIN_TOKEN: SAMPLE_SECRET }), "the node accepts the pod's settings").toBeUndefined()
     return
   }
   expect(file, `the admin server binds ${admin.host}: the pod needs ADMIN_TOKEN or ADMIN_TOKEN_FILE`).toBeDefined()
@@ -235,4 +275,5 @@ export const checkK8sAdminToken = (docs: ReadonlyArray<Mapping>) => {
     const paths = list(secret.items, "items").map((item) => mapping(item, "item").path)
     expect(paths, `the Secret's items put a file at ${path}`).toContain(posix.basename(path))
   }
+  expect(nodeConfigError(atRunTime(deployed)), "the node accepts the pod's settings").toBeUndefined()
 }

@@ -3,7 +3,9 @@
  * defaults), so the deployment files are checked against what the node would
  * make of them.
  */
+import { ConfigProvider, Effect, Either } from "effect"
 import { expect } from "vitest"
+import { describeConfigError, NodeConfig } from "../../src/config/NodeConfig.js"
 import { type HostPort, parseDurationMs, parseHostPort } from "../../src/config/parse.js"
 
 /** README: a PEERS entry without a port means 8080; DRAIN_TIMEOUT 10 s and HANDOFF_TIMEOUT 30 s by default. */
@@ -46,3 +48,19 @@ export const shutdownBudgetMs = (env: Record<string, string | undefined>, what: 
   (env.DRAIN_TIMEOUT === undefined ? DEFAULT_DRAIN_MS : durationMs(env.DRAIN_TIMEOUT, `${what} DRAIN_TIMEOUT`)) +
   (env.HANDOFF_TIMEOUT === undefined ? DEFAULT_HANDOFF_MS : durationMs(env.HANDOFF_TIMEOUT, `${what} HANDOFF_TIMEOUT`)) +
   SHUTDOWN_MARGIN_MS
+
+/** Why the node would refuse to start with this environment (its own NodeConfig), or undefined when it would start. */
+export const nodeConfigError = (env: Record<string, string | undefined>): string | undefined => {
+  const defined = Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined)
+  const result = Effect.runSync(
+    NodeConfig.pipe(
+      Effect.provide(NodeConfig.layerFromEnv),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(defined))),
+      Effect.either
+    )
+  )
+  return Either.isLeft(result) ? describeConfigError(result.left) : undefined
+}
+
+/** A value that stands for a secret supplied at deploy time (32 bytes). */
+export const SAMPLE_SECRET = "0123456789abcdef0123456789abcdef"

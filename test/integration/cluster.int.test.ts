@@ -97,7 +97,7 @@ describe("a five-node cluster of real processes", () => {
 
 describe("CLUSTER_SECRET", () => {
   it("lets members with the secret replicate and refuses internal calls without it", async () => {
-    const { clients, addresses } = await startCluster(57, 2, { CLUSTER_SECRET: "s3cret", REPLICATION_FACTOR: "2" })
+    const { clients, addresses } = await startCluster(57, 2, { CLUSTER_SECRET: "s3cret-s3cret-s3cret", REPLICATION_FACTOR: "2" })
     await clients[0]!.cache.set({ key: "k", value: "v" }) // needs the other replica (W = 2 of 2)
     expect((await clients[1]!.cache.get({ key: "k" })).value).toBe("v")
 
@@ -115,7 +115,7 @@ describe("CLUSTER_SECRET", () => {
 
     // A node with another secret cannot join.
     const port = await freePort("127.0.0.59")
-    const stranger = spawnNode({ ADDR: `127.0.0.59:${port}`, PEERS: addresses[0]!, CLUSTER_SECRET: "other" })
+    const stranger = spawnNode({ ADDR: `127.0.0.59:${port}`, PEERS: addresses[0]!, CLUSTER_SECRET: "another-secret-of-ours" })
     running.push(stranger)
     const refused = await stranger.waitForLog((l) => l["msg"] === "a peer refused this node's ring-agreement calls")
     expect(String(refused["reason"])).toContain("UNAUTHENTICATED")

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { ClientError, Status } from "nice-grpc"
-import { connect } from "../support/clients.js"
+import { connect, statusOf } from "../support/clients.js"
 import { spawnNode, startNode } from "../support/nodeProcess.js"
 
 const HOST = "127.0.0.12"
@@ -35,7 +35,7 @@ describe("node start-up and shutdown", () => {
   })
 
   it("answers RESOURCE_EXHAUSTED over the rate limit", async () => {
-    const node = await startNode(HOST, { RATE_LIMIT: "0.001", RATE_LIMIT_BURST: "3" })
+    const node = await startNode(HOST, { RATE_LIMIT: "0.001", RATE_LIMIT_BURST: "3", RATE_LIMIT_PER_CLIENT: "0" })
     const client = connect(node.address)
     try {
       for (let i = 0; i < 3; i++) await client.cache.set({ key: `k${i}`, value: "v" })
@@ -45,6 +45,23 @@ describe("node start-up and shutdown", () => {
       expect((refused as ClientError).details).toMatch(/^rate limit exceeded; retry in \d+ ms$/)
     } finally {
       client.close()
+      await node.stop()
+    }
+  })
+
+  it("gives each client connection its own share: one greedy client cannot use up the others'", async () => {
+    const node = await startNode(HOST, { RATE_LIMIT: "0.001", RATE_LIMIT_BURST: "10" })
+    const greedy = connect(node.address, { "grpc.use_local_subchannel_pool": 1 })
+    const polite = connect(node.address, { "grpc.use_local_subchannel_pool": 1 })
+    try {
+      const greedyCalls = await Promise.all(Array.from({ length: 10 }, (_, i) => statusOf(greedy.cache.set({ key: `g${i}`, value: "v" }))))
+      expect(greedyCalls.filter((s) => s === "OK")).toHaveLength(5)
+      expect(greedyCalls.filter((s) => s.startsWith("RESOURCE_EXHAUSTED"))).toHaveLength(5)
+      const politeCalls = await Promise.all(Array.from({ length: 5 }, (_, i) => statusOf(polite.cache.set({ key: `p${i}`, value: "v" }))))
+      expect(politeCalls).toEqual(Array.from({ length: 5 }, () => "OK"))
+    } finally {
+      greedy.close()
+      polite.close()
       await node.stop()
     }
   })

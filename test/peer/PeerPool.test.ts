@@ -6,6 +6,7 @@ import { type ReplicaOp, ReplicaResult_Kind, ReplicaServiceDefinition } from "..
 import { PeerClient } from "../../src/peer/PeerClient.js"
 import * as PeerPool from "../../src/peer/PeerPool.js"
 import type { ReplicaReply } from "../../src/protocol/replica.js"
+import { Tls } from "../../src/security/Tls.js"
 import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
 import { freePort } from "../support/nodeProcess.js"
@@ -67,6 +68,7 @@ afterAll(() => Promise.all(servers.map((server) => server.forceShutdown())))
 const withPool = (peerBatchMax: number, rpcTimeout = Duration.seconds(5)) =>
   Effect.provide(
     PeerPool.layerGrpc.pipe(
+      Layer.provide(Tls.Default),
       Layer.provide(NodeConfig.layer({ peerBatchMax, rpcTimeout })),
       Layer.provide(Telemetry.layerOff),
       Layer.provide(Metrics.Default)

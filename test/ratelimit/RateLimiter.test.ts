@@ -3,8 +3,10 @@ import { Effect, Layer, TestClock } from "effect"
 import { NodeConfig } from "../../src/config/NodeConfig.js"
 import { RateLimiter } from "../../src/ratelimit/RateLimiter.js"
 
-const withLimiter = (rateLimit: number, rateLimitBurst: number) =>
-  Effect.provide(RateLimiter.Default.pipe(Layer.provide(NodeConfig.layer({ rateLimit, rateLimitBurst }))))
+const withLimiter = (rateLimit: number, rateLimitBurst: number, rateLimitPerClient = 0, rateLimitPerClientBurst = 1) =>
+  Effect.provide(
+    RateLimiter.Default.pipe(Layer.provide(NodeConfig.layer({ rateLimit, rateLimitBurst, rateLimitPerClient, rateLimitPerClientBurst })))
+  )
 
 describe("RateLimiter", () => {
   it.effect("admits a burst, then refuses with the wait until the next token", () =>
@@ -34,4 +36,17 @@ describe("RateLimiter", () => {
       const { tryAcquire } = yield* RateLimiter
       for (let i = 0; i < 10_000; i++) expect(tryAcquire()).toBe(0)
     }).pipe(withLimiter(0, 1)))
+
+  it.effect("gives each client its own bucket under the node's; a refused client takes nothing from the others", () =>
+    Effect.gen(function*() {
+      const { tryAcquire } = yield* RateLimiter
+      let greedy = 0
+      for (let i = 0; i < 100; i++) if (tryAcquire("ipv4:10.0.0.1:1000") === 0) greedy++
+      expect(greedy).toBe(4)
+      let others = 0
+      for (let c = 0; c < 4; c++) for (let i = 0; i < 4; i++) if (tryAcquire(`ipv4:10.0.0.2:${c}`) === 0) others++
+      expect(others).toBe(6) // the node's bucket of 10, less the greedy client's 4
+      yield* TestClock.adjust("100 millis") // one token per bucket
+      expect(tryAcquire("ipv4:10.0.0.1:1000")).toBe(0)
+    }).pipe(withLimiter(10, 10, 10, 4)))
 })

@@ -1,10 +1,10 @@
-import { type Channel, ClientError, createChannel, createClient, Status } from "nice-grpc"
+import { type Channel, type ChannelCredentials, ClientError, createChannel, createClient, Status } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { CacheServiceDefinition } from "../../src/generated/pb/cache.js"
 
-/** gRPC clients of one node over one channel; close it when done. */
-export const connect = (address: string, options: Record<string, number> = {}) => {
-  const channel: Channel = createChannel(address, undefined, options)
+/** gRPC clients of one node over one channel (plain text unless `credentials` say otherwise); close it when done. */
+export const connect = (address: string, options: Record<string, number> = {}, credentials?: ChannelCredentials) => {
+  const channel: Channel = createChannel(address, credentials, options)
   return {
     channel,
     cache: createClient(CacheServiceDefinition, channel),

@@ -156,19 +156,20 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
         key: request.key,
         value: request.value ?? request.valueBytes,
         ttlSeconds: request.ttlSeconds,
-        consistency
+        consistency,
+        client: context.peer
       })
       const { version } = await serve("Set", request.key, consistency, effect, context)
       return { version: toPbVersion(version) }
     },
     async get(request, context) {
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.get(request.key, consistency)
+      const effect = consistency === null ? badConsistency(request.consistency) : api.get(request.key, consistency, context.peer)
       return toGetResponse(await serve("Get", request.key, consistency, effect, context))
     },
     async delete(request, context) {
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency)
+      const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency, context.peer)
       return toWriteResponse(await serve("Delete", request.key, consistency, effect, context))
     }
   }

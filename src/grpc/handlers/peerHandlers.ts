@@ -15,6 +15,8 @@ import { decodeGossip, encodeMember } from "../../peer/membershipCodec.js"
 import type { PeerEndpoint } from "../../peer/PeerClient.js"
 import * as placementCodec from "../../peer/placementCodec.js"
 import { addressProblem } from "../../protocol/check.js"
+import { messagesOf } from "../../protocol/limits.js"
+import { maxDigestArcs } from "../../protocol/movement.js"
 import { MAX_GOSSIP_PER_MESSAGE } from "../../config/NodeConfig.js"
 import type { ProbeMessage } from "../../protocol/membership.js"
 import type { PlacementRequest, PlacementResponses } from "../../protocol/placement.js"
@@ -41,6 +43,8 @@ const ANTI_ENTROPY_SERVICE = "cluster.v1.AntiEntropyService"
 export const makeReplicaHandlers = (
   endpoint: PeerEndpoint,
   runtime: Runtime.Runtime<never>,
+  /** Bytes of results one Stream message carries; a larger answer goes out in several (`more`). */
+  maxAnswerBytes: number,
   tracing?: ReplicaTracing
 ): ReplicaServiceImplementation => {
   const run = Runtime.runPromise(runtime)
@@ -75,7 +79,12 @@ export const makeReplicaHandlers = (
     },
     // Each message answered in order as it arrives; the coordinator matches answers to batches by position.
     async *stream(requests) {
-      for await (const request of requests) yield await applyAll(request.ops, request.from)
+      for await (const request of requests) {
+        const { results } = await applyAll(request.ops, request.from)
+        const parts = messagesOf(results, codec.resultBytes, results.length, maxAnswerBytes)
+        if (parts.length === 0) yield { results, more: false }
+        for (let i = 0; i < parts.length; i++) yield { results: parts[i]!.items, more: i < parts.length - 1 }
+      }
     }
   }
 }
@@ -154,7 +163,9 @@ export const makePlacementHandlers = (endpoint: PeerEndpoint, runtime: Runtime.R
 export const makeAntiEntropyHandlers = (
   endpoint: PeerEndpoint,
   runtime: Runtime.Runtime<never>,
-  tracing: boolean
+  tracing: boolean,
+  /** Bytes one Digests answer may take: requests naming more arcs than fit are refused. */
+  maxAnswerBytes: number
 ): AntiEntropyServiceImplementation => {
   /** With tracing on, a call that carries a sampled trace context runs in a server span of that trace. */
   const spanOptions = (method: string, metadata: Metadata) => {
@@ -183,14 +194,19 @@ export const makeAntiEntropyHandlers = (
       if (request.level > ARC_TREE_DEPTH) {
         throw new ServerError(Status.INVALID_ARGUMENT, `no level ${request.level}: arc trees have ${ARC_TREE_DEPTH} levels below the root`)
       }
-      const digests = Effect.either(endpoint.digests({ epoch: request.epoch, arcs: request.arcs, level: request.level }))
+      const maxArcs = maxDigestArcs(request.level, maxAnswerBytes)
+      if (request.arcs.length > maxArcs) {
+        throw new ServerError(Status.INVALID_ARGUMENT, `${request.arcs.length} arcs at level ${request.level}; one answer fits at most ${maxArcs}`)
+      }
+      const arcs = [...new Set(request.arcs)]
+      const digests = Effect.either(endpoint.digests({ epoch: request.epoch, arcs, level: request.level }))
       const options = spanOptions("Digests", metadata)
-      const arcs = await Runtime.runPromise(runtime)(
+      const answer = await Runtime.runPromise(runtime)(
         options === undefined ? digests : Effect.withSpan(digests, name("Digests"), options),
         { signal }
       )
-      if (arcs._tag === "Left") throw new ServerError(Status.FAILED_PRECONDITION, arcs.left)
-      return { arcs: arcs.right.map(codec.encodeArcDigests) }
+      if (answer._tag === "Left") throw new ServerError(Status.FAILED_PRECONDITION, answer.left)
+      return { arcs: answer.right.map(codec.encodeArcDigests) }
     }
   }
 }

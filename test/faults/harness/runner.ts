@@ -44,6 +44,8 @@ export interface FaultRunOptions {
 
 /** The harness's node settings: timers shrunk so that faults of a few seconds outlast them. */
 export const FAULT_ENV: Readonly<Record<string, string>> = {
+  // Nodes listen on 10.x addresses (not loopback): peers must authenticate.
+  CLUSTER_SECRET: "fault-suite-cluster-secret",
   RPC_TIMEOUT: "1",
   RATE_LIMIT: "0",
   DEAD_NODE_TIMEOUT: "2",

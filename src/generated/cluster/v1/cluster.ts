@@ -60,6 +60,11 @@ export interface StreamRequest {
 /** The answer to one StreamRequest, in order (the same fields as BatchResponse). */
 export interface StreamResponse {
   results: ReplicaResult[];
+  /**
+   * More results of the same request follow in the next message: an answer
+   * too large for one message (many large values) is split in order.
+   */
+  more: boolean;
 }
 
 export interface ReplicaOp {
@@ -529,13 +534,16 @@ export const StreamRequest: MessageFns<StreamRequest> = {
 };
 
 function createBaseStreamResponse(): StreamResponse {
-  return { results: [] };
+  return { results: [], more: false };
 }
 
 export const StreamResponse: MessageFns<StreamResponse> = {
   encode(message: StreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.results) {
       ReplicaResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.more !== false) {
+      writer.uint32(16).bool(message.more);
     }
     return writer;
   },
@@ -561,6 +569,14 @@ export const StreamResponse: MessageFns<StreamResponse> = {
             message.results.push(ReplicaResult.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.more = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -579,6 +595,7 @@ export const StreamResponse: MessageFns<StreamResponse> = {
   fromPartial(object: DeepPartial<StreamResponse>): StreamResponse {
     const message = createBaseStreamResponse();
     message.results = object.results?.map((e) => ReplicaResult.fromPartial(e)) || [];
+    message.more = object.more ?? false;
     return message;
   },
 };
