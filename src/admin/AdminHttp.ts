@@ -128,8 +128,8 @@ export const guard = (token: Option.Option<Redacted.Redacted<string>>, lingering
       const body = yield* readBody(request)
       if (body._tag === "TooLarge") return yield* refuseUnread(request, tooLarge)
       if (body._tag === "Failed") return refuse(400, `request body not read: ${body.reason}`)
-      // GET and HEAD bodies mean nothing here: read (within the limit) and dropped.
-      if (request.method === "GET" || request.method === "HEAD") return yield* app
+      // Only the admin API (POST /rpc) takes a body: any other is read (within the limit) and dropped.
+      if (request.method !== "POST") return yield* app
       return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, body.bytes))
     })
 }
