@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // The fault suite runs on its own (pnpm test:faults): it needs root and network namespaces.
-    exclude: ["test/faults/**", "node_modules/**"],
+    // The fuzz suite too (pnpm test:fuzz): it loads the machine, and runs one file at a time.
+    exclude: ["test/faults/**", "test/fuzz/**", "node_modules/**"],
     reporters: ["default", "./test/support/summaryReporter.ts"],
     // Process tests start real nodes; give them room on a shared 2-core machine.
     testTimeout: 60_000,

@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config"
+
+/**
+ * `pnpm test:fuzz`: the fuzz suite and its regression tests against live
+ * nodes (test/fuzz). One file at a time: the fuzz loads the machine, and
+ * other tests' timing must not feel it. Knobs: test/fuzz/support/options.ts.
+ */
+export default defineConfig({
+  test: {
+    include: ["test/fuzz/**/*.test.ts"],
+    reporters: ["default", "./test/support/summaryReporter.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    fileParallelism: false
+  }
+})
