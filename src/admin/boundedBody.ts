@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http"
 import type { Readable } from "node:stream"
 
 /** A request body read up to a limit: its bytes, or word that it is larger, or why it could not be read. */
@@ -51,13 +52,14 @@ export const readBounded = (source: Readable, maxBytes: number, done: (body: Bou
  * Drops the rest of a refused request's body, so that a sender still
  * writing it reads the answer rather than a reset connection (a staged
  * close, RFC 9112 section 9.6): nothing is kept, and past `budgetBytes` the
- * connection is closed. Returns a function that closes it now unless the
- * body has ended (the caller's time limit).
+ * connection is closed, unless the body is complete by then. Returns a
+ * function that closes it now unless the body is complete (the caller's
+ * time limit).
  */
-export const discardRest = (source: Readable, budgetBytes: number): () => void => {
+export const discardRest = (source: IncomingMessage, budgetBytes: number): () => void => {
   let dropped = 0
   const close = () => {
-    if (!source.readableEnded && !source.destroyed) source.destroy()
+    if (!source.complete && !source.destroyed) source.destroy()
   }
   source.on("data", (chunk: Buffer) => {
     dropped += chunk.length
