@@ -5,14 +5,17 @@
 # that runs as a non-root user.
 #
 #   docker build -t quorum-cache:latest .
-#   docker run --rm -p 8080:8080 -p 9080:9080 -e CLUSTER_SECRET=$(openssl rand -hex 32) quorum-cache:latest
+#   docker run --rm -p 8080:8080 -p 9080:9080 -e CLUSTER_SECRET=$(openssl rand -hex 32) \
+#     -e ADMIN_TOKEN=$(openssl rand -hex 32) quorum-cache:latest
 #
 # Settings come from the environment (README, "Settings"). The defaults below
 # suit a container: gRPC and the admin server bind every interface, so a node
 # refuses to start unless its peers authenticate: CLUSTER_SECRET (16 bytes or
 # more) or PEER_TLS_CA_FILE/PEER_TLS_CERT_FILE/PEER_TLS_KEY_FILE (mutual TLS,
-# certificates mounted read-only). A cluster member must also set ADDR to the
-# name its peers reach it by (cacheN:8080) and PEERS.
+# certificates mounted read-only); and its admin API asks for ADMIN_TOKEN (or
+# ADMIN_TOKEN_FILE, a mounted secret), given at run time: the image holds
+# none. A cluster member must also set ADDR to the name its peers reach it by
+# (cacheN:8080) and PEERS.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG PNPM_VERSION=12.4.2

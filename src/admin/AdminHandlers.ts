@@ -1,4 +1,5 @@
-import { Effect } from "effect"
+import type { Headers } from "@effect/platform/Headers"
+import { Effect, Option, Redacted } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { PACKAGE_VERSION } from "../config/version.js"
 import { Membership } from "../membership/Membership.js"
@@ -28,6 +29,7 @@ import {
   RingView,
   UnavailableRange
 } from "./AdminRpcs.js"
+import { bearerCheck } from "./bearer.js"
 import { asStartEnd, ringRanges, ringShares } from "./ringView.js"
 import { Shutdown } from "./Shutdown.js"
 
@@ -68,6 +70,30 @@ export const AdminHandlersLive = AdminRpcs.toLayer(Effect.gen(function*() {
   }
   const voting = () => ring.status() === "member" && readiness.serving().ready
   const ringDigest = () => keyHashAttribute(ring.hash(routingRing().members.join(",")))
+  const tokenCheck = Option.map(config.adminToken, (token) => bearerCheck(Redacted.value(token)))
+  /**
+   * Leave and forced removal take the node (or a member's data) away: they need
+   * the admin token even where the rest of the API is open, so without one
+   * configured they are refused. With one, the admin server has already
+   * checked it; this checks again, in case the procedures are ever served
+   * without that guard.
+   */
+  const requireToken = (what: string, headers: Headers) => {
+    if (Option.isNone(tokenCheck)) {
+      return Effect.zipRight(
+        Effect.logWarning(`${what} refused: no admin token configured`),
+        Effect.fail(
+          new AdminError({
+            message: `${what} needs the admin token, and this node has none: ` +
+              "set ADMIN_TOKEN (or ADMIN_TOKEN_FILE) on the node, then pass it to the CLI (ADMIN_TOKEN or --token-file)"
+          })
+        )
+      )
+    }
+    return tokenCheck.value(headers["authorization"]) === "ok"
+      ? Effect.void
+      : Effect.fail(new AdminError({ message: `${what} needs the admin token: missing or wrong` }))
+  }
   /** Reachable, in this node's failure detector (itself always). */
   const reachable = (address: string) => address === self || membership.liveness.reachable(address)
 
@@ -166,8 +192,9 @@ export const AdminHandlersLive = AdminRpcs.toLayer(Effect.gen(function*() {
           leaderPlan
         })
       }),
-    Remove: ({ force, member }) =>
+    Remove: ({ force, member }, { headers }) =>
       Effect.gen(function*() {
+        if (force) yield* requireToken("forced removal", headers)
         const view = current()
         if (view === undefined) return yield* Effect.fail(new AdminError({ message: "no ring is agreed yet" }))
         if (member === self) return yield* Effect.fail(new AdminError({ message: "a node cannot remove itself; use leave" }))
@@ -198,10 +225,11 @@ export const AdminHandlersLive = AdminRpcs.toLayer(Effect.gen(function*() {
             : "removal asked of the leader; the ring changes once it is agreed"
         })
       }),
-    Leave: () =>
-      Effect.as(
-        Effect.zipRight(Effect.logInfo("leave requested through the admin API"), shutdown.request),
-        new LeaveStarted({ address: self, message: "draining client calls, then leaving the ring by agreement" })
+    Leave: (_, { headers }) =>
+      requireToken("leave", headers).pipe(
+        Effect.zipRight(Effect.logInfo("leave requested through the admin API")),
+        Effect.zipRight(shutdown.request),
+        Effect.as(new LeaveStarted({ address: self, message: "draining client calls, then leaving the ring by agreement" }))
       )
   }
 }))

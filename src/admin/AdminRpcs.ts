@@ -166,7 +166,9 @@ export class LeaveStarted extends Schema.Class<LeaveStarted>("LeaveStarted")({
  * view of the cluster (status, members, ring, agreed history, unavailable
  * ranges), `Leave` (the same graceful exit as SIGTERM: drain, leave the
  * ring by agreement), and `Remove`: ask the leader to remove a member; one
- * whose ranges would keep no reachable majority only with `force`.
+ * whose ranges would keep no reachable majority only with `force`. `Leave`
+ * and a forced `Remove` need the admin token even where the rest of the API
+ * is open (a loopback admin server without ADMIN_TOKEN).
  */
 export class AdminRpcs extends RpcGroup.make(
   Rpc.make("Status", { success: NodeStatus }),
@@ -177,5 +179,5 @@ export class AdminRpcs extends RpcGroup.make(
   Rpc.make("History", { success: Schema.Array(ConfigEntry) }),
   Rpc.make("Unavailable", { success: Availability }),
   Rpc.make("Remove", { payload: { member: Schema.String, force: Schema.Boolean }, success: RemovalStarted, error: AdminError }),
-  Rpc.make("Leave", { success: LeaveStarted })
+  Rpc.make("Leave", { success: LeaveStarted, error: AdminError })
 ) {}

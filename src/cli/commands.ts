@@ -1,8 +1,9 @@
 import { Args, Command, Options } from "@effect/cli"
+import { ResponseError } from "@effect/platform/HttpClientError"
 import { Console, Effect, Option } from "effect"
 import { AdminError } from "../admin/AdminRpcs.js"
 import { PACKAGE_VERSION } from "../config/version.js"
-import { adminClient } from "./AdminClient.js"
+import { adminClient, cliToken } from "./AdminClient.js"
 import { certs } from "./certsCommand.js"
 import { membersTable, renderAvailability, renderHistory, renderOwners, renderRemoval, renderRing, renderStats, renderStatus } from "./render.js"
 
@@ -15,8 +16,20 @@ const admin = Options.text("admin").pipe(
   Options.optional
 )
 const json = Options.boolean("json").pipe(Options.withDescription("print the answer as JSON"))
+const tokenFile = Options.text("token-file").pipe(
+  Options.withDescription("file holding the node's admin token (ADMIN_TOKEN); default $ADMIN_TOKEN, else the file $ADMIN_TOKEN_FILE names"),
+  Options.optional
+)
 
-const root = Command.make("cache-cli", { admin, json })
+const root = Command.make("cache-cli", { admin, json, tokenFile })
+
+const fail = (message: string) =>
+  Effect.zipRight(
+    Console.error(`cache-cli: ${message}`),
+    Effect.sync(() => {
+      process.exitCode = 1
+    })
+  )
 
 /** Runs one admin call against the chosen node and prints its answer, as a table or as JSON. */
 const show = <A, E, R>(
@@ -26,22 +39,38 @@ const show = <A, E, R>(
   Effect.gen(function*() {
     const options = yield* root
     const address = Option.getOrElse(options.admin, () => process.env["ADMIN_ADDR"] || DEFAULT_ADMIN)
-    yield* Effect.scoped(Effect.flatMap(adminClient(address), call)).pipe(
+    const token = cliToken(options.tokenFile)
+    if (!token.ok) return yield* fail(token.error)
+    yield* Effect.scoped(Effect.flatMap(adminClient(address, token.token), call)).pipe(
       Effect.flatMap((answer) => Console.log(options.json ? JSON.stringify(answer, null, 2) : render(answer))),
-      Effect.catchAll((error) =>
-        Effect.zipRight(
-          Console.error(`cache-cli: ${describe(address, error)}`),
-          Effect.sync(() => {
-            process.exitCode = 1
-          })
-        )
-      )
+      Effect.catchAll((error) => Effect.flatMap(describe(address, Option.isSome(token.token), error), fail))
     )
   })
 
-/** One line for a failed call: the node's own refusal, or why its admin server could not be reached (innermost cause). */
-const describe = (address: string, error: unknown): string => {
-  if (error instanceof AdminError) return error.message
+/**
+ * One line for a failed call: the node's own refusal, the admin server's
+ * answer when it is not the API's (401 for the token, 413, 503 while
+ * starting), or why it could not be reached (innermost cause).
+ */
+const describe = (address: string, sentToken: boolean, error: unknown): Effect.Effect<string> => {
+  if (error instanceof AdminError) return Effect.succeed(error.message)
+  let cause: unknown = error
+  while (!(cause instanceof ResponseError) && cause instanceof Error && cause.cause !== undefined) cause = cause.cause
+  if (cause instanceof ResponseError && cause.response.status !== 200) {
+    const status = cause.response.status
+    return Effect.map(Effect.orElseSucceed(cause.response.text, () => ""), (body) => {
+      const answer = `${status}${body.trim() === "" ? "" : ` ${body.trim()}`}`
+      if (status !== 401) return `the admin API at ${address} answered ${answer}`
+      return sentToken
+        ? `the admin API at ${address} refused the token (${answer}): use the node's ADMIN_TOKEN`
+        : `the admin API at ${address} asks for its token (${answer}): set ADMIN_TOKEN or pass --token-file PATH`
+    })
+  }
+  return Effect.succeed(unreachable(address, error))
+}
+
+/** Why the admin server could not be reached: the innermost cause. */
+const unreachable = (address: string, error: unknown): string => {
   let cause: unknown = error
   while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause
   const reason = cause instanceof Error ? cause.message : String(cause)

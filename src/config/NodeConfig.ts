@@ -1,5 +1,6 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
+import { resolveAdminToken } from "./adminToken.js"
 import * as parse from "./parse.js"
 import type { AdminAddr, HostPort } from "./parse.js"
 
@@ -17,6 +18,8 @@ export interface NodeConfigShape {
   readonly listenAddr: Option.Option<HostPort>
   /** The admin HTTP server (`ADMIN_ADDR`): admin API, /metrics, /healthz, /readyz. */
   readonly adminAddr: AdminAddr
+  /** Bearer token the admin API asks for (`ADMIN_TOKEN` or `ADMIN_TOKEN_FILE`); required when it binds beyond loopback. */
+  readonly adminToken: Option.Option<Redacted.Redacted<string>>
   /** Seed nodes to join (`PEERS`). */
   readonly peers: ReadonlyArray<HostPort>
   readonly numShards: number
@@ -63,7 +66,7 @@ export interface NodeConfigShape {
   readonly peerTls: Option.Option<PeerTlsFiles>
   /** How often certificate and key files are read again, so that renewed ones are used without a restart. */
   readonly tlsReloadInterval: Duration.Duration
-  /** Lets a node listen beyond loopback with no peer authentication (`INSECURE_CLUSTER`); warned about at every start. */
+  /** Lets a node listen beyond loopback with no peer authentication, and no admin token (`INSECURE_CLUSTER`); warned about at every start. */
   readonly insecureCluster: boolean
   /** SWIM protocol period: one member probed per period. */
   readonly probeInterval: Duration.Duration
@@ -112,6 +115,7 @@ export const defaults: NodeConfigShape = {
   addr: { host: "localhost", port: 8080 },
   listenAddr: Option.none(),
   adminAddr: { _tag: "Default" },
+  adminToken: Option.none(),
   peers: [],
   numShards: 1,
   capacity: 1000,
@@ -238,6 +242,17 @@ const config = Config.all({
   ),
   adminAddr: setting("ADMIN_ADDR", "host:port of the admin HTTP server, or off", parse.parseAdminAddr).pipe(
     Config.withDefault(defaults.adminAddr)
+  ),
+  adminToken: Config.all({
+    token: Config.redacted("ADMIN_TOKEN").pipe(Config.option),
+    file: Config.string("ADMIN_TOKEN_FILE").pipe(Config.option)
+  }).pipe(
+    Config.mapOrFail(({ file, token }) => {
+      const source = resolveAdminToken(Option.getOrUndefined(Option.map(token, Redacted.value)), Option.getOrUndefined(file))
+      if (!source.ok) return Either.left(ConfigError.InvalidData([source.variable], source.error))
+      return Either.right(Option.map(Option.fromNullable(source.token), Redacted.make))
+    }),
+    Config.withDescription("bearer token of the admin API, or a file holding it (ADMIN_TOKEN_FILE)")
   ),
   peers: setting("PEERS", "comma-separated seed nodes, host or host:port", (raw) =>
     parse.parsePeerList(raw, DEFAULT_PEER_PORT)).pipe(Config.withDefault(defaults.peers)),
@@ -440,7 +455,20 @@ const validate = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigErro
   if (c.rateLimit > 0 && c.rateLimitBurst < 1) {
     return invalid("RATE_LIMIT_BURST", "must be at least 1 when RATE_LIMIT is set")
   }
-  return validateSecurity(c, listen)
+  return Effect.flatMap(validateSecurity(c, listen), validateAdminToken)
+}
+
+/** An admin server beyond loopback asks callers for ADMIN_TOKEN, so it needs one (or INSECURE_CLUSTER). */
+const validateAdminToken = (c: NodeConfigShape): Effect.Effect<NodeConfigShape, ConfigError.ConfigError> => {
+  const admin = adminAddressOf(c)
+  if (admin !== undefined && !parse.isLoopbackHost(admin.host) && Option.isNone(c.adminToken) && !c.insecureCluster) {
+    return invalid(
+      "ADMIN_TOKEN",
+      `the admin server binds ${parse.formatHostPort(admin)}, beyond loopback: set ADMIN_TOKEN (or ADMIN_TOKEN_FILE) so that its API ` +
+        "and /metrics ask for it, or INSECURE_CLUSTER=true to leave them open"
+    )
+  }
+  return Effect.succeed(c)
 }
 
 /** How the internal services know a caller is a member: a certificate of the cluster CA, the shared secret, both, or nothing. */

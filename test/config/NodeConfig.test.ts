@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, LogLevel } from "effect"
+import { ConfigProvider, Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { adminAddressOf, defaults, describeConfigError, listenAddressOf, NodeConfig } from "../../src/config/NodeConfig.js"
 
 const loadConfig = (env: Record<string, string>) =>
@@ -45,8 +48,9 @@ describe("NodeConfig", () => {
           LOG_FORMAT: "pretty",
           DRAIN_TIMEOUT: "2s",
           TOMBSTONE_GRACE: "1m",
-          // cache1 is not a loopback name: peers must authenticate.
-          CLUSTER_SECRET: "0123456789abcdef"
+          // cache1 is not a loopback name: peers must authenticate, and so must admin callers.
+          CLUSTER_SECRET: "0123456789abcdef",
+          ADMIN_TOKEN: "0123456789abcdef"
         })
       )
       expect(config.addr).toEqual({ host: "cache1", port: 9000 })
@@ -81,6 +85,52 @@ describe("NodeConfig", () => {
       expect(adminAddressOf(Either.getOrThrow(yield* loadConfig({ ADMIN_ADDR: "127.0.0.1:0" })))).toEqual({ host: "127.0.0.1", port: 0 })
     }))
 
+  it.effect("refuses to bind the admin server beyond loopback without ADMIN_TOKEN, unless INSECURE_CLUSTER=true", () =>
+    Effect.gen(function*() {
+      const exposed: ReadonlyArray<Record<string, string>> = [
+        { LISTEN_ADDR: "0.0.0.0:8080" },
+        { ADMIN_ADDR: "0.0.0.0:9080" },
+        { ADMIN_ADDR: "[::]:9080" },
+        { ADMIN_ADDR: "10.1.2.3:9080" },
+        { ADDR: "cache1:8080" }
+      ]
+      for (const exposedEnv of exposed) {
+        // Peers authenticate (their own rule, test/config/security.test.ts): what is left is the admin server.
+        const env = { ...exposedEnv, CLUSTER_SECRET: "0123456789abcdef" }
+        const error = yield* errorOf(env)
+        expect(error, JSON.stringify(env)).toMatch(/^ADMIN_TOKEN: the admin server binds \S+, beyond loopback: set ADMIN_TOKEN/)
+        expect(error).toContain("INSECURE_CLUSTER=true")
+        expect(yield* errorOf({ ...env, ADMIN_TOKEN: "0123456789abcdef" })).toBe("no error")
+        expect(yield* errorOf({ ...env, INSECURE_CLUSTER: "true" })).toBe("no error")
+      }
+      const loopback: ReadonlyArray<Record<string, string>> = [
+        {},
+        { ADMIN_ADDR: "127.0.0.5:9080" },
+        { ADMIN_ADDR: "[::1]:9080" },
+        { ADMIN_ADDR: "LocalHost:0" },
+        { LISTEN_ADDR: "0.0.0.0:8080", ADMIN_ADDR: "127.0.0.1:9080" },
+        { LISTEN_ADDR: "0.0.0.0:8080", ADMIN_ADDR: "off" }
+      ]
+      for (const env of loopback) expect(yield* errorOf({ ...env, CLUSTER_SECRET: "0123456789abcdef" }), JSON.stringify(env)).toBe("no error")
+    }))
+
+  it.effect("reads ADMIN_TOKEN, or the file ADMIN_TOKEN_FILE names, without the surrounding whitespace, and keeps it redacted", () =>
+    Effect.gen(function*() {
+      const token = "s3cret-admin-token-0123456789"
+      const fromEnv = Either.getOrThrow(yield* loadConfig({ ADMIN_TOKEN: `${token}\n` }))
+      expect(Option.map(fromEnv.adminToken, Redacted.value)).toEqual(Option.some(token))
+      expect(String(fromEnv.adminToken)).not.toContain(token)
+      const file = join(mkdtempSync(join(tmpdir(), "admin-token-")), "token")
+      writeFileSync(file, `${token}\n`)
+      const fromFile = Either.getOrThrow(yield* loadConfig({ ADMIN_TOKEN_FILE: file }))
+      expect(Option.map(fromFile.adminToken, Redacted.value)).toEqual(Option.some(token))
+      expect(Either.getOrThrow(yield* loadConfig({})).adminToken).toEqual(Option.none())
+      writeFileSync(file, "too-short\n")
+      const short = yield* errorOf({ ADMIN_TOKEN_FILE: file })
+      expect(short).toBe(`ADMIN_TOKEN_FILE: the token in ${file} is 9 bytes long; use at least 16 random bytes (openssl rand -hex 32)`)
+      expect(yield* errorOf({ ADMIN_TOKEN: "fifteen-bytes!!" })).not.toContain("fifteen")
+    }))
+
   const bad: ReadonlyArray<readonly [Record<string, string>, string]> = [
     [{ NUM_SHARDS: "abc" }, "NUM_SHARDS: \"abc\" is not a whole number"],
     [{ NUM_SHARDS: "0" }, "NUM_SHARDS: 0 is below the minimum of 1"],
@@ -111,7 +161,13 @@ describe("NodeConfig", () => {
     [{ LISTEN_ADDR: "0.0.0.0" }, "LISTEN_ADDR: \"0.0.0.0\" has no port"],
     [{ ADMIN_ADDR: "admin" }, "ADMIN_ADDR: \"admin\" has no port"],
     [{ ADMIN_ADDR: "localhost:8080" }, "ADMIN_ADDR: localhost:8080 is the gRPC listener's address"],
-    [{ ADDR: "localhost:65000" }, "ADMIN_ADDR: the default admin port (gRPC port 65000 + 1000) is above 65535; set ADMIN_ADDR"]
+    [{ ADDR: "localhost:65000" }, "ADMIN_ADDR: the default admin port (gRPC port 65000 + 1000) is above 65535; set ADMIN_ADDR"],
+    [{ ADMIN_TOKEN: "" }, "ADMIN_TOKEN: is empty; use at least 16 random bytes"],
+    [{ ADMIN_TOKEN: "   " }, "ADMIN_TOKEN: is empty"],
+    [{ ADMIN_TOKEN: "fifteen-bytes!!" }, "ADMIN_TOKEN: is 15 bytes long; use at least 16 random bytes"],
+    [{ ADMIN_TOKEN_FILE: "/nonexistent/admin-token" }, "ADMIN_TOKEN_FILE: cannot read /nonexistent/admin-token: ENOENT"],
+    [{ ADMIN_TOKEN: "0123456789abcdef", ADMIN_TOKEN_FILE: "/x" }, "ADMIN_TOKEN_FILE: set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both"],
+    [{ INSECURE_CLUSTER: "maybe" }, "INSECURE_CLUSTER: "]
   ]
   for (const [env, message] of bad) {
     it.effect(`rejects ${JSON.stringify(env)} naming the variable`, () =>

@@ -56,13 +56,14 @@ describe("NodeConfig security settings", () => {
 
   it.effect("lets a node listen beyond loopback with a secret of 16 bytes, mutual TLS, or INSECURE_CLUSTER=true", () =>
     Effect.gen(function*() {
-      const exposed = { ADDR: "cache1:8080", LISTEN_ADDR: "0.0.0.0:8080" }
+      // The admin server binds there too: it needs its own token (test/config/NodeConfig.test.ts).
+      const exposed = { ADDR: "cache1:8080", LISTEN_ADDR: "0.0.0.0:8080", ADMIN_TOKEN: SECRET }
       const secret = Either.getOrThrow(yield* loadConfig({ ...exposed, CLUSTER_SECRET: SECRET }))
       expect(Option.map(secret.clusterSecret, Redacted.value)).toEqual(Option.some(SECRET))
       expect(peerAuthenticationOf(Either.getOrThrow(yield* loadConfig({ ...exposed, ...PEER_TLS })))).toEqual(["mutual TLS"])
       expect(Either.getOrThrow(yield* loadConfig({ ...exposed, INSECURE_CLUSTER: "true" })).insecureCluster).toBe(true)
       // ADDR alone decides where it listens when LISTEN_ADDR is unset.
-      expect(Either.isRight(yield* loadConfig({ ADDR: "10.1.2.3:8080", CLUSTER_SECRET: "é".repeat(8) }))).toBe(true) // 16 bytes in UTF-8
+      expect(Either.isRight(yield* loadConfig({ ADDR: "10.1.2.3:8080", CLUSTER_SECRET: "é".repeat(8), ADMIN_TOKEN: SECRET }))).toBe(true) // 16 bytes in UTF-8
     }))
 
   const refused = "the gRPC listener"

@@ -11,12 +11,14 @@ import { describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import {
   checkAddresses,
+  checkAdminToken,
   checkCacheNodes,
   checkDependsOn,
   checkImagesPinned,
   checkNodePorts,
   checkPeerAuthentication,
   checkPeers,
+  checkPrometheusToken,
   checkStopGrace
 } from "./composeChecks.js"
 import { clone, list, loadYaml, type Mapping, mapping, read } from "./files.js"
@@ -42,6 +44,10 @@ describe("docker-compose.yml", () => {
 
   it("publishes and health-checks the ports the nodes listen on (LISTEN_ADDR, ADMIN_ADDR)", () => {
     checkNodePorts(compose())
+  })
+
+  it("requires ADMIN_TOKEN for every node whose admin server binds beyond loopback", () => {
+    checkAdminToken(compose())
   })
 
   it("sends OTLP to the collector service on the port its receiver takes for that protocol", () => {
@@ -72,6 +78,10 @@ describe("deploy/otel-collector.yaml and deploy/prometheus.yml", () => {
 
   it("scrapes every node's admin port", () => {
     checkPrometheus(compose(), prometheusConfig())
+  })
+
+  it("scrapes with the admin token, from a secret made of ADMIN_TOKEN", () => {
+    checkPrometheusToken(compose(), prometheusConfig())
   })
 })
 
@@ -137,6 +147,18 @@ describe("the checks catch broken files", () => {
     ["a CLUSTER_SECRET that may be empty", (d) => setEnv(d, "cache1", "CLUSTER_SECRET", "${CLUSTER_SECRET:-}"), checkPeerAuthentication],
     ["a CLUSTER_SECRET written in the file", (d) => setEnv(d, "cache3", "CLUSTER_SECRET", "0123456789abcdef0123"), checkPeerAuthentication],
     ["INSECURE_CLUSTER on", (d) => setEnv(d, "cache1", "INSECURE_CLUSTER", "true"), checkPeerAuthentication],
+    ["an admin token Compose does not require", (d) => setEnv(d, "cache2", "ADMIN_TOKEN", "${ADMIN_TOKEN:-change-me-0123456789}"), checkAdminToken],
+    ["an admin token that may be empty", (d) => setEnv(d, "cache3", "ADMIN_TOKEN", "${ADMIN_TOKEN?set it}"), checkAdminToken],
+    ["an admin token written in the file", (d) => setEnv(d, "cache1", "ADMIN_TOKEN", "0123456789abcdef0123"), checkAdminToken],
+    ["a node without an admin token", (d) => {
+      delete mapping(service(d, "cache1").environment, "environment").ADMIN_TOKEN
+    }, checkAdminToken],
+    ["Prometheus without the token secret", (d) => {
+      delete service(d, "prometheus").secrets
+    }, (d) => checkPrometheusToken(d, prometheusConfig())],
+    ["the token secret made of another variable", (d) => {
+      mapping(mapping(mapping(d, "compose").secrets, "secrets").admin_token, "admin_token").environment = "OTHER_TOKEN"
+    }, (d) => checkPrometheusToken(d, prometheusConfig())],
     ["a scrape target off the admin port", (d) =>
       setEnv(d, "cache2", "ADMIN_ADDR", "0.0.0.0:9180"), (d) => checkPrometheus(d, prometheusConfig())]
   ]
@@ -180,6 +202,12 @@ describe("the checks catch broken files", () => {
     const protocols = mapping(mapping(mapping(broken.receivers, "receivers").otlp, "otlp").protocols, "protocols")
     mapping(protocols.http, "http").endpoint = "localhost:4318"
     expect(() => checkNodeTracing(compose(), broken)).toThrow()
+  })
+
+  it("prometheus: a job scraping without the admin token", () => {
+    const broken = clone(mapping(prometheusConfig(), "prometheus config"))
+    delete mapping(list(broken.scrape_configs, "jobs")[0], "job").authorization
+    expect(() => checkPrometheusToken(compose(), broken)).toThrow()
   })
 
   it("prometheus: a node left unscraped", () => {

@@ -4,7 +4,7 @@
  * Each takes the parsed file, so the tests can also feed it a damaged copy.
  */
 import { expect } from "vitest"
-import { parsePeerList } from "../../src/config/parse.js"
+import { isLoopbackHost, parsePeerList } from "../../src/config/parse.js"
 import {
   addressesOf,
   cacheNodesOf,
@@ -15,7 +15,7 @@ import {
   portsOf,
   servicesOf
 } from "./composeFile.js"
-import { list, type Mapping, text } from "./files.js"
+import { isMapping, list, type Mapping, mapping, text } from "./files.js"
 import { DEFAULT_PEER_PORT, nodeConfigError, SAMPLE_SECRET, shutdownBudgetMs } from "./nodeConfig.js"
 
 export const checkCacheNodes = (compose: unknown) => {
@@ -164,5 +164,45 @@ export const checkPeerAuthentication = (compose: unknown) => {
     expect(nodeConfigError(deployed), `${name}: the node accepts its settings`).toBeUndefined()
     expect(nodeConfigError({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined }), `${name}: without peer authentication it would refuse`)
       .toContain("CLUSTER_SECRET")
+  }
+}
+
+/**
+ * A node whose admin server binds beyond loopback refuses to start without a
+ * token: each gets ADMIN_TOKEN as `${ADMIN_TOKEN:?message}` (required from
+ * the environment, never written in the file), and the node accepts the
+ * result and would refuse without it.
+ */
+export const checkAdminToken = (compose: unknown) => {
+  for (const [name, service] of Object.entries(cacheNodesOf(compose))) {
+    const { admin } = addressesOf(name, service)
+    if (isLoopbackHost(admin.host)) continue
+    const env = envOf(service)
+    expect(REQUIRED_VARIABLE.exec(env.ADMIN_TOKEN ?? "")?.[1], `${name}: the admin server binds ${admin.host}, so ADMIN_TOKEN is \${ADMIN_TOKEN:?...}`)
+      .toBe("ADMIN_TOKEN")
+    const deployed = { ...env, CLUSTER_SECRET: SAMPLE_SECRET, ADMIN_TOKEN: SAMPLE_SECRET }
+    expect(nodeConfigError(deployed), `${name}: the node accepts its settings`).toBeUndefined()
+    expect(nodeConfigError({ ...deployed, ADMIN_TOKEN: undefined }), `${name}: without ADMIN_TOKEN it would refuse`).toMatch(/^ADMIN_TOKEN: /)
+  }
+}
+
+/** Prometheus scrapes /metrics, which asks for the token: each job sends it from a secret made of ADMIN_TOKEN. */
+export const checkPrometheusToken = (compose: unknown, prometheusConfig: unknown) => {
+  const prometheus = servicesOf(compose).prometheus ?? {}
+  const secrets = isMapping(compose) && compose.secrets !== undefined ? mapping(compose.secrets, "secrets") : {}
+  const fromToken = Object.keys(secrets).filter((name) => mapping(secrets[name], `secret ${name}`).environment === "ADMIN_TOKEN")
+  const mounted = (prometheus.secrets === undefined ? [] : list(prometheus.secrets, "prometheus secrets")).map((entry) => {
+    const secret = isMapping(entry) ? { source: String(entry.source), target: entry.target } : { source: String(entry), target: undefined }
+    const target = secret.target === undefined ? secret.source : String(secret.target)
+    return { source: secret.source, path: target.startsWith("/") ? target : `/run/secrets/${target}` }
+  })
+  for (const job of list(mapping(prometheusConfig, "prometheus config").scrape_configs, "scrape_configs")) {
+    const j = mapping(job, "scrape job")
+    const auth = mapping(j.authorization, `job ${String(j.job_name)}: authorization (/metrics asks for the admin token)`)
+    expect(auth.type ?? "Bearer", `job ${String(j.job_name)}: a bearer token`).toBe("Bearer")
+    const file = text(auth.credentials_file, `job ${String(j.job_name)}: credentials_file`)
+    const secret = mounted.find((m) => m.path === file)
+    expect(secret, `job ${String(j.job_name)}: ${file} is a secret mounted into the prometheus service`).toBeDefined()
+    expect(fromToken, `job ${String(j.job_name)}: the secret at ${file} is made of ADMIN_TOKEN`).toContain(secret?.source)
   }
 }

@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { checkDockerHealthcheck, checkDockerignore, checkDockerRuntime, checkDockerStages } from "./dockerfileChecks.js"
+import { checkDockerAdminToken, checkDockerHealthcheck, checkDockerignore, checkDockerRuntime, checkDockerStages } from "./dockerfileChecks.js"
 import { read, repoRoot } from "./files.js"
 
 const dockerfile = () => read("Dockerfile")
@@ -27,6 +27,10 @@ describe("Dockerfile", () => {
 
   it("has a HEALTHCHECK that runs node on a script asking /readyz", () => {
     checkDockerHealthcheck(dockerfile())
+  })
+
+  it("holds no admin token: it is given at run time", () => {
+    checkDockerAdminToken(dockerfile())
   })
 
   it("sends the build what it copies, and not node_modules, dist, .reports or .git", () => {
@@ -48,6 +52,7 @@ describe("the checks catch broken files", () => {
       checkDockerRuntime],
     ["the admin port not exposed", "EXPOSE 8080 9080", "EXPOSE 8080", checkDockerRuntime],
     ["dist without package.json (CommonJS)", "COPY package.json ./\n", "", checkDockerRuntime],
+    ["an admin token in the image", "LOG_FORMAT=json", "LOG_FORMAT=json \\\n    ADMIN_TOKEN=0123456789abcdef", checkDockerAdminToken],
     ["no HEALTHCHECK", /HEALTHCHECK[^\n]*\\\n[^\n]*\n/, "", checkDockerHealthcheck],
     ["a HEALTHCHECK on a script not in the image", `"/app/healthcheck.mjs"`, `"/app/health.mjs"`, checkDockerHealthcheck],
     ["copying a file that is not there", "COPY tsconfig.json", "COPY tsconfig.base.json", (d) =>

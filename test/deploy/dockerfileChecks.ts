@@ -198,3 +198,12 @@ export const checkDockerignore = (dockerfile: string, dockerignore: string) => {
     }
   }
 }
+
+/** An admin token baked into the image would be one token for every deployment, readable by anyone with the image. */
+export const checkDockerAdminToken = (dockerfile: string) => {
+  for (const stage of dockerStages(dockerfile)) {
+    for (const i of stage.instructions.filter((i) => i.keyword === "ENV" || i.keyword === "ARG")) {
+      expect(i.args, `${stage.name ?? "a stage"}: ${i.keyword} sets no admin token; it comes from the run`).not.toMatch(/\bADMIN_TOKEN(_FILE)?\b/)
+    }
+  }
+}

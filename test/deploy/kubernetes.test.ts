@@ -9,6 +9,7 @@
 import { describe, expect, it } from "vitest"
 import { clone, list, type Mapping, mapping, read } from "./files.js"
 import {
+  checkK8sAdminToken,
   checkK8sPeerAuthentication,
   checkK8sPeers,
   checkK8sPod,
@@ -31,6 +32,10 @@ describe("deploy/k8s", () => {
 
   it("probes /readyz and /healthz on the ADMIN_ADDR port, with a grace period above drain + hand-off", () => {
     checkK8sProbes(loadK8s())
+  })
+
+  it("gives the pods the admin token from a required Secret, as their admin servers bind every interface", () => {
+    checkK8sAdminToken(loadK8s())
   })
 
   it("runs the placeholder image as non-root with resource requests and limits", () => {
@@ -116,6 +121,23 @@ describe("the checks catch broken files", () => {
     ["INSECURE_CLUSTER on", (docs) => {
       mapping(ofKind(docs, "ConfigMap")[0]?.data, "data").INSECURE_CLUSTER = "true"
     }, checkK8sPeerAuthentication],
+    ["an admin token Secret that may be missing", (docs) => {
+      const volume = list(statefulSetOf(docs).pod.volumes, "volumes").map((v) => mapping(v, "volume")).find((v) => v.name === "admin-token")
+      mapping(volume?.secret, "secret").optional = true
+    }, checkK8sAdminToken],
+    ["no admin token", (docs) => {
+      const env = list(k8sContainer(docs).env, "env") as Array<unknown>
+      env.splice(env.findIndex((e) => mapping(e, "env").name === "ADMIN_TOKEN_FILE"), 1)
+    }, checkK8sAdminToken],
+    ["the token file outside the Secret's mount", (docs) => {
+      k8sEnv(docs, "ADMIN_TOKEN_FILE").value = "/etc/quorum-cache/admin-token"
+    }, checkK8sAdminToken],
+    ["the token from an optional Secret key", (docs) => {
+      const entry = k8sEnv(docs, "ADMIN_TOKEN_FILE")
+      delete entry.value
+      entry.name = "ADMIN_TOKEN"
+      entry.valueFrom = { secretKeyRef: { name: "quorum-cache-admin", key: "admin-token", optional: true } }
+    }, checkK8sAdminToken],
     ["a pod that may run as root", (docs) => {
       mapping(statefulSetOf(docs).pod.securityContext, "securityContext").runAsNonRoot = false
     }, checkK8sPod],

@@ -4,11 +4,12 @@
  * expands it), and the checks on them. Each check takes the parsed documents,
  * so the tests can also feed it a damaged copy.
  */
-import { readdirSync } from "node:fs"
-import { join } from "node:path"
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, posix } from "node:path"
 import { expect } from "vitest"
 import { parseAllDocuments } from "yaml"
-import { formatHostPort, parsePeerList } from "../../src/config/parse.js"
+import { formatHostPort, isLoopbackHost, parsePeerList } from "../../src/config/parse.js"
 import { list, type Mapping, mapping, read, repoRoot, text } from "./files.js"
 import { DEFAULT_PEER_PORT, type NodeAddresses, nodeAddresses, nodeConfigError, SAMPLE_SECRET, shutdownBudgetMs } from "./nodeConfig.js"
 
@@ -224,7 +225,55 @@ export const checkK8sPeerAuthentication = (docs: ReadonlyArray<Mapping>) => {
     }
   }
   const deployed = mutualTls ? env : { ...env, CLUSTER_SECRET: SAMPLE_SECRET }
-  expect(nodeConfigError(deployed), "the node accepts the pod's settings").toBeUndefined()
-  expect(nodeConfigError({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined }), "without peer authentication it would refuse")
+  expect(nodeConfigError(atRunTime(deployed)), "the node accepts the pod's settings").toBeUndefined()
+  expect(nodeConfigError(atRunTime({ ...env, CLUSTER_SECRET: undefined, PEER_TLS_CA_FILE: undefined })), "without peer authentication it would refuse")
     .toContain("CLUSTER_SECRET")
+}
+
+/** A pod's environment as its node sees it at run time: ADMIN_TOKEN_FILE names the mounted Secret (here a file with a sample token). */
+const atRunTime = (env: Record<string, string | undefined>): Record<string, string | undefined> => {
+  if (env.ADMIN_TOKEN_FILE === undefined) return env
+  const file = join(mkdtempSync(join(tmpdir(), "k8s-admin-token-")), "admin-token")
+  writeFileSync(file, SAMPLE_SECRET)
+  return { ...env, ADMIN_TOKEN_FILE: file }
+}
+
+/**
+ * A node whose admin server binds beyond loopback refuses to start without a
+ * token: the pod gets ADMIN_TOKEN from a Secret key, or ADMIN_TOKEN_FILE in a
+ * mounted Secret, either one required (optional: false), so a missing Secret
+ * stops the pod rather than starting it open; the node accepts the pod's
+ * settings with it, and would refuse them without.
+ */
+export const checkK8sAdminToken = (docs: ReadonlyArray<Mapping>) => {
+  const set = statefulSetOf(docs)
+  const { admin } = k8sAddresses(docs, set, 0)
+  if (isLoopbackHost(admin.host)) return
+  const env = list(set.container.env ?? [], "env").map((e) => mapping(e, "env entry"))
+  const byName = (name: string) => env.find((e) => e.name === name)
+  const token = byName("ADMIN_TOKEN")
+  const file = byName("ADMIN_TOKEN_FILE")
+  expect(token === undefined || file === undefined, "ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both").toBe(true)
+  const deployed = { ...podEnv(docs, set, 0), CLUSTER_SECRET: SAMPLE_SECRET }
+  expect(nodeConfigError({ ...deployed, ADMIN_TOKEN: undefined, ADMIN_TOKEN_FILE: undefined }), "without a token the node would refuse")
+    .toMatch(/^ADMIN_TOKEN: /)
+  if (token !== undefined) {
+    const ref = mapping(mapping(token.valueFrom, "ADMIN_TOKEN valueFrom (not a literal)").secretKeyRef, "ADMIN_TOKEN secretKeyRef")
+    expect(ref.optional, "ADMIN_TOKEN's Secret is required (optional: false)").toBe(false)
+    expect(nodeConfigError({ ...deployed, ADMIN_TOKEN: SAMPLE_SECRET }), "the node accepts the pod's settings").toBeUndefined()
+    return
+  }
+  expect(file, `the admin server binds ${admin.host}: the pod needs ADMIN_TOKEN or ADMIN_TOKEN_FILE`).toBeDefined()
+  const path = text(file?.value, "ADMIN_TOKEN_FILE value")
+  const mounts = list(set.container.volumeMounts ?? [], "volumeMounts").map((m) => mapping(m, "volumeMount"))
+  const mount = mounts.find((m) => posix.dirname(path) === posix.normalize(text(m.mountPath, "mountPath")))
+  expect(mount, `${path} is in a mounted volume`).toBeDefined()
+  const volume = list(set.pod.volumes ?? [], "volumes").map((v) => mapping(v, "volume")).find((v) => v.name === mount?.name)
+  const secret = mapping(volume?.secret, `volume ${String(mount?.name)} is a Secret`)
+  expect(secret.optional, `the Secret ${String(secret.secretName)} is required (optional: false)`).toBe(false)
+  if (secret.items !== undefined) {
+    const paths = list(secret.items, "items").map((item) => mapping(item, "item").path)
+    expect(paths, `the Secret's items put a file at ${path}`).toContain(posix.basename(path))
+  }
+  expect(nodeConfigError(atRunTime(deployed)), "the node accepts the pod's settings").toBeUndefined()
 }

@@ -19,9 +19,12 @@ afterEach(async () => {
 })
 
 
-const startCluster = async (bases: ReadonlyArray<number>) => {
+/** The first test's nodes take this admin token: `Leave` needs one. */
+const TOKEN = "admin-int-test-token-0123456789"
+
+const startCluster = async (bases: ReadonlyArray<number>, env: Record<string, string> = {}) => {
   const addresses = await addressesOn(bases)
-  const nodes = addresses.map((addr) => spawnNode({ ADDR: addr, PEERS: addresses.filter((a) => a !== addr).join(",") }))
+  const nodes = addresses.map((addr) => spawnNode({ ADDR: addr, PEERS: addresses.filter((a) => a !== addr).join(","), ...env }))
   running.push(...nodes)
   await clusterReady(nodes, nodes.length)
   const admins = await Promise.all(nodes.map((node) => node.adminAddress()))
@@ -38,12 +41,12 @@ const cliCommand = () => {
 
 describe("the admin API, /metrics and the CLI against a real three-node cluster", () => {
   it("answers every admin procedure from the node's own view", async () => {
-    const { nodes, addresses, admins } = await startCluster([65, 66, 67])
+    const { nodes, addresses, admins } = await startCluster([65, 66, 67], { ADMIN_TOKEN: TOKEN })
     const client = connect(addresses[0]!)
     closers.push(client.close)
     for (let i = 0; i < 20; i++) await client.cache.set({ key: `key-${i}`, value: `value-${i}` })
 
-    const status = await adminCall(admins[0]!, (c) => c.Status())
+    const status = await adminCall(admins[0]!, (c) => c.Status(), TOKEN)
     expect(status).toMatchObject({
       address: addresses[0],
       ready: true,
@@ -56,10 +59,10 @@ describe("the admin API, /metrics and the CLI against a real three-node cluster"
     })
     expect([...status.ringMembers].sort()).toEqual([...addresses].sort())
 
-    const members = await adminCall(admins[1]!, (c) => c.Members())
+    const members = await adminCall(admins[1]!, (c) => c.Members(), TOKEN)
     expect(members.map((m) => [m.address, m.state, m.onRing])).toEqual([...addresses].sort().map((a) => [a, "alive", true]))
 
-    const ring = await adminCall(admins[2]!, (c) => c.Ring({ ranges: true }))
+    const ring = await adminCall(admins[2]!, (c) => c.Ring({ ranges: true }), TOKEN)
     expect(ring.members.map((m) => m.address)).toEqual([...addresses].sort())
     // Three members, three replicas: every member replicates the whole circle; primary shares add up to it.
     for (const member of ring.members) expect(member.replicaShare).toBeCloseTo(1, 9)
@@ -68,30 +71,30 @@ describe("the admin API, /metrics and the CLI against a real three-node cluster"
     const expected = HashRing.build(addresses, { vnodes: 256, replicas: 3, hash })
     expect(ring.ranges).toEqual(ringRanges(expected).map((r) => ({ ...r, replicas: [...r.replicas] })))
     // Every node routes with the same ring: the digests agree.
-    const digests = await Promise.all(admins.map((admin) => adminCall(admin, (c) => c.Ring({ ranges: false }))))
+    const digests = await Promise.all(admins.map((admin) => adminCall(admin, (c) => c.Ring({ ranges: false }), TOKEN)))
     expect(new Set(digests.map((d) => d.digest)).size).toBe(1)
     expect(digests[0]!.ranges).toBeUndefined()
 
-    const owners = await adminCall(admins[0]!, (c) => c.Owners({ key: "key-3" }))
+    const owners = await adminCall(admins[0]!, (c) => c.Owners({ key: "key-3" }), TOKEN)
     expect(owners.hash).toBe(hash("key-3").toString(16).padStart(8, "0"))
     expect(owners.owners.map((o) => o.address)).toEqual(expected.preferenceList(hash("key-3")))
     expect(owners.owners.map((o) => [o.primary, o.state])).toEqual([[true, "alive"], [false, "alive"], [false, "alive"]])
-    const refused = await adminCall(admins[0]!, (c) => Effect.flip(c.Owners({ key: "" })))
+    const refused = await adminCall(admins[0]!, (c) => Effect.flip(c.Owners({ key: "" })), TOKEN)
     expect(refused).toMatchObject({ _tag: "AdminError", message: "key is empty" })
 
-    const stats = await adminCall(admins[1]!, (c) => c.Stats())
+    const stats = await adminCall(admins[1]!, (c) => c.Stats(), TOKEN)
     expect(stats).toMatchObject({ entries: 20, capacity: 1000, evictions: 0 })
     expect(stats.residentBytes).toBeGreaterThan(stats.heapUsedBytes)
 
     // Leave: the node drains and leaves the ring by agreement, as on SIGTERM; the others agree on a ring without it.
-    const left = await adminCall(admins[2]!, (c) => c.Leave())
+    const left = await adminCall(admins[2]!, (c) => c.Leave(), TOKEN)
     expect(left.address).toBe(addresses[2])
     expect(await nodes[2]!.exited).toEqual({ code: 0, signal: null })
     await nodes[0]!.waitForLog(ringOf(2))
-    const after = await adminCall(admins[0]!, (c) => c.Members())
+    const after = await adminCall(admins[0]!, (c) => c.Members(), TOKEN)
     expect(after.map((m) => m.address)).toEqual(addresses.slice(0, 2).sort())
     // Its history: formed at epoch 1, then writeBoth, readNew and stable without the leaver.
-    const history = await adminCall(admins[0]!, (c) => c.History())
+    const history = await adminCall(admins[0]!, (c) => c.History(), TOKEN)
     expect(history.map((h) => [h.epoch, h.phase, h.members.length])).toEqual([[1, "stable", 3], [2, "writeBoth", 2], [3, "readNew", 2], [4, "stable", 2]])
   })
 

@@ -1,18 +1,21 @@
-import { Effect } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { adminClient } from "../../src/cli/AdminClient.js"
 
 type Client = Effect.Effect.Success<ReturnType<typeof adminClient>>
 
-/** Runs one call of the admin API of the node whose admin server is at `address`. */
-export const adminCall = <A, E>(address: string, call: (client: Client) => Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromise(Effect.scoped(Effect.flatMap(adminClient(address), call)))
+/** Runs one call of the admin API of the node whose admin server is at `address`, with its admin token when given. */
+export const adminCall = <A, E>(address: string, call: (client: Client) => Effect.Effect<A, E>, token?: string): Promise<A> =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(adminClient(address, Option.map(Option.fromNullable(token), Redacted.make)), call)))
 
 /** GET on the admin server: status and body text. */
-export const adminGet = async (address: string, path: string) => {
-  const response = await fetch(`http://${address}${path}`)
+export const adminGet = async (address: string, path: string, headers: Record<string, string> = {}) => {
+  const response = await fetch(`http://${address}${path}`, { headers })
   return { status: response.status, contentType: response.headers.get("content-type"), body: await response.text() }
 }
+
+/** The `Authorization` header that carries an admin token. */
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 /** One sample of a parsed metric family. */
 interface Sample {

@@ -49,7 +49,9 @@ export const FAULT_ENV: Readonly<Record<string, string>> = {
   RPC_TIMEOUT: "1",
   RATE_LIMIT: "0",
   DEAD_NODE_TIMEOUT: "2",
-  ANTI_ENTROPY_INTERVAL: "1"
+  ANTI_ENTROPY_INTERVAL: "1",
+  // Each node's admin server binds its namespace's address, beyond loopback: it starts only with a token.
+  ADMIN_TOKEN: "fault-suite-admin-token-0123456789"
 }
 
 export interface FaultRunResult {
