@@ -9,7 +9,7 @@ import { FUZZ_TARGETS } from "./targets.js"
  * (then as many calls as fit, unless FUZZ_RUNS bounds them too).
  *
  *   FUZZ_SEED      seed of every batch (default 1)
- *   FUZZ_RUNS      calls per target (default 600, or unbounded with FUZZ_SECONDS)
+ *   FUZZ_RUNS      calls per target (default 400, or unbounded with FUZZ_SECONDS)
  *   FUZZ_SECONDS   seconds of fuzzing in all, split evenly across targets
  *   FUZZ_TARGETS   comma-separated parts of target names to run (default all)
  *   FUZZ_PHASES    comma-separated phase names to run (default all)
@@ -30,7 +30,7 @@ const number = (name: string, fallback: number | undefined) => {
 const list = (name: string) => env(name)?.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "")
 
 export const DEFAULT_SEED = 1
-export const DEFAULT_RUNS = 600
+export const DEFAULT_RUNS = 400
 
 const seconds = number("FUZZ_SECONDS", undefined)
 const targetFilter = list("FUZZ_TARGETS")

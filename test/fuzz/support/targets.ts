@@ -1,5 +1,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { CLUSTER_SECRET_HEADER } from "../../../src/peer/PeerPool.js"
+import { createAuthority, issueCertificate } from "../../../src/security/certificates.js"
+import { current, pemDir } from "../../support/tls.js"
 
 /** Credentials and metadata a caller presents; the fuzz calls internal services as a member and as intruders. */
 export interface Caller {
@@ -46,6 +48,37 @@ const SECRET = "fuzz-cluster-secret-0123456789abcdef"
 
 const UNAUTHENTICATED: ReadonlyArray<grpc.status> = [grpc.status.UNAUTHENTICATED]
 
+const ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef"
+
+/**
+ * Mutual TLS: a cluster CA whose node certificate (naming the three loopback
+ * hosts) every node serves and presents; another CA for an intruder.
+ */
+const MTLS_HOSTS = [220, 221, 222] as const
+const mtls = await (async () => {
+  const files = pemDir("fuzz-mtls")
+  const validity = current()
+  const ca = await createAuthority("fuzz cluster CA", validity)
+  const stranger = await createAuthority("fuzz stranger CA", validity)
+  const node = await issueCertificate(ca, { commonName: "fuzz node", names: MTLS_HOSTS.map((h) => `127.0.0.${h}`), use: "node", ...validity })
+  const foreign = await issueCertificate(stranger, { commonName: "fuzz stranger", names: ["127.0.0.1"], use: "node", ...validity })
+  return {
+    env: {
+      PEER_TLS_CA_FILE: files.write("ca.pem", ca.certPem),
+      PEER_TLS_CERT_FILE: files.write("node.pem", node.certPem),
+      PEER_TLS_KEY_FILE: files.write("node-key.pem", node.keyPem)
+    },
+    ca: Buffer.from(ca.certPem),
+    node: { cert: Buffer.from(node.certPem), key: Buffer.from(node.keyPem) },
+    foreign: { cert: Buffer.from(foreign.certPem), key: Buffer.from(foreign.keyPem) }
+  }
+})()
+const tls = (name: string, identity?: { readonly cert: Buffer; readonly key: Buffer }): Caller => ({
+  name,
+  credentials: () => grpc.credentials.createSsl(mtls.ca, identity?.key ?? null, identity?.cert ?? null),
+  metadata: {}
+})
+
 /** The configurations the suite fuzzes, each on a cluster of its own. */
 export const FUZZ_TARGETS: ReadonlyArray<FuzzTarget> = [
   {
@@ -59,9 +92,20 @@ export const FUZZ_TARGETS: ReadonlyArray<FuzzTarget> = [
       { ...plain("secret prefix", { [CLUSTER_SECRET_HEADER]: SECRET.slice(0, 16) }), refusedWith: UNAUTHENTICATED },
       { ...plain("empty secret", { [CLUSTER_SECRET_HEADER]: "" }), refusedWith: UNAUTHENTICATED }
     ],
-    // The admin server has no authentication yet; this is where its credentials go once it has.
     adminHeaders: {},
     hosts: [211, 212, 213]
+  },
+  {
+    name: "mutual TLS, ADMIN_TOKEN",
+    env: { ...mtls.env, ADMIN_TOKEN },
+    client: tls("client"),
+    member: tls("member", mtls.node),
+    intruders: [
+      { ...tls("no certificate"), refusedWith: UNAUTHENTICATED },
+      { ...tls("another CA's certificate", mtls.foreign), refusedWith: UNAUTHENTICATED }
+    ],
+    adminHeaders: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    hosts: MTLS_HOSTS
   },
   {
     name: "no CLUSTER_SECRET",
