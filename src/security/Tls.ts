@@ -81,7 +81,7 @@ const warnIfInsecure = (c: NodeConfigShape) => {
   return authentication.length === 0
     ? Effect.logWarning("INSECURE_CLUSTER=true: the internal services (replication, membership, ring agreement) answer anyone who reaches the gRPC port")
       .pipe(Effect.annotateLogs({ listen: formatHostPort(listenAddressOf(c)) }))
-    : Effect.logWarning("INSECURE_CLUSTER=true is set but changes nothing: peers authenticate").pipe(
+    : Effect.logWarning("INSECURE_CLUSTER=true changes nothing for the gRPC port: peers authenticate").pipe(
       Effect.annotateLogs({ authentication: authentication.join(", ") })
     )
 }
