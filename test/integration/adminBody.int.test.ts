@@ -110,7 +110,11 @@ describe("the admin server's body limit", () => {
     const before = memoryOf(pid)
 
     const sent = await post(admin, "/rpc", 300 * MiB)
-    expect(sent).toMatchObject({ status: 413, body: "request body over 1048576 bytes\n", error: undefined })
+    // The node answers 413 and closes the connection after dropping ADMIN_LINGER_BYTES more. A client slowed
+    // down enough (CI on 2 busy cores) is still writing then and sees the close (EPIPE) before Node's http
+    // client hands it the answer; the raw-socket flood below reads the 413 whatever happens.
+    if (sent.error === undefined) expect(sent).toMatchObject({ status: 413, body: "request body over 1048576 bytes\n" })
+    else expect(sent.error).toMatch(/^(EPIPE|ECONNRESET)$/)
     expect(sent.sentBytes).toBeLessThan(64 * MiB)
     // A client that writes on regardless has its connection closed once the node has dropped ADMIN_LINGER_BYTES
     // (8 MiB) more. Dropped bytes are garbage until the next GC, not kept: the bound below covers that.
