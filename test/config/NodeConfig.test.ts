@@ -2,18 +2,10 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
-import { adminAddressOf, defaults, describeConfigError, listenAddressOf, NodeConfig } from "../../src/config/NodeConfig.js"
+import { errorOf, loadConfig } from "../support/config.js"
+import { Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
+import { adminAddressOf, defaults, listenAddressOf } from "../../src/config/NodeConfig.js"
 
-const loadConfig = (env: Record<string, string>) =>
-  NodeConfig.pipe(
-    Effect.provide(NodeConfig.layerFromEnv),
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
-    Effect.either
-  )
-
-const errorOf = (env: Record<string, string>) =>
-  Effect.map(loadConfig(env), (result) => Either.isLeft(result) ? describeConfigError(result.left) : "no error")
 
 describe("NodeConfig", () => {
   it.effect("uses the documented defaults when nothing is set", () =>

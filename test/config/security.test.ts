@@ -1,17 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, Option, Redacted } from "effect"
-import { describeConfigError, NodeConfig, peerAuthenticationOf, tlsPortOf } from "../../src/config/NodeConfig.js"
+import { errorOf, loadConfig } from "../support/config.js"
+import { Duration, Effect, Either, Option, Redacted } from "effect"
+import { peerAuthenticationOf, tlsPortOf } from "../../src/config/NodeConfig.js"
 import { isLoopbackHost } from "../../src/config/parse.js"
 
-const loadConfig = (env: Record<string, string>) =>
-  NodeConfig.pipe(
-    Effect.provide(NodeConfig.layerFromEnv),
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
-    Effect.either
-  )
-
-const errorOf = (env: Record<string, string>) =>
-  Effect.map(loadConfig(env), (result) => Either.isLeft(result) ? describeConfigError(result.left) : "no error")
 
 const SECRET = "0123456789abcdef" // 16 bytes
 const PEER_TLS = { PEER_TLS_CA_FILE: "ca.pem", PEER_TLS_CERT_FILE: "a.pem", PEER_TLS_KEY_FILE: "a-key.pem" }
