@@ -1,4 +1,4 @@
-import { Context, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Chunk, Context, Effect, Either, Exit, Fiber, Layer, MutableRef, Option, Scope, SortedSet, Supervisor, TestAnnotation, TestClock, TestServices } from "effect"
 import { AntiEntropy } from "../../src/antientropy/AntiEntropy.js"
 import { Sync } from "../../src/antientropy/Sync.js"
 import { CacheApi } from "../../src/api/CacheApi.js"
@@ -20,6 +20,19 @@ const hostPort = (address: string) => {
 }
 
 /**
+ * A supervisor whose fibers TestClock waits on: before each step of the
+ * clock, every fiber it saw start must be suspended or done. Without it the
+ * clock waits only a few timer ticks, so on a loaded machine it could move on
+ * while a node (whose deliveries run as fibers of their own) was still busy,
+ * and time-outs would fire that never would on an idle one.
+ */
+const watchedByTestClock = Effect.gen(function*() {
+  const fibers = MutableRef.make(SortedSet.empty<Fiber.RuntimeFiber<unknown, unknown>>(Fiber.Order))
+  yield* TestServices.annotate(TestAnnotation.fibers, Either.right(Chunk.of(fibers)))
+  return yield* Supervisor.fibersIn(fibers)
+})
+
+/**
  * Builds one in-process node on a MemoryNetwork (SWIM, ring agreement,
  * coordinator, store, all real; only the transport is in memory), registers
  * it and starts its part in ring agreement. Runs
@@ -36,7 +49,9 @@ export const simNode = (
     // The in-memory network has no listener to protect: its 10.x addresses need no peer authentication.
     const config = NodeConfig.layer({ addr: hostPort(address), peers: seeds.map(hostPort), rateLimit: 0, insecureCluster: true, ...overrides })
     const scope = yield* Scope.make()
-    const context = yield* Layer.buildWithScope(makeCore(cluster).pipe(Layer.provideMerge(config), Layer.provide(Telemetry.layerOff)), scope)
+    const context = yield* Layer.buildWithScope(makeCore(cluster).pipe(Layer.provideMerge(config), Layer.provide(Telemetry.layerOff)), scope).pipe(
+      Effect.supervised(yield* watchedByTestClock)
+    )
     // Shutting a node down waits on its clock (the leave announcement has a
     // timeout), so the test clock is driven until it is done.
     const stop = Effect.gen(function*() {
