@@ -6,7 +6,7 @@ export default defineConfig({
     // The fault suite runs on its own (pnpm test:faults): it needs root and network namespaces.
     // The fuzz suite too (pnpm test:fuzz): it loads the machine, and runs one file at a time.
     exclude: ["test/faults/**", "test/fuzz/**", "node_modules/**"],
-    reporters: ["default", "./test/support/summaryReporter.ts"],
+    reporters: ["default", "./testkit/summaryReporter.ts"],
     // Process tests start real nodes; give them room on a shared 2-core machine.
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -8,7 +8,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/fuzz/**/*.test.ts"],
-    reporters: ["default", "./test/support/summaryReporter.ts"],
+    reporters: ["default", "./testkit/summaryReporter.ts"],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: "forks",

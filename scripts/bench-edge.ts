@@ -15,7 +15,7 @@ import { CallGate, makeCacheHandlers } from "../src/grpc/handlers/cacheHandlers.
 import { Ring } from "../src/placement/Ring.js"
 import { Store } from "../src/store/ShardedStore.js"
 import { Metrics } from "../src/telemetry/Metrics.js"
-import { SoloCore } from "../test/support/layers.js"
+import { SoloCore } from "../testkit/layers.js"
 
 const calls = Number(process.argv[2] ?? 200_000)
 const inFlight = Number(process.argv[3] ?? 64)

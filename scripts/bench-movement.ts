@@ -14,9 +14,9 @@
  */
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { parseMetrics } from "../test/support/admin.js"
-import { connect } from "../test/support/clients.js"
-import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../test/support/nodeProcess.js"
+import { parseMetrics } from "../testkit/admin.js"
+import { connect } from "../testkit/clients.js"
+import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../testkit/nodeProcess.js"
 
 const VALUE = "v".repeat(100)
 const REPLICAS = 3

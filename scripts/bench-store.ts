@@ -10,7 +10,7 @@
 import { Effect, Layer } from "effect"
 import { Hlc } from "../src/clock/Hlc.js"
 import { NodeConfig } from "../src/config/NodeConfig.js"
-import { ENTRY_OVERHEAD_BYTES } from "../src/store/entry.js"
+import { ENTRY_OVERHEAD_BYTES } from "../src/config/entryCost.js"
 import { Store } from "../src/store/ShardedStore.js"
 
 const entries = Number(process.argv[2] ?? 1_000_000)

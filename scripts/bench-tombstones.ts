@@ -6,9 +6,9 @@
  *
  *   pnpm bench:tombstones [DELETES]   (default 100000)
  */
-import { adminCall } from "../test/support/admin.js"
-import { connect } from "../test/support/clients.js"
-import { startNode } from "../test/support/nodeProcess.js"
+import { adminCall } from "../testkit/admin.js"
+import { connect } from "../testkit/clients.js"
+import { startNode } from "../testkit/nodeProcess.js"
 const deletes = Number(process.argv[2] ?? 100_000)
 const node = await startNode("127.0.0.171", { RATE_LIMIT: "0", CAPACITY: "1000000" })
 const admin = await node.adminAddress()

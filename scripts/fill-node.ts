@@ -14,8 +14,8 @@ import { GrpcServer } from "../src/grpc/GrpcServer.js"
 import { NodeLive } from "../src/Layers.js"
 import { Telemetry } from "../src/telemetry/Telemetry.js"
 import { Store } from "../src/store/ShardedStore.js"
-import { connect } from "../test/support/clients.js"
-import { freePort } from "../test/support/nodeProcess.js"
+import { connect } from "../testkit/clients.js"
+import { freePort } from "../testkit/nodeProcess.js"
 
 const [mode, ...args] = process.argv.slice(2)
 const keyOf = (i: number) => `key:${i.toString().padStart(10, "0")}`

@@ -2,7 +2,7 @@
  * Key choice for the Node-client workloads: uniform, or zipfian (YCSB's
  * skew, s = 0.99: a few keys take most requests). Pure and seeded.
  */
-import { prng } from "../../test/faults/harness/random.js"
+import { prng } from "../../testkit/random.js"
 
 export type Distribution = "uniform" | "zipfian"
 

@@ -7,8 +7,8 @@ import { spawn } from "node:child_process"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
-import { connect } from "../../test/support/clients.js"
-import { clusterReady, freePort, type NodeProcess, spawnNode } from "../../test/support/nodeProcess.js"
+import { connect } from "../../testkit/clients.js"
+import { clusterReady, freePort, type NodeProcess, spawnNode } from "../../testkit/nodeProcess.js"
 import { keyName } from "./keys.js"
 
 /** What a scenario measures against: gRPC addresses, processes to watch, admin servers to scrape. */

@@ -1,7 +1,7 @@
 import { Duration, Effect, Layer, Random } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
-import { fnv1a32 } from "../store/hash.js"
+import { fnv1a32 } from "../util/hash.js"
 import * as hlc from "./timestamp.js"
 import type { Version } from "./version.js"
 

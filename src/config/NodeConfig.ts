@@ -1,5 +1,5 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
-import { ENTRY_OVERHEAD_BYTES } from "../store/entry.js"
+import { ENTRY_OVERHEAD_BYTES } from "./entryCost.js"
 import { resolveAdminToken } from "./adminToken.js"
 import * as parse from "./parse.js"
 import type { AdminAddr, HostPort } from "./parse.js"

@@ -1,6 +1,7 @@
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
-import { type ApplyResult, Entry, ENTRY_OVERHEAD_BYTES, keyBytes, Tombstone, valueBytes, type Write } from "./entry.js"
+import { ENTRY_OVERHEAD_BYTES } from "../config/entryCost.js"
+import { type ApplyResult, Entry, keyBytes, Tombstone, valueBytes, type Write } from "./entry.js"
 import { bucketOf, Forgetting } from "./forgetting.js"
 
 /** What one shard may hold: entries and tombstones together. */

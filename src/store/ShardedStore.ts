@@ -3,7 +3,7 @@ import type { Version } from "../clock/version.js"
 import { NodeConfig, type NodeConfigShape } from "../config/NodeConfig.js"
 import type { ApplyResult, Entry, Tombstone, Write } from "./entry.js"
 import { type BucketFloors, Forgetting } from "./forgetting.js"
-import { fnv1a32 } from "./hash.js"
+import { fnv1a32 } from "../util/hash.js"
 import { LruShard, type RecordListener, type ReplicaRead, type ShardLimits } from "./Lru.js"
 
 /** Totals over all shards, for stats and metrics. */

@@ -6,14 +6,6 @@ import type { Version } from "../clock/version.js"
  */
 export type Value = string | Uint8Array
 
-/**
- * Bytes charged per entry on top of its key and value: the entry object and
- * its boxed numbers, its Map slot, the string headers. Measured with
- * `pnpm bench:store` (heap per entry at 1M entries, minus key and value
- * bytes: 164), so that MAX_MEMORY tracks the real heap.
- */
-export const ENTRY_OVERHEAD_BYTES = 160
-
 export const valueBytes = (value: Value): number =>
   typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.byteLength
 

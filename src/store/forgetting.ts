@@ -1,6 +1,6 @@
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
-import { fnv1a32 } from "./hash.js"
+import { fnv1a32 } from "../util/hash.js"
 
 /** Key-hash buckets forgetting is tracked in: fine enough that one busy bucket rarely covers an unrelated key. */
 export const FORGETTING_BUCKETS = 1 << 16

@@ -4,7 +4,7 @@ import { digestEquals, entryDigest, MAX_DEPTH, MerkleTree } from "../../src/anti
 import type { Digest } from "../../src/protocol/movement.js"
 import { FULL_RING, type HashRange, tokenArc } from "../../src/ring/hashRange.js"
 import { compare, type Version } from "../../src/clock/version.js"
-import { fnv1a32 } from "../../src/store/hash.js"
+import { fnv1a32 } from "../../src/util/hash.js"
 
 interface State {
   readonly version: Version

@@ -3,7 +3,7 @@ import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { Tombstone } from "../../src/store/entry.js"
 import type { NodeConfigShape } from "../../src/config/NodeConfig.js"
-import { type SimNode, simNode } from "../support/sim.js"
+import { type SimNode, simNode } from "../../testkit/sim.js"
 
 const A = "10.0.0.1:8080"
 const B = "10.0.0.2:8080"

@@ -3,7 +3,7 @@ import { Duration, Effect, Either, Layer, Option, TestClock } from "effect"
 import { CacheApi } from "../../src/api/CacheApi.js"
 import { NodeConfig, type NodeConfigShape } from "../../src/config/NodeConfig.js"
 import * as V from "../../src/clock/version.js"
-import { SoloCore } from "../support/layers.js"
+import { SoloCore } from "../../testkit/layers.js"
 
 const withApi = (overrides: Partial<NodeConfigShape> = {}) =>
   Effect.provide(SoloCore.pipe(Layer.provide(NodeConfig.layer({ maxKeyBytes: 8, maxValueBytes: 16, ...overrides }))))

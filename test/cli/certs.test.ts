@@ -4,7 +4,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { repoRoot } from "../support/nodeProcess.js"
+import { repoRoot } from "../../testkit/nodeProcess.js"
 
 const cli = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

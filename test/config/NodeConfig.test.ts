@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { errorOf, loadConfig } from "../support/config.js"
+import { errorOf, loadConfig } from "../../testkit/config.js"
 import { Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { adminAddressOf, defaults, listenAddressOf } from "../../src/config/NodeConfig.js"
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { errorOf, loadConfig } from "../support/config.js"
+import { errorOf, loadConfig } from "../../testkit/config.js"
 import { Duration, Effect, Either, Option, Redacted } from "effect"
 import { peerAuthenticationOf, tlsPortOf } from "../../src/config/NodeConfig.js"
 import { isLoopbackHost } from "../../src/config/parse.js"

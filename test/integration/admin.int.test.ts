@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from "vitest"
 import { ringRanges } from "../../src/admin/ringView.js"
 import { loadXxHash32 } from "../../src/ring/keyHash.js"
 import { HashRing } from "../../src/ring/HashRing.js"
-import { adminCall, adminGet, parseMetrics } from "../support/admin.js"
-import { connect, statusOf } from "../support/clients.js"
-import { addressesOn, clusterReady, type NodeProcess, repoRoot, ringOf, spawnNode } from "../support/nodeProcess.js"
+import { adminCall, adminGet, parseMetrics } from "../../testkit/admin.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { addressesOn, clusterReady, type NodeProcess, repoRoot, ringOf, spawnNode } from "../../testkit/nodeProcess.js"
 
 const running: Array<NodeProcess> = []
 const closers: Array<() => void> = []

@@ -3,8 +3,8 @@ import { request } from "node:http"
 import { connect } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { parseHostPort } from "../../src/config/parse.js"
-import { adminCall, adminGet } from "../support/admin.js"
-import { type NodeProcess, startNode } from "../support/nodeProcess.js"
+import { adminCall, adminGet } from "../../testkit/admin.js"
+import { type NodeProcess, startNode } from "../../testkit/nodeProcess.js"
 
 const HOST = "127.0.0.143"
 const MiB = 1024 * 1024

@@ -3,8 +3,8 @@ import { createChannel, createClient, Metadata } from "nice-grpc"
 import { ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { CLUSTER_SECRET_HEADER } from "../../src/peer/PeerPool.js"
 import { Consistency } from "../../src/generated/pb/cache.js"
-import { connect, statusOf } from "../support/clients.js"
-import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../support/nodeProcess.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../../testkit/nodeProcess.js"
 
 type Client = ReturnType<typeof connect>
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { adminGet, parseMetrics } from "../support/admin.js"
-import { connect, statusOf } from "../support/clients.js"
-import { addressesOn, clusterReady, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { adminGet, parseMetrics } from "../../testkit/admin.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { addressesOn, clusterReady, type NodeProcess, spawnNode } from "../../testkit/nodeProcess.js"
 
 /**
  * S5 on real nodes: a cache forgets only what it really forgot. A small

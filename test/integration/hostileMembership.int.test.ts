@@ -1,9 +1,9 @@
 import { createChannel, createClient } from "nice-grpc"
 import { afterEach, describe, expect, it } from "vitest"
 import { MemberStatus, MembershipServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
-import { adminCall, adminGet } from "../support/admin.js"
-import { connect, statusOf } from "../support/clients.js"
-import { addressesOn, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { adminCall, adminGet } from "../../testkit/admin.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { addressesOn, type NodeProcess, spawnNode } from "../../testkit/nodeProcess.js"
 
 /**
  * Membership input is untrusted: what a bug, a bad clock or an attacker on

@@ -1,8 +1,8 @@
 import { createChannel, createClient } from "nice-grpc"
 import { afterEach, describe, expect, it } from "vitest"
 import { ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
-import { connect, statusOf } from "../support/clients.js"
-import { addressesOn, clusterReady, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { addressesOn, clusterReady, type NodeProcess, spawnNode } from "../../testkit/nodeProcess.js"
 
 /**
  * Versions from peers are untrusted: a replica write whose version lies far

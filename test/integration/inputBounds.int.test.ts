@@ -8,8 +8,8 @@ import {
   type ReplicaOp
 } from "../../src/generated/cluster/v1/cluster.js"
 import { GetRequest, SetRequest } from "../../src/generated/pb/cache.js"
-import { connect, statusOf } from "../support/clients.js"
-import { addressesOn, clusterReady, type NodeProcess, spawnNode } from "../support/nodeProcess.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { addressesOn, clusterReady, type NodeProcess, spawnNode } from "../../testkit/nodeProcess.js"
 
 /**
  * Every input is bounded on every path, not only on client calls: the

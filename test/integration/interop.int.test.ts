@@ -5,8 +5,8 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { descriptorSetBase64 } from "../../src/generated/descriptorSet.js"
-import { connect } from "../support/clients.js"
-import { type NodeProcess, repoRoot, startNode } from "../support/nodeProcess.js"
+import { connect } from "../../testkit/clients.js"
+import { type NodeProcess, repoRoot, startNode } from "../../testkit/nodeProcess.js"
 
 // Debian's interpreter, where python3-grpcio and python3-protobuf are installed (.ci/run installs them).
 const PYTHON = "/usr/bin/python3"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { ClientError, Status } from "nice-grpc"
-import { connect, statusOf } from "../support/clients.js"
-import { spawnNode, startNode } from "../support/nodeProcess.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { spawnNode, startNode } from "../../testkit/nodeProcess.js"
 
 const HOST = "127.0.0.12"
 

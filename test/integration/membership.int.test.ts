@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { connect } from "../support/clients.js"
-import { missingWrites, steadyLoad, waitUntil } from "../support/load.js"
-import { addressesOn, clusterReady, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
-import { awaitPlacement } from "../support/placement.js"
+import { connect } from "../../testkit/clients.js"
+import { missingWrites, steadyLoad, waitUntil } from "../../testkit/load.js"
+import { addressesOn, clusterReady, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../../testkit/nodeProcess.js"
+import { awaitPlacement } from "../../testkit/placement.js"
 
 /** Keys written before the membership change. */
 const PRELOAD = 600

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createChannel, createClient } from "nice-grpc"
 import { AntiEntropyServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import type { Consistency } from "../../src/generated/pb/cache.js"
-import { connect, statusOf } from "../support/clients.js"
-import { type NodeProcess, startNode } from "../support/nodeProcess.js"
-import { fileContainingSymbol, listServices } from "../support/reflection.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { type NodeProcess, startNode } from "../../testkit/nodeProcess.js"
+import { fileContainingSymbol, listServices } from "../../testkit/reflection.js"
 
 const HOST = "127.0.0.11"
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest"
-import { connect, statusOf } from "../support/clients.js"
-import { addressesOn, clusterReady, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../support/nodeProcess.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { addressesOn, clusterReady, type NodeProcess, ringOf, spawnNode, stableRingWith } from "../../testkit/nodeProcess.js"
 
 const KEYS = 300
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { freePort, spawnNode } from "../support/nodeProcess.js"
-import { authority, expired, issue, peerTlsEnv, pemDir } from "../support/tls.js"
+import { freePort, spawnNode } from "../../testkit/nodeProcess.js"
+import { authority, expired, issue, peerTlsEnv, pemDir } from "../../testkit/tls.js"
 
 const HOST = "127.0.0.163"
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { renameSync } from "node:fs"
-import { connect, statusOf } from "../support/clients.js"
-import { type NodeProcess, startNode } from "../support/nodeProcess.js"
-import { authority, connectTls, issue, pemDir, type PemDir, servedCertificate } from "../support/tls.js"
+import { connect, statusOf } from "../../testkit/clients.js"
+import { type NodeProcess, startNode } from "../../testkit/nodeProcess.js"
+import { authority, connectTls, issue, pemDir, type PemDir, servedCertificate } from "../../testkit/tls.js"
 import type { CertificateAuthority } from "../../src/security/certificates.js"
 
 const SERVER = "127.0.0.161"

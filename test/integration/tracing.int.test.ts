@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto"
 import { Metadata } from "nice-grpc"
 import { afterEach, describe, expect, it } from "vitest"
 import { loadXxHash32 } from "../../src/ring/keyHash.js"
-import { connect } from "../support/clients.js"
-import { clusterReady, freePort, type NodeProcess, spawnNode, startNode } from "../support/nodeProcess.js"
-import { type ReceivedSpan, startOtlpReceiver } from "../support/otlpReceiver.js"
+import { connect } from "../../testkit/clients.js"
+import { clusterReady, freePort, type NodeProcess, spawnNode, startNode } from "../../testkit/nodeProcess.js"
+import { type ReceivedSpan, startOtlpReceiver } from "../../testkit/otlpReceiver.js"
 
 const running: Array<NodeProcess> = []
 const cleanups: Array<() => unknown> = []

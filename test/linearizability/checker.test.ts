@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { checkHistory, type KeyVerdict } from "../support/linearizability/checker.js"
-import type { Operation, OpKind, Outcome } from "../support/linearizability/history.js"
+import { checkHistory, type KeyVerdict } from "../../testkit/linearizability/checker.js"
+import { prng } from "../../testkit/random.js"
+import type { Operation, OpKind, Outcome } from "../../testkit/linearizability/history.js"
 
 type Draft = Omit<Operation, "id">
 type Span = readonly [invokedAtMs: number, completedAtMs?: number]
@@ -137,14 +138,6 @@ const stepArb = (clients: number, keys: ReadonlyArray<string>) =>
     at: fc.double({ min: 0, max: 1, noNaN: true }),
     fate: fateArb
   })
-
-/** A fixed-seed generator, so the 2,000-op tests always check the same history. */
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 describe("checkHistory", () => {
   describe("accepts", () => {
@@ -408,7 +401,7 @@ describe("checkHistory", () => {
 
   /** A linearizable 2,000-op history: 10 clients, one key, a few fails and unknown outcomes. */
   const bigHistory = () => {
-    const random = mulberry32(42)
+    const random = prng(42) // a fixed seed: the 2,000-op tests always check the same history
     const pick = <A>(weights: ReadonlyArray<readonly [A, number]>): A => {
       let r = random() * weights.reduce((sum, [, w]) => sum + w, 0)
       for (const [value, w] of weights) if ((r -= w) < 0) return value

@@ -9,7 +9,7 @@ import type { ReplicaReply } from "../../src/protocol/replica.js"
 import { Tls } from "../../src/security/Tls.js"
 import { Metrics } from "../../src/telemetry/Metrics.js"
 import { Telemetry } from "../../src/telemetry/Telemetry.js"
-import { freePort } from "../support/nodeProcess.js"
+import { freePort } from "../../testkit/nodeProcess.js"
 
 /** Stand-in peers that record every batch they receive and how it came. */
 const servers: Array<Server> = []

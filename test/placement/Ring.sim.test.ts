@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, TestClock } from "effect"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { Entry } from "../../src/store/entry.js"
-import { type SimNode, simNode } from "../support/sim.js"
+import { type SimNode, simNode } from "../../testkit/sim.js"
 
 const A = "10.0.0.1:8080"
 const B = "10.0.0.2:8080"

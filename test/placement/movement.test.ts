@@ -4,7 +4,7 @@ import { ConfigView, majority, type RingSettings } from "../../src/placement/Con
 import { arcsAtRisk, barrierHolds, pullPlan, unavailableArcs } from "../../src/placement/movement.js"
 import type { ConfigValue, MemberId, RingConfig } from "../../src/protocol/placement.js"
 import { inRange } from "../../src/ring/hashRange.js"
-import { member, membersOf, testRingSettings } from "../support/members.js"
+import { member, membersOf, testRingSettings } from "../../testkit/members.js"
 
 let settings: RingSettings
 beforeAll(async () => {

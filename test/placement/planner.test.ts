@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigView, type RingSettings } from "../../src/placement/ConfigView.js"
 import { plan, type PlanInputs } from "../../src/placement/planner.js"
 import type { ConfigValue, MemberId, RingConfig } from "../../src/protocol/placement.js"
-import { member, membersOf, testRingSettings } from "../support/members.js"
+import { member, membersOf, testRingSettings } from "../../testkit/members.js"
 
 let settings: RingSettings
 beforeAll(async () => {

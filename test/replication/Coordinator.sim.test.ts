@@ -4,7 +4,7 @@ import * as V from "../../src/clock/version.js"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { Entry } from "../../src/store/entry.js"
 import type { NodeConfigShape } from "../../src/config/NodeConfig.js"
-import { type SimNode, simNode } from "../support/sim.js"
+import { type SimNode, simNode } from "../../testkit/sim.js"
 
 const A = "10.0.0.1:8080"
 const B = "10.0.0.2:8080"

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { X509Certificate } from "node:crypto"
 import { type CertificateAuthority, createAuthority, issueCertificate, loadAuthority, validFor } from "../../src/security/certificates.js"
 import { type FileText, issuerAmong, tlsMaterial } from "../../src/security/tlsMaterial.js"
-import { current, expired } from "../support/tls.js"
+import { current, expired } from "../../testkit/tls.js"
 
 const file = (variable: string, text: string): FileText => ({ variable, path: `/etc/${variable.toLowerCase()}.pem`, text })
 

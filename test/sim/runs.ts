@@ -1,4 +1,4 @@
-import { checkHistory, type Verdict } from "../support/linearizability/checker.js"
+import { checkHistory, type Verdict } from "../../testkit/linearizability/checker.js"
 import type { NetworkOptions } from "./cluster/network.js"
 import { SimCluster } from "./cluster/SimCluster.js"
 import { convergenceProblem, DEFAULT_SCHEDULE, type Log, runSchedule, type ScheduleOptions } from "./cluster/schedule.js"

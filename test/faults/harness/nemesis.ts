@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs"
-import type { NodeProcess } from "../../support/nodeProcess.js"
+import type { NodeProcess } from "../../../testkit/nodeProcess.js"
 import { block, type Host, unblock } from "./netns.js"
 
 /** The running cluster a nemesis acts on. */

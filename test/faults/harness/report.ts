@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import type { Verdict } from "../../support/linearizability/checker.js"
-import type { Operation } from "../../support/linearizability/history.js"
+import type { Verdict } from "../../../testkit/linearizability/checker.js"
+import type { Operation } from "../../../testkit/linearizability/history.js"
 
 /** One nemesis period, in ms since the workload's origin. */
 export interface NemesisEvent {

@@ -12,9 +12,9 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { pathToFileURL } from "node:url"
 import { ClientError, Status } from "nice-grpc"
 import { Consistency } from "../../../src/generated/pb/cache.js"
-import { connect } from "../../support/clients.js"
-import type { Operation, Outcome } from "../../support/linearizability/history.js"
-import { prng } from "./random.js"
+import { connect } from "../../../testkit/clients.js"
+import type { Operation, Outcome } from "../../../testkit/linearizability/history.js"
+import { prng } from "../../../testkit/random.js"
 
 export interface WorkloadConfig {
   readonly targets: ReadonlyArray<string>

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import type { NodeProcess } from "../../support/nodeProcess.js"
+import type { NodeProcess } from "../../../testkit/nodeProcess.js"
 
 /** Resident memory of a process, from /proc/<pid>/status (VmRSS); undefined once it is gone. */
 export const rssBytes = (pid: number): number | undefined => {

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { CLUSTER_SECRET_HEADER } from "../../../src/peer/PeerPool.js"
 import { createAuthority, issueCertificate } from "../../../src/security/certificates.js"
-import { current, pemDir } from "../../support/tls.js"
+import { current, pemDir } from "../../../testkit/tls.js"
 
 /** Credentials and metadata a caller presents; the fuzz calls internal services as a member and as intruders. */
 export interface Caller {

@@ -12,7 +12,7 @@ import type { BucketFloors } from "../../../src/store/forgetting.js"
 import { DataLayer } from "./DataLayer.js"
 import { Agenda } from "./events.js"
 import { type Host, type NetworkOptions, SimNetwork } from "./network.js"
-import { Rng } from "./random.js"
+import { Rng } from "../../../testkit/random.js"
 
 /** Timers of the simulated nodes, in simulated milliseconds. */
 export interface SimTimers {

@@ -6,7 +6,7 @@ import type { ReplicaReply, ReplicaRequest } from "../../../src/protocol/replica
 import { majority } from "../../../src/replication/consistency.js"
 import { type Fenced, type ReadVerdict, ReadRound, type ReadWinner, type WriteVerdict, WriteRound } from "../../../src/replication/quorum.js"
 import type { Write } from "../../../src/store/entry.js"
-import type { Operation, Outcome } from "../../support/linearizability/history.js"
+import type { Operation, Outcome } from "../../../testkit/linearizability/history.js"
 import type { SimCluster, SimNode } from "./SimCluster.js"
 
 /** Rounds a request makes at most (stale retries and newer rings followed). */

@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { formatHostPort, parseHostPort } from "../../src/config/parse.js"
+import { formatHostPort, parseHostPort } from "../src/config/parse.js"
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..")
 
 /** The command `pnpm start` runs, so that tests start nodes exactly as users do. */
 const startCommand = (): { command: string; args: Array<string> } => {

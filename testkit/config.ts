@@ -1,5 +1,5 @@
 import { ConfigProvider, Effect, Either } from "effect"
-import { describeConfigError, NodeConfig } from "../../src/config/NodeConfig.js"
+import { describeConfigError, NodeConfig } from "../src/config/NodeConfig.js"
 
 /** A node's settings read from `env` as start-up reads them: the config, or why it is refused. */
 export const loadConfig = (env: Record<string, string>) =>

@@ -1,6 +1,6 @@
 import { type Channel, type ChannelCredentials, ClientError, createChannel, createClient, Status } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
-import { CacheServiceDefinition } from "../../src/generated/pb/cache.js"
+import { CacheServiceDefinition } from "../src/generated/pb/cache.js"
 
 /** gRPC clients of one node over one channel (plain text unless `credentials` say otherwise); close it when done. */
 export const connect = (address: string, options: Record<string, number> = {}, credentials?: ChannelCredentials) => {

@@ -1,6 +1,6 @@
 import { Effect, Option, Redacted } from "effect"
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
-import { adminClient } from "../../src/cli/AdminClient.js"
+import { adminClient } from "../src/cli/AdminClient.js"
 
 type Client = Effect.Effect.Success<ReturnType<typeof adminClient>>
 

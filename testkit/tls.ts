@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect as tlsConnect, type PeerCertificate } from "node:tls"
-import { type CertificateAuthority, createAuthority, issueCertificate, type Validity, validFor } from "../../src/security/certificates.js"
+import { type CertificateAuthority, createAuthority, issueCertificate, type Validity, validFor } from "../src/security/certificates.js"
 import { connect } from "./clients.js"
 
 const DAY_MS = 86_400_000

@@ -1,10 +1,10 @@
 import { createChannel, createClient } from "nice-grpc"
-import { digestEquals, entryDigest, MerkleTree } from "../../src/antientropy/MerkleTree.js"
-import * as V from "../../src/clock/version.js"
-import { defaults } from "../../src/config/NodeConfig.js"
-import { AntiEntropyServiceDefinition, PlacementServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
-import { HashRing } from "../../src/ring/HashRing.js"
-import { loadXxHash32 } from "../../src/ring/keyHash.js"
+import { digestEquals, entryDigest, MerkleTree } from "../src/antientropy/MerkleTree.js"
+import * as V from "../src/clock/version.js"
+import { defaults } from "../src/config/NodeConfig.js"
+import { AntiEntropyServiceDefinition, PlacementServiceDefinition } from "../src/generated/cluster/v1/cluster.js"
+import { HashRing } from "../src/ring/HashRing.js"
+import { loadXxHash32 } from "../src/ring/keyHash.js"
 
 /** What one node holds for one key. */
 interface Held {

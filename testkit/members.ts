@@ -1,6 +1,6 @@
-import type { RingSettings } from "../../src/placement/ConfigView.js"
-import type { MemberId } from "../../src/protocol/placement.js"
-import { loadXxHash32 } from "../../src/ring/keyHash.js"
+import type { RingSettings } from "../src/placement/ConfigView.js"
+import type { MemberId } from "../src/protocol/placement.js"
+import { loadXxHash32 } from "../src/ring/keyHash.js"
 
 /** Member `i` of a test cluster: 10.0.0.i:8080, generation 1 unless said. */
 export const member = (i: number, generation = 1): MemberId => ({ address: `10.0.0.${i}:8080`, generation })

@@ -1,4 +1,4 @@
-/** Seeded randomness for the simulator (mulberry32): one seed gives one schedule, exactly. */
+/** Seeded randomness for simulations, workloads and benches (mulberry32): one seed gives one sequence, exactly. */
 export class Rng {
   private state: number
 
@@ -36,3 +36,6 @@ export class Rng {
     return out
   }
 }
+
+/** The bare generator of `Rng`: numbers in [0, 1), the same for the same seed. */
+export const prng = (seed: number): (() => number) => new Rng(seed).next
