@@ -8,8 +8,7 @@ import { Sync } from "./antientropy/Sync.js"
 import { TombstoneCollector } from "./antientropy/TombstoneCollector.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
-import { describeConfigError, NodeConfig } from "./config/NodeConfig.js"
-import { formatHostPort } from "./config/parse.js"
+import { describeConfigError, NodeConfig, selfAddress } from "./config/NodeConfig.js"
 import { GrpcServer } from "./grpc/GrpcServer.js"
 import { LoggingLive } from "./logging/Logging.js"
 import { RateLimiter } from "./ratelimit/RateLimiter.js"
@@ -58,7 +57,7 @@ const announce = Layer.scopedDiscard(
   Effect.gen(function*() {
     const config = yield* NodeConfig
     yield* Effect.logInfo("node starting").pipe(
-      Effect.annotateLogs({ address: formatHostPort(config.addr), shards: config.numShards, capacity: config.capacity })
+      Effect.annotateLogs({ address: selfAddress(config), shards: config.numShards, capacity: config.capacity })
     )
     yield* Effect.addFinalizer(() => Effect.logInfo("node stopped"))
   })

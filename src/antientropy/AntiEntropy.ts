@@ -1,7 +1,7 @@
 import { Effect, Random, Schedule, Stream } from "effect"
-import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
-import { formatHostPort } from "../config/parse.js"
+import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
+import { replicateAll } from "../peer/replicateAll.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
 import { type ArcDigests, type DigestsRequest, maxDigestArcs } from "../protocol/movement.js"
@@ -10,10 +10,10 @@ import { type Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import { backgroundLoop, survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
-import { Telemetry } from "../telemetry/Telemetry.js"
+import { asRootSpan, Telemetry } from "../telemetry/Telemetry.js"
 import { ArcTrees, leafRange, RangeSet } from "./ArcTrees.js"
 import type { HashRange } from "../ring/hashRange.js"
-import { digestEquals, entryDigest } from "./MerkleTree.js"
+import { differingLeaves, digestEquals, entryDigest } from "./MerkleTree.js"
 import { filterSliced, forEachSliced } from "./sliced.js"
 import { wireBytes } from "../protocol/limits.js"
 import { Sync, toWrite, wireBytesOf } from "./Sync.js"
@@ -60,7 +60,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const sync = yield* Sync
     const metrics = yield* Metrics
     const telemetry = yield* Telemetry
-    const self = formatHostPort(config.addr)
+    const self = selfAddress(config)
 
     const empty = HashRing.build([], ring.settings)
     // The trees, and the stable configuration they summarise (none while forming or moving).
@@ -127,20 +127,11 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
 
     /** Our records with a hash in `ranges`, pushed to `peer` as replica writes at `epoch`; resolves when all are answered. */
     const pushTo = (peer: string, ranges: RangeSet, epoch: number) =>
-      Effect.flatMap(filterSliced(store.snapshot(), ([key]) => ranges.has(ring.hash(key))), (records) =>
-        Effect.async<number>((resume) => {
-          let pending = records.length
-          if (pending === 0) return resume(Effect.succeed(0))
-          let bytes = 0
-          for (const [key, record] of records) {
-            const write = toWrite(record)
-            bytes += wireBytes({ key, write })
-            peers.replicate(peer, { key, write, epoch }, () => {
-              if (--pending === 0) resume(Effect.succeed(records.length))
-            })
-          }
-          metrics.moved("antientropy_pushed", records.length, bytes)
-        }))
+      Effect.flatMap(filterSliced(store.snapshot(), ([key]) => ranges.has(ring.hash(key))), (records) => {
+        const calls = records.map(([key, record]) => ({ peer, request: { key, write: toWrite(record), epoch } }))
+        metrics.moved("antientropy_pushed", records.length, calls.reduce((sum, { request }) => sum + wireBytes(request), 0))
+        return Effect.as(replicateAll(peers, calls), records.length)
+      })
 
     /** One round against a random co-replica; undefined when there was nobody to compare with. */
     const round: Effect.Effect<RoundReport | undefined, string> = Effect.gen(function*() {
@@ -176,13 +167,12 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         const tree = current.tree(arc)
         if (tree === undefined || digests === undefined) continue
         const mine = tree.level(current.depth, 0, tree.leafCount)
-        mine.forEach((digest, leaf) => {
-          const theirs = digests[leaf] ?? { hi: 0, lo: 0 }
-          if (digestEquals(digest, theirs)) return
+        for (const leaf of differingLeaves(mine, digests.slice(0, tree.leafCount))) {
+          const [ours, theirs] = [mine[leaf]!, digests[leaf] ?? { hi: 0, lo: 0 }]
           const id = `${peer}/${arc}/${leaf}`
-          const state = `${digest.hi}:${digest.lo}/${theirs.hi}:${theirs.lo}`
+          const state = `${ours.hi}:${ours.lo}/${theirs.hi}:${theirs.lo}`
           if (fruitless.get(id) !== state) candidates.push({ id, state, range: leafRange(tree, leaf) })
-        })
+        }
       }
       const chosen = candidates.slice(0, MAX_LEAVES_PER_ROUND)
       const leaves = chosen.map((c) => c.range)
@@ -216,11 +206,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       })
     )
     // Each round is a trace of its own (Digests and Pull calls carry it to the peer).
-    const traced = Effect.suspend(() =>
-      telemetry.tracing && telemetry.sample(undefined)
-        ? Effect.withSpan(logged, "anti-entropy round", { root: true, captureStackTrace: false })
-        : logged
-    )
+    const traced = asRootSpan(telemetry, "anti-entropy round")(logged)
     yield* Effect.forkScoped(backgroundLoop("anti-entropy", metrics, traced, Schedule.spaced(config.antiEntropyInterval)))
 
     return { digests } as const

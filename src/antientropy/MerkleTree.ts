@@ -4,6 +4,22 @@ import { FULL_RING, type HashRange } from "../ring/hashRange.js"
 
 export const digestEquals = (a: Digest, b: Digest): boolean => a.hi === b.hi && a.lo === b.lo
 
+const EMPTY: Digest = { hi: 0, lo: 0 }
+
+/**
+ * The leaves, in ascending order, whose digests differ between two leaf
+ * levels of trees over the same arc and depth (a leaf missing on their side
+ * counts as empty). Anti-entropy compares whole leaf levels, not a top-down
+ * walk: one round trip for the level instead of one per tree level.
+ */
+export const differingLeaves = (mine: ReadonlyArray<Digest>, theirs: ReadonlyArray<Digest>): Array<number> => {
+  const out: Array<number> = []
+  for (let leaf = 0; leaf < Math.max(mine.length, theirs.length); leaf++) {
+    if (!digestEquals(mine[leaf] ?? EMPTY, theirs[leaf] ?? EMPTY)) out.push(leaf)
+  }
+  return out
+}
+
 /**
  * Deepest tree allowed: 2^21 nodes of 8 bytes is 16 MiB, and below it
  * `offset * leafCount` stays under 2^53, so leaf placement is exact.
@@ -271,38 +287,6 @@ export class MerkleTree {
     const out: Array<Digest> = []
     for (let node = width + from; node < width + to; node++) out.push({ hi: this.hi[node]!, lo: this.lo[node]! })
     return out
-  }
-
-  /**
-   * Leaves whose digests differ from `other`'s, in ascending order, found
-   * top-down: a subtree is entered only when its digests differ, so the
-   * number of node digests compared is at most 1 + 2 * depth per differing
-   * leaf (1 when the trees are equal). Both trees must cover the same range
-   * at the same depth.
-   */
-  diff(other: MerkleTree): { readonly leaves: ReadonlyArray<number>; readonly comparedNodes: number } {
-    if (other.depth !== this.depth || other.range.first !== this.range.first || other.range.count !== this.range.count) {
-      throw new RangeError("cannot compare trees of different depth or range")
-    }
-    this.refresh()
-    other.refresh()
-    const leaves: Array<number> = []
-    let comparedNodes = 0
-    const { hi, lo, leafCount } = this
-    const theirHi = other.hi
-    const theirLo = other.lo
-    const visit = (node: number): void => {
-      comparedNodes++
-      if (hi[node] === theirHi[node] && lo[node] === theirLo[node]) return
-      if (node >= leafCount) {
-        leaves.push(node - leafCount)
-        return
-      }
-      visit(2 * node)
-      visit(2 * node + 1)
-    }
-    visit(1)
-    return { leaves, comparedNodes }
   }
 
   private toggle(keyHash32: number, deltaHi: number, deltaLo: number): void {

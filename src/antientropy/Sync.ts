@@ -15,7 +15,7 @@ import type { BucketFloors } from "../store/forgetting.js"
 import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
-import { Telemetry } from "../telemetry/Telemetry.js"
+import { asRootSpan, Telemetry } from "../telemetry/Telemetry.js"
 import { RangeSet } from "./ArcTrees.js"
 
 /** Records per streamed chunk at most. */
@@ -207,10 +207,7 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
         )
       })
 
-    const traced = (view: ConfigView) => {
-      const round = follow(view)
-      return telemetry.tracing && telemetry.sample(undefined) ? Effect.withSpan(round, "sync pull", { root: true, captureStackTrace: false }) : round
-    }
+    const traced = (view: ConfigView) => asRootSpan(telemetry, "sync pull")(follow(view))
     // A newer configuration abandons a pull in progress and starts over against it.
     yield* Effect.forkScoped(
       ring.views.pipe(

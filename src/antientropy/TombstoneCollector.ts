@@ -2,6 +2,7 @@ import { Effect, Schedule } from "effect"
 import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
+import { replicateAll } from "../peer/replicateAll.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
 import type { Tombstone } from "../store/entry.js"
@@ -39,39 +40,21 @@ export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("ca
     const metrics = yield* Metrics
 
     /** The candidates each of whose other replicas acknowledged it at `view`'s epoch. */
-    const confirm = (view: ConfigView, candidates: ReadonlyArray<readonly [string, Tombstone]>) =>
-      Effect.async<Array<readonly [string, Tombstone]>>((resume) => {
-        const self = ring.identity().address
-        const confirmed: Array<readonly [string, Tombstone]> = []
-        let pending = 0
-        let sent = false
-        const settle = () => {
-          if (sent && pending === 0) resume(Effect.succeed(confirmed))
-        }
-        for (const candidate of candidates) {
-          const [key, tombstone] = candidate
-          const others = view.readReplicas(ring.hash(key)).filter((address) => address !== self)
-          if (others.length === 0) {
-            confirmed.push(candidate)
-            continue
-          }
-          let acks = 0
-          let answered = 0
-          const write = { version: V.copy(tombstone), value: undefined, expiresAtMs: 0 }
-          for (const peer of others) {
-            pending++
-            peers.replicate(peer, { key, write, epoch: view.epoch }, (reply) => {
-              pending--
-              answered++
-              if (confirmsTombstone(reply)) acks++
-              if (answered === others.length && acks === others.length) confirmed.push(candidate)
-              settle()
-            })
-          }
-        }
-        sent = true
-        settle()
+    const confirm = (view: ConfigView, candidates: ReadonlyArray<readonly [string, Tombstone]>) => {
+      const self = ring.identity().address
+      const asked = candidates.map((candidate) => ({
+        candidate,
+        others: view.readReplicas(ring.hash(candidate[0])).filter((address) => address !== self)
+      }))
+      const calls = asked.flatMap(({ candidate: [key, tombstone], others }) => {
+        const write = { version: V.copy(tombstone), value: undefined, expiresAtMs: 0 }
+        return others.map((peer) => ({ peer, request: { key, write, epoch: view.epoch } }))
       })
+      return Effect.map(replicateAll(peers, calls), (answers) => {
+        let next = 0
+        return asked.filter(({ others }) => answers.slice(next, (next += others.length)).every(confirmsTombstone)).map(({ candidate }) => candidate)
+      })
+    }
 
     const pass = Effect.gen(function*() {
       const view = ring.current()

@@ -1,6 +1,5 @@
 import { Duration, Effect, Layer, Random } from "effect"
-import { NodeConfig } from "../config/NodeConfig.js"
-import { formatHostPort } from "../config/parse.js"
+import { NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { fnv1a32 } from "../util/hash.js"
 import * as hlc from "./timestamp.js"
 import type { Version } from "./version.js"
@@ -49,7 +48,7 @@ export class Hlc extends Effect.Service<Hlc>()("cache/clock/Hlc", {
     const config = yield* NodeConfig
     // Both fit in 31 bits so that V8 keeps them as small integers inside
     // every stored entry instead of boxing them (32 bytes an entry saved).
-    const nodeId = fnv1a32(formatHostPort(config.addr)) >>> 1
+    const nodeId = fnv1a32(selfAddress(config)) >>> 1
     const generation = yield* Random.nextIntBetween(1, 0x7fffffff)
     return yield* make(nodeId, generation, Duration.toMillis(config.maxClockOffset))
   })

@@ -23,5 +23,5 @@ export const compare = (a: Version, b: Version): number =>
 
 export const max = (a: Version, b: Version): Version => (compare(a, b) >= 0 ? a : b)
 
-/** A copy that does not keep the (larger) object it was read from alive. */
+/** The bare version: keeps nothing of the (larger) object it was read from alive, and is what goes on the wire. */
 export const copy = (v: Version): Version => ({ hlc: v.hlc, nodeId: v.nodeId, generation: v.generation })

@@ -396,6 +396,9 @@ const invalid = (name: string, message: string) => Effect.fail(ConfigError.Inval
 /** The admin port's offset from the gRPC port when `ADMIN_ADDR` is not set (8080 -> 9080). */
 export const ADMIN_PORT_OFFSET = 1000
 
+/** This node's name in the cluster: its ADDR as "host:port", what peers dial and the ring lists. */
+export const selfAddress = (c: NodeConfigShape): string => parse.formatHostPort(c.addr)
+
 /** The address the gRPC server binds. */
 export const listenAddressOf = (c: NodeConfigShape): HostPort => Option.getOrElse(c.listenAddr, () => c.addr)
 

@@ -1,6 +1,5 @@
 import { Array as Arr, Duration, Effect, Random, Schedule } from "effect"
-import { NodeConfig } from "../config/NodeConfig.js"
-import { formatHostPort } from "../config/parse.js"
+import { NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { IndirectAck, MemberUpdate, ProbeAck, ProbeMessage } from "../protocol/membership.js"
 import type { MemberId } from "../protocol/placement.js"
@@ -40,7 +39,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     const metrics = yield* Metrics
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
-    const self = formatHostPort(config.addr)
+    const self = selfAddress(config)
     const probeTimeout = config.probeTimeout
     const table = new MemberTable(self, nowMs())
     const gossip = new GossipQueue(GOSSIP_QUEUE_MAX)

@@ -2,7 +2,7 @@ import { messagesOf, wireBytes } from "../protocol/limits.js"
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
 import { Duration, Effect, Layer, Option, Redacted, Schedule, Stream, type Tracer } from "effect"
 import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
-import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
+import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import {
   AntiEntropyServiceDefinition,
   MembershipServiceDefinition,
@@ -10,7 +10,6 @@ import {
   type ReplicaResult,
   ReplicaServiceDefinition
 } from "../generated/cluster/v1/cluster.js"
-import { formatHostPort } from "../config/parse.js"
 import type { PlacementRequest, PlacementResponse } from "../protocol/placement.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import * as codec from "./codec.js"
@@ -77,7 +76,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     const metrics = yield* Metrics
     // TLS (mutual with PEER_TLS_*) when this node's port speaks it: the cluster's nodes are configured alike.
     const { peer: channelCredentials } = yield* Tls
-    const self = formatHostPort(config.addr)
+    const self = selfAddress(config)
     const secret = Option.map(config.clusterSecret, Redacted.value)
     const metadata = Option.match(secret, {
       onNone: () => undefined,

@@ -11,14 +11,13 @@ import type { Value, Write } from "../store/entry.js"
  * both ends of a peer call. Nothing outside peer/ and grpc/ sees these.
  */
 
-const toPbVersion = (v: Version) => ({ hlc: v.hlc, nodeId: v.nodeId, generation: v.generation })
 const fromPbVersion = (v: { hlc: number; nodeId: number; generation: number } | undefined): Version =>
   v === undefined ? V.ZERO : { hlc: v.hlc, nodeId: v.nodeId, generation: v.generation }
 const payload = (value: Value) =>
   typeof value === "string" ? { value } : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }
 
 const encodeWrite = (write: Write): pb.ReplicaWrite => ({
-  version: toPbVersion(write.version),
+  version: V.copy(write.version),
   ...(write.value === undefined ? {} : payload(write.value)),
   tombstone: write.value === undefined,
   expiresAtMs: write.expiresAtMs
@@ -48,8 +47,8 @@ export const encodePullChunk = (chunk: PullChunk): pb.PullResponse => ({
   records: chunk.records.map(({ key, write }) => ({ key, write: encodeWrite(write) })),
   floors: (chunk.floors ?? []).map(({ bucket, forgotten, collected }) => ({
     bucket,
-    forgotten: toPbVersion(forgotten),
-    collected: toPbVersion(collected)
+    forgotten: V.copy(forgotten),
+    collected: V.copy(collected)
   }))
 })
 
@@ -71,15 +70,15 @@ const base = { version: undefined, expiresAtMs: 0, existed: false, epoch: 0, rea
 export const encodeReply = (reply: ReplicaReply): pb.ReplicaResult => {
   switch (reply._tag) {
     case "Found":
-      return { ...base, kind: K.KIND_FOUND, version: toPbVersion(reply.version), ...payload(reply.value), expiresAtMs: reply.expiresAtMs }
+      return { ...base, kind: K.KIND_FOUND, version: V.copy(reply.version), ...payload(reply.value), expiresAtMs: reply.expiresAtMs }
     case "Deleted":
-      return { ...base, kind: K.KIND_DELETED, version: toPbVersion(reply.version) }
+      return { ...base, kind: K.KIND_DELETED, version: V.copy(reply.version) }
     case "Absent":
-      return { ...base, kind: K.KIND_ABSENT, version: toPbVersion(reply.watermark) }
+      return { ...base, kind: K.KIND_ABSENT, version: V.copy(reply.watermark) }
     case "Applied":
       return { ...base, kind: K.KIND_APPLIED, existed: reply.existed }
     case "Stale":
-      return { ...base, kind: K.KIND_STALE, version: toPbVersion(reply.current) }
+      return { ...base, kind: K.KIND_STALE, version: V.copy(reply.current) }
     case "NotReady":
       return { ...base, kind: K.KIND_NOT_READY }
     case "WrongEpoch":

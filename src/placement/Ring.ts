@@ -1,5 +1,5 @@
 import { Deferred, Duration, Effect, FiberId, FiberSet, Option, Random, Schedule, Stream, SubscriptionRef } from "effect"
-import { NodeConfig } from "../config/NodeConfig.js"
+import { NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { Membership } from "../membership/Membership.js"
 import { PeerClient } from "../peer/PeerClient.js"
@@ -12,8 +12,6 @@ import { Metrics } from "../telemetry/Metrics.js"
 import type { ConfigView, RingSettings } from "./ConfigView.js"
 import { type Outbound, PlacementCore } from "./PlacementCore.js"
 
-/** Virtual nodes per member unless `VNODES` says otherwise. */
-export const DEFAULT_VNODES = 256
 /** How often the placement core is given the chance to act. */
 const TICK = Duration.millis(50)
 /** How often requests repeat (formation hellos, joins, leaves, reports, barrier polls). */
@@ -39,7 +37,7 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const hash: Hash32 = yield* Effect.promise(loadXxHash32)
     const settings: RingSettings = { vnodes: config.vnodes, replicas: config.replicationFactor, hash }
-    const address = formatHostPort(config.addr)
+    const address = selfAddress(config)
     const seeds = [...new Set([address, ...config.peers.map(formatHostPort)])].sort()
     const core = new PlacementCore({ address, generation: yield* newGeneration }, {
       seeds,

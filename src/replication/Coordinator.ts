@@ -2,8 +2,7 @@ import { Duration, Effect, Fiber, Option, Random, Runtime } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
-import { NodeConfig } from "../config/NodeConfig.js"
-import { formatHostPort } from "../config/parse.js"
+import { NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { PeerError } from "../peer/PeerError.js"
 import type { ConfigView } from "../placement/ConfigView.js"
@@ -78,7 +77,7 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
     const { tracing } = yield* Telemetry
     const clock = yield* Effect.clock
     const spanFactory = { tracer: yield* Effect.tracer, clock }
-    const self = formatHostPort(config.addr)
+    const self = selfAddress(config)
     const maxClockOffsetMs = Duration.toMillis(config.maxClockOffset)
 
     /** Spans for the replica calls of the current client call: only when it is traced and sampled. */

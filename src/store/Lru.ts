@@ -178,11 +178,6 @@ export class LruShard {
     return dropped
   }
 
-  /** Live keys from least to most recently used (for tests). */
-  *keys(): Generator<string> {
-    for (const [key, record] of this.records) if (record instanceof Entry) yield key
-  }
-
   /** Every record physically held, expired or not: what change notifications are relative to. */
   held(): IterableIterator<[string, Entry | Tombstone]> {
     return this.records.entries()

@@ -2,8 +2,8 @@ import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Config, type ConfigError, Context, Effect, Layer, Option } from "effect"
-import { NodeConfig, setting } from "../config/NodeConfig.js"
-import { formatHostPort, parseChoice } from "../config/parse.js"
+import { NodeConfig, selfAddress, setting } from "../config/NodeConfig.js"
+import { parseChoice } from "../config/parse.js"
 import { PACKAGE_VERSION } from "../config/version.js"
 import * as env from "./otelEnv.js"
 
@@ -22,6 +22,15 @@ export interface TelemetryShape {
    */
   readonly sample: (parentSampled: boolean | undefined) => boolean
 }
+
+/**
+ * `effect` as a trace of its own (a background round, not part of any call),
+ * when tracing is on and the sampler takes it; decided each time it runs.
+ */
+export const asRootSpan = (telemetry: TelemetryShape, name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() =>
+    telemetry.tracing && telemetry.sample(undefined) ? Effect.withSpan(effect, name, { root: true, captureStackTrace: false }) : effect
+  )
 
 /** Tracing settings from the standard OpenTelemetry variables. */
 export interface TracingSettings {
@@ -100,7 +109,7 @@ export class Telemetry extends Context.Tag("cache/telemetry/Telemetry")<Telemetr
       const resource = OtelResource.layer({
         serviceName: tracing.serviceName,
         serviceVersion: PACKAGE_VERSION,
-        attributes: { "service.instance.id": formatHostPort(node.addr), ...tracing.attributes }
+        attributes: { "service.instance.id": selfAddress(node), ...tracing.attributes }
       })
       const provider = Layer.scoped(
         OtelTracer.OtelTracerProvider,

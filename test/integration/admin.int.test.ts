@@ -5,6 +5,7 @@ import { promisify } from "node:util"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { ringRanges } from "../../src/admin/ringView.js"
+import { defaults } from "../../src/config/NodeConfig.js"
 import { loadXxHash32 } from "../../src/ring/keyHash.js"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { adminCall, adminGet, parseMetrics } from "../../testkit/admin.js"
@@ -68,7 +69,7 @@ describe("the admin API, /metrics and the CLI against a real three-node cluster"
     for (const member of ring.members) expect(member.replicaShare).toBeCloseTo(1, 9)
     expect(ring.members.reduce((sum, m) => sum + m.primaryShare, 0)).toBeCloseTo(1, 9)
     const hash = await loadXxHash32()
-    const expected = HashRing.build(addresses, { vnodes: 256, replicas: 3, hash })
+    const expected = HashRing.build(addresses, { vnodes: defaults.vnodes, replicas: 3, hash })
     expect(ring.ranges).toEqual(ringRanges(expected).map((r) => ({ ...r, replicas: [...r.replicas] })))
     // Every node routes with the same ring: the digests agree.
     const digests = await Promise.all(admins.map((admin) => adminCall(admin, (c) => c.Ring({ ranges: false }), TOKEN)))

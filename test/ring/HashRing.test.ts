@@ -2,14 +2,14 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { HashRing } from "../../src/ring/HashRing.js"
 import { type Hash32, loadXxHash32 } from "../../src/ring/keyHash.js"
-import { DEFAULT_VNODES } from "../../src/placement/Ring.js"
+import { defaults } from "../../src/config/NodeConfig.js"
 
 let hash: Hash32
 beforeAll(async () => {
   hash = await loadXxHash32()
 })
 const nodes = (n: number) => Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}:8080`)
-const ring = (members: ReadonlyArray<string>, replicas = 3) => HashRing.build(members, { vnodes: DEFAULT_VNODES, replicas, hash })
+const ring = (members: ReadonlyArray<string>, replicas = 3) => HashRing.build(members, { vnodes: defaults.vnodes, replicas, hash })
 const keys = Array.from({ length: 20_000 }, (_, i) => `user:${i}`)
 
 describe("HashRing", () => {

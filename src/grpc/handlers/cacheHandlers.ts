@@ -2,7 +2,7 @@ import { Effect, Exit, FiberId, Option, Runtime } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { InvalidArgument } from "../../api/ApiError.js"
 import type { ApiError, CacheApi } from "../../api/CacheApi.js"
-import type { Version } from "../../clock/version.js"
+import * as V from "../../clock/version.js"
 import * as pb from "../../generated/pb/cache.js"
 import type { Consistency } from "../../replication/consistency.js"
 import type { FoundValue, WriteOutcome } from "../../replication/Coordinator.js"
@@ -12,7 +12,6 @@ import { statusOfExit, toServerError } from "../status.js"
 
 const SERVICE = "pb.CacheService"
 
-const toPbVersion = (v: Version): pb.Version => ({ hlc: v.hlc, nodeId: v.nodeId, generation: v.generation })
 
 const CONSISTENCY: ReadonlyArray<Consistency | undefined> = [undefined, "ONE", "QUORUM", "ALL"]
 
@@ -144,10 +143,10 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
     const { expiresAtMs, value, version } = found.value
     const ttlRemainingMs = expiresAtMs === 0 ? 0 : Math.max(1, expiresAtMs - nowMs())
     return typeof value === "string"
-      ? { value, version: toPbVersion(version), ttlRemainingMs }
-      : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), version: toPbVersion(version), ttlRemainingMs }
+      ? { value, version: V.copy(version), ttlRemainingMs }
+      : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), version: V.copy(version), ttlRemainingMs }
   }
-  const toWriteResponse = ({ version, existed }: WriteOutcome) => ({ version: toPbVersion(version), existed })
+  const toWriteResponse = ({ version, existed }: WriteOutcome) => ({ version: V.copy(version), existed })
 
   return {
     async set(request, context) {
@@ -160,7 +159,7 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
         client: context.peer
       })
       const { version } = await serve("Set", request.key, consistency, effect, context)
-      return { version: toPbVersion(version) }
+      return { version: V.copy(version) }
     },
     async get(request, context) {
       const consistency = consistencyOf(request.consistency)
