@@ -117,6 +117,26 @@ describe("Ring agreement over SWIM (real services, in-memory network)", () => {
       yield* advanceUntil(() => [a, b, c].every((n) => n.ring.current()?.config.members.length === 3 && n.ring.current()?.stable === true), Duration.seconds(20))
       expect(a.ring.status()).toBe("member")
     }))
+
+  it.scoped("removes no healthy member when a node cut off past its removal comes back with stale failure verdicts", () =>
+    Effect.gen(function*() {
+      // Slow probes: the healthy nodes take a while to be heard from again, so the verdicts A formed while cut off linger.
+      const network = new MemoryNetwork(Duration.seconds(1))
+      network.faults.delay = Duration.millis(2)
+      const slow = { ...fast, probeInterval: Duration.seconds(2) }
+      const [a, b, c] = [yield* simNode(network, A, [B, C], slow), yield* simNode(network, B, [A, C], slow), yield* simNode(network, C, [A, B], slow)]
+      yield* advanceUntil(() => [a!, b!, c!].every((n) => hasStableRing(n, [A, B, C])), Duration.seconds(10))
+      isolate(network, A, [B, C])
+      yield* advanceUntil(() => [b!, c!].every((n) => hasStableRing(n, [B, C])) && statusOf(a!, C)?.status === "dead", Duration.seconds(60))
+      const healedAt = b!.ring.epoch()
+      network.faults.cut.clear()
+      yield* advanceUntil(() => [a!, b!, c!].every((n) => hasStableRing(n, [A, B, C]) && n.ring.status() === "member"), Duration.seconds(30))
+      yield* TestClock.adjust("20 seconds")
+      // Every configuration agreed since the heal still names B and C: A's verdicts from the cut are no evidence.
+      const since = b!.ring.history().filter((v) => v.config.epoch > healedAt).map((v) => v.config.members.map((m) => m.address))
+      expect(since.filter((members) => !members.includes(B) || !members.includes(C))).toEqual([])
+      expect([a!, b!, c!].map((n) => n.ring.status())).toEqual(["member", "member", "member"])
+    }))
 })
 
 const E = "10.0.0.5:8080"
