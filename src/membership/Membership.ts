@@ -134,7 +134,7 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       return order.shift()
     })
 
-    const protocolPeriod = Effect.gen(function*() {
+    const rotation = Effect.gen(function*() {
       const target = yield* nextTarget
       if (target !== undefined && !(yield* probe(target)) && !(yield* probeIndirectly(target))) {
         yield* announce([table.suspect(target, nowMs())])
@@ -142,6 +142,13 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
       const timeoutMs = suspicionTimeoutMs(Duration.toMillis(config.probeInterval), config.suspicionMultiplier, clusterSize())
       yield* announce(table.expireSuspects(nowMs(), timeoutMs))
     })
+    // Members held dead are pinged every period too (a direct ping, no verdict when it fails): one that
+    // answers is alive again. Otherwise a verdict formed while this node was cut off would last until the
+    // dead member happened to ping it, which it never does if it holds this node dead as well.
+    const recheckDead = Effect.suspend(() =>
+      Effect.forEach(table.dead(), probe, { concurrency: "unbounded", discard: true })
+    )
+    const protocolPeriod = Effect.all([rotation, recheckDead], { concurrency: "unbounded", discard: true })
     yield* Effect.forkScoped(backgroundLoop("membership", metrics, protocolPeriod, Schedule.spaced(config.probeInterval)))
 
     // Leaving: mark ourselves left and tell a few members directly (for their failure detectors only).

@@ -147,6 +147,13 @@ export class MemberTable {
   }
 
   /** Members worth probing: alive or suspect (a suspect may still answer), not self. */
+  /** Members the ring still names that this node holds dead: pinged apart from the rotation, to notice them back. */
+  dead(): ReadonlyArray<string> {
+    const out: Array<string> = []
+    for (const record of this.records.values()) if (record.status === "dead") out.push(record.address)
+    return out
+  }
+
   probeable(): ReadonlyArray<string> {
     const out: Array<string> = []
     for (const record of this.records.values()) {

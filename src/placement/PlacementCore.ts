@@ -87,6 +87,8 @@ const sortedEqual = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.le
 export class PlacementCore {
   private view: ConfigView | undefined
   private installedAtMs = 0
+  /** When this node last became a member: it judges others dead only on what it saw since. */
+  private memberSinceMs = 0
   private readonly views: Array<ConfigView> = []
   private syncedEpoch = 0
   private acceptor = new AcceptorState(1)
@@ -171,6 +173,7 @@ export class PlacementCore {
     const view = this.settings.viewOf?.(config) ?? ConfigView.build(config, this.settings.ring)
     this.view = view
     this.installedAtMs = nowMs
+    if (view.isMember(this.self) && previous?.isMember(this.self) !== true) this.memberSinceMs = nowMs
     this.views.push(view)
     if (this.views.length > HISTORY) this.views.shift()
     this.epochs.set(this.self.address, config.epoch)
@@ -451,7 +454,11 @@ export class PlacementCore {
       reachable: (address) =>
         address === this.self.address || liveness.reachable(address) ||
         (this.joiners.get(address)?.verified === true && view.identityOf(address) === undefined),
-      deadForMs: (address) => (address === this.self.address ? undefined : liveness.deadForMs(address)),
+      // A verdict formed before this node (re)joined, while it was cut off, is no evidence of a death now.
+      deadForMs: (address) => {
+        const deadFor = address === this.self.address ? undefined : liveness.deadForMs(address)
+        return deadFor === undefined ? undefined : Math.min(deadFor, nowMs - this.memberSinceMs)
+      },
       joiners: [...this.joiners.values()].filter((j) => j.verified).map((j) => j.member),
       leavers: [...this.leavers.values()],
       removals: [...this.removals.values()],

@@ -137,6 +137,15 @@ describe("MemberTable", () => {
       expect(table.heardFrom(M, 1, 6)).toBeUndefined()
     })
 
+    it("lists the members held dead apart from the probe rotation, so they are pinged until one answers", () => {
+      const table = tracking("dead@0")
+      expect(table.dead()).toEqual([M])
+      expect(table.probeable()).toEqual([OTHER])
+      table.heardFrom(M, 1, 5)
+      expect(table.dead()).toEqual([])
+      expect(table.probeable()).toEqual([M, OTHER])
+    })
+
     it("declares the member dead at once when another process answers at its address (it restarted)", () => {
       const table = tracking()
       expect(table.heardFrom(M, 2, 5)).toEqual(at("dead@0"))

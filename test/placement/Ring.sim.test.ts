@@ -123,7 +123,7 @@ describe("Ring agreement over SWIM (real services, in-memory network)", () => {
       // Slow probes: the healthy nodes take a while to be heard from again, so the verdicts A formed while cut off linger.
       const network = new MemoryNetwork(Duration.seconds(1))
       network.faults.delay = Duration.millis(2)
-      const slow = { ...fast, probeInterval: Duration.seconds(2) }
+      const slow = { ...fast, probeInterval: Duration.seconds(1) }
       const [a, b, c] = [yield* simNode(network, A, [B, C], slow), yield* simNode(network, B, [A, C], slow), yield* simNode(network, C, [A, B], slow)]
       yield* advanceUntil(() => [a!, b!, c!].every((n) => hasStableRing(n, [A, B, C])), Duration.seconds(10))
       isolate(network, A, [B, C])
