@@ -1,10 +1,11 @@
 import { Effect, Random, Schedule, Stream } from "effect"
 import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
+import type { PeerError } from "../peer/PeerError.js"
 import { replicateAll } from "../peer/replicateAll.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
-import { type ArcDigests, type DigestsRequest, maxDigestArcs } from "../protocol/movement.js"
+import { type ArcDigests, type DigestsRequest, EpochMismatch, maxDigestArcs } from "../protocol/movement.js"
 import { HashRing } from "../ring/HashRing.js"
 import { type Entry, Tombstone } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
@@ -112,11 +113,11 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
      * ring as the asker. `level` must be at most ARC_TREE_DEPTH (the gRPC
      * handler checks it).
      */
-    const digests = (request: DigestsRequest): Effect.Effect<ReadonlyArray<ArcDigests>, string> =>
+    const digests = (request: DigestsRequest): Effect.Effect<ReadonlyArray<ArcDigests>, EpochMismatch> =>
       Effect.suspend(() => {
         const current = trees
         if (treesOf?.epoch !== request.epoch || ring.current() !== treesOf) {
-          return Effect.fail(`${self} is not summarising epoch ${request.epoch} (at ${ring.epoch()})`)
+          return Effect.fail(new EpochMismatch({ node: self, at: ring.epoch(), asked: request.epoch, what: "digests" }))
         }
         return Effect.succeed(request.arcs.map((arc) => {
           const tree = current.tree(arc)
@@ -134,7 +135,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       })
 
     /** One round against a random co-replica; undefined when there was nobody to compare with. */
-    const round: Effect.Effect<RoundReport | undefined, string> = Effect.gen(function*() {
+    const round: Effect.Effect<RoundReport | undefined, PeerError> = Effect.gen(function*() {
       const current = trees
       const view = treesOf
       // Only on a stable ring, summarised for this very configuration, as one of its members.
@@ -149,8 +150,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         const most = maxDigestArcs(level, messageBudgetBytes(config))
         const parts = Array.from({ length: Math.ceil(arcs.length / most) }, (_, i) => arcs.slice(i * most, (i + 1) * most))
         return Effect.forEach(parts, (part) => peers.digests(peer, { epoch, arcs: part, level })).pipe(
-          Effect.map((answers) => answers.flat()),
-          Effect.mapError((error) => error.message)
+          Effect.map((answers) => answers.flat())
         )
       }
 
@@ -183,8 +183,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
           sync.apply(chunk.records)
           metrics.moved("antientropy_pulled", chunk.records.length, wireBytesOf(chunk.records))
           return count + chunk.records.length
-        }),
-        Effect.mapError((error) => error.message)
+        })
       )
       report.pushed = yield* pushTo(peer, new RangeSet(leaves), epoch)
       // Remember the exchanged leaves as they were: if both sides still look
@@ -200,9 +199,9 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
           ? Effect.logInfo("anti-entropy exchanged differing records").pipe(Effect.annotateLogs({ ...report }))
           : Effect.void
       }),
-      Effect.catchAll((reason) => {
+      Effect.catchAll((error) => {
         metrics.antiEntropyRound("skipped")
-        return Effect.logDebug("anti-entropy round skipped").pipe(Effect.annotateLogs({ reason }))
+        return Effect.logDebug("anti-entropy round skipped").pipe(Effect.annotateLogs({ reason: error.message }))
       })
     )
     // Each round is a trace of its own (Digests and Pull calls carry it to the peer).

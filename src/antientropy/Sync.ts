@@ -7,7 +7,7 @@ import type { ConfigView } from "../placement/ConfigView.js"
 import { pullPlan } from "../placement/movement.js"
 import { Ring } from "../placement/Ring.js"
 import { messagesOf, recordProblem, wireBytes } from "../protocol/limits.js"
-import { FLOORS_PER_CHUNK, type PullChunk, type PulledRecord, type PullRequest } from "../protocol/movement.js"
+import { EpochMismatch, FLOORS_PER_CHUNK, type PullChunk, type PulledRecord, type PullRequest } from "../protocol/movement.js"
 import { TokenBucket } from "../ratelimit/tokenBucket.js"
 import type { HashRange } from "../ring/hashRange.js"
 import { Entry, type Tombstone, type Write } from "../store/entry.js"
@@ -85,14 +85,16 @@ export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
      * that configuration from the requester first; when ahead, it refuses,
      * and the requester learns the newer one and pulls again for it.
      */
-    const atEpoch = (request: PullRequest): Effect.Effect<void, string> =>
+    const atEpoch = (request: PullRequest): Effect.Effect<void, EpochMismatch> =>
       Effect.gen(function*() {
         if (ring.epoch() < request.epoch) yield* Effect.timeoutOption(ring.learn(request.epoch, request.requester), config.rpcTimeout)
         const epoch = ring.epoch()
-        if (epoch !== request.epoch) return yield* Effect.fail(`${ring.identity().address} is at epoch ${epoch}, not ${request.epoch}`)
+        if (epoch !== request.epoch) {
+          return yield* new EpochMismatch({ node: ring.identity().address, at: epoch, asked: request.epoch, what: "pull" })
+        }
       })
 
-    const serve = (request: PullRequest): Stream.Stream<PullChunk, string> =>
+    const serve = (request: PullRequest): Stream.Stream<PullChunk, EpochMismatch> =>
       Stream.unwrap(Effect.gen(function*() {
         yield* atEpoch(request)
         const within = new RangeSet(request.ranges)

@@ -1,6 +1,7 @@
 import { Cause, Exit, Option } from "effect"
 import { ServerError, Status } from "nice-grpc"
 import type { ApiError } from "../api/CacheApi.js"
+import type { EpochMismatch } from "../protocol/movement.js"
 
 /** The gRPC status for each expected failure. The only place that knows this mapping. */
 export const statusOf = (error: ApiError): Status => {
@@ -17,6 +18,13 @@ export const statusOf = (error: ApiError): Status => {
       return Status.ABORTED
   }
 }
+
+/**
+ * The status of a refused pull or digest request: FAILED_PRECONDITION, so
+ * the asker retries later. UNAVAILABLE would make its client drop a healthy
+ * connection, failing every call in flight on it.
+ */
+export const movementStatusOf = (_error: EpochMismatch): Status => Status.FAILED_PRECONDITION
 
 /** The status of a failed call's cause: its typed error's, CANCELLED when the client went away, INTERNAL for a defect. */
 const statusOfCause = (cause: Cause.Cause<ApiError>): Status => {

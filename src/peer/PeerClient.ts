@@ -1,6 +1,6 @@
 import { Context, type Effect, type Stream } from "effect"
 import type { IndirectAck, ProbeAck, ProbeMessage } from "../protocol/membership.js"
-import type { ArcDigests, DigestsRequest, PullChunk, PullRequest } from "../protocol/movement.js"
+import type { ArcDigests, DigestsRequest, EpochMismatch, PullChunk, PullRequest } from "../protocol/movement.js"
 import type { PlacementRequest, PlacementResponse } from "../protocol/placement.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import type { PeerError } from "./PeerError.js"
@@ -25,10 +25,10 @@ export interface PeerEndpoint {
   readonly ping: (message: ProbeMessage) => Effect.Effect<ProbeAck>
   readonly pingReq: (message: ProbeMessage) => Effect.Effect<IndirectAck>
   readonly placement: (request: PlacementRequest) => Effect.Effect<PlacementResponse>
-  /** Fails with a reason when this node cannot answer at the requester's epoch. */
-  readonly pull: (request: PullRequest) => Stream.Stream<PullChunk, string>
-  /** Fails with a reason when this node is not at the asker's epoch. */
-  readonly digests: (request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, string>
+  /** Fails when this node cannot answer at the requester's epoch. */
+  readonly pull: (request: PullRequest) => Stream.Stream<PullChunk, EpochMismatch>
+  /** Fails when this node is not at the asker's epoch. */
+  readonly digests: (request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, EpochMismatch>
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Duration, Effect, Layer, Runtime, Stream } from "effect"
+import type { EpochMismatch } from "../protocol/movement.js"
 import type { ReplicaReply } from "../protocol/replica.js"
 import { type PeerClientShape, PeerClient, type PeerEndpoint } from "./PeerClient.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
@@ -37,6 +38,9 @@ export class MemoryNetwork {
     return Layer.effect(PeerClient, Effect.map(Effect.runtime<never>(), (runtime) => makeClient(this, self, runtime)))
   }
 }
+
+/** A refusal reaches the asker as it does over gRPC: the peer is unavailable for this, with the reason. */
+const refused = (address: string, error: EpochMismatch) => new PeerUnavailable({ address, reason: `FAILED_PRECONDITION: ${error.message}` })
 
 const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runtime<never>): PeerClientShape => {
   const timeoutMs = Duration.toMillis(network.timeout)
@@ -79,13 +83,11 @@ const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runti
     placement: (address, request) => deliver(address, (endpoint) => endpoint.placement(request)),
     digests: (address, request) =>
       deliver(address, (endpoint) => Effect.either(endpoint.digests(request))).pipe(
-        Effect.flatMap((answer) =>
-          answer._tag === "Right" ? Effect.succeed(answer.right) : Effect.fail(new PeerUnavailable({ address, reason: answer.left }))
-        )
+        Effect.flatMap((answer) => (answer._tag === "Right" ? Effect.succeed(answer.right) : Effect.fail(refused(address, answer.left))))
       ),
     pull: (address, request) =>
       Stream.unwrap(deliver(address, (endpoint) => Effect.succeed(endpoint.pull(request)))).pipe(
-        Stream.mapError((reason) => (typeof reason === "string" ? new PeerUnavailable({ address, reason }) : reason))
+        Stream.mapError((error) => (error._tag === "EpochMismatch" ? refused(address, error) : error))
       ),
     disconnect: () => undefined
   }

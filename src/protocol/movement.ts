@@ -1,3 +1,4 @@
+import { Schema } from "effect"
 import type { HashRange } from "../ring/hashRange.js"
 import type { Write } from "../store/entry.js"
 import type { BucketFloors } from "../store/forgetting.js"
@@ -56,4 +57,20 @@ export const maxDigestArcs = (level: number, budgetBytes: number): number =>
 export interface ArcDigests {
   readonly arc: number
   readonly digests: ReadonlyArray<Digest> | undefined
+}
+
+/**
+ * A pull or a digest request refused because this node is not at the
+ * asker's ring epoch: the asker learns the newer ring (or waits for this
+ * node to) and asks again. Over gRPC it is FAILED_PRECONDITION (status.ts).
+ */
+export class EpochMismatch extends Schema.TaggedError<EpochMismatch>()("EpochMismatch", {
+  node: Schema.String,
+  at: Schema.Number,
+  asked: Schema.Number,
+  what: Schema.Literal("pull", "digests")
+}) {
+  override get message(): string {
+    return `${this.node} cannot answer ${this.what} for epoch ${this.asked} now (it is at ${this.at})`
+  }
 }

@@ -48,7 +48,7 @@ describe("a node started with the real entry point", () => {
       )
       expect(await statusOf(antiEntropy.digests({ epoch: 1, arcs: [], level: 99 }))).toMatch(/^INVALID_ARGUMENT: no level 99/)
       expect(await statusOf(antiEntropy.digests({ epoch: 7, arcs: [1], level: 0 }))).toMatch(
-        /^FAILED_PRECONDITION: .* is not summarising epoch 7 \(at 1\)/
+        /^FAILED_PRECONDITION: .* cannot answer digests for epoch 7 now \(it is at 1\)/
       )
       expect((await antiEntropy.digests({ epoch: 1, arcs: [], level: 0 })).arcs).toEqual([])
     } finally {

@@ -1,5 +1,6 @@
 import { Effect, Option, Runtime, Stream } from "effect"
 import { type Metadata, ServerError, Status } from "nice-grpc"
+import { movementStatusOf } from "../status.js"
 import type {
   AntiEntropyServiceImplementation,
   Member,
@@ -189,9 +190,7 @@ export const makePlacementHandlers = (endpoint: PeerEndpoint, runtime: Runtime.R
 
 /**
  * `cluster.v1.AntiEntropyService`: a pull streamed chunk by chunk. A refusal
- * (rings differ, operations still in flight) is FAILED_PRECONDITION: the
- * puller retries later; UNAVAILABLE would make its client drop a healthy
- * connection, failing every call in flight on it.
+ * (rings differ) gets its status from `movementStatusOf`.
  */
 export const makeAntiEntropyHandlers = (
   endpoint: PeerEndpoint,
@@ -217,7 +216,7 @@ export const makeAntiEntropyHandlers = (
       const pulled = endpoint.pull({ requester: request.requester, epoch: request.epoch, ranges: request.ranges, floors: request.floors })
       const options = spanOptions("Pull", metadata)
       const chunks = (options === undefined ? pulled : Stream.withSpan(pulled, name("Pull"), options)).pipe(
-        Stream.mapError((reason) => new ServerError(Status.FAILED_PRECONDITION, reason)),
+        Stream.mapError((error) => new ServerError(movementStatusOf(error), error.message)),
         Stream.map(codec.encodePullChunk)
       )
       // Each chunk is produced only when the previous one has been written: back-pressure end to end.
@@ -238,7 +237,7 @@ export const makeAntiEntropyHandlers = (
         options === undefined ? digests : Effect.withSpan(digests, name("Digests"), options),
         { signal }
       )
-      if (answer._tag === "Left") throw new ServerError(Status.FAILED_PRECONDITION, answer.left)
+      if (answer._tag === "Left") throw new ServerError(movementStatusOf(answer.left), answer.left.message)
       return { arcs: answer.right.map(codec.encodeArcDigests) }
     }
   }
