@@ -9,7 +9,7 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import { Duration, Effect, FiberSet, Option, Redacted, type Scope } from "effect"
 import { adminAddressOf, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort, isLoopbackHost } from "../config/parse.js"
-import { ServerStartError } from "../grpc/GrpcServer.js"
+import { ServerStartError } from "../config/startupError.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { bearerCheck, type BearerVerdict } from "./bearer.js"
 import { type BoundedBody, discardRest, readBounded } from "./boundedBody.js"

@@ -1,5 +1,5 @@
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
-import { Duration, Effect, Option, Schedule, Schema } from "effect"
+import { Duration, Effect, Option, Schedule } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
@@ -30,18 +30,9 @@ import { Store } from "../store/ShardedStore.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { inShutdown } from "../telemetry/background.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
+import { ServerStartError } from "../config/startupError.js"
 import { CallGate, makeCacheHandlers } from "./handlers/cacheHandlers.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
-
-/** The listener could not be opened (address in use, host not resolvable, ...). */
-export class ServerStartError extends Schema.TaggedError<ServerStartError>()("ServerStartError", {
-  address: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `cannot listen on ${this.address}: ${this.reason}`
-  }
-}
 
 const CACHE_SERVICE = "pb.CacheService"
 const HEALTH_SERVICE = "grpc.health.v1.Health"

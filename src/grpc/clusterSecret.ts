@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Redacted } from "effect"
 import { type CallContext, type ServerMiddleware, ServerError, Status } from "nice-grpc"
-import { CLUSTER_SECRET_HEADER } from "../peer/PeerPool.js"
+import { CLUSTER_SECRET_HEADER } from "../protocol/headers.js"
 
 const digest = (text: string) => createHash("sha256").update(text).digest()
 

@@ -16,15 +16,13 @@ import * as codec from "./codec.js"
 import { decodeGossip, encodeMember } from "./membershipCodec.js"
 import * as placementCodec from "./placementCodec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
+import { CLUSTER_SECRET_HEADER } from "../protocol/headers.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 import { ReplicaStream } from "./replicaStream.js"
 import { Tls } from "../security/Tls.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
-
-/** Metadata key that carries CLUSTER_SECRET on internal calls. */
-export const CLUSTER_SECRET_HEADER = "x-cluster-secret"
 
 /** Stream messages to one peer awaiting answers at a time; batches made meanwhile wait and leave together. */
 const STREAM_OUTSTANDING = 1

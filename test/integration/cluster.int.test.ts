@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { createChannel, createClient, Metadata } from "nice-grpc"
 import { ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
-import { CLUSTER_SECRET_HEADER } from "../../src/peer/PeerPool.js"
+import { CLUSTER_SECRET_HEADER } from "../../src/protocol/headers.js"
 import { Consistency } from "../../src/generated/pb/cache.js"
 import { connect, statusOf } from "../../testkit/clients.js"
 import { clusterReady, freePort, type NodeProcess, ringOf, spawnNode } from "../../testkit/nodeProcess.js"

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js"
-import { CLUSTER_SECRET_HEADER } from "../../../src/peer/PeerPool.js"
+import { CLUSTER_SECRET_HEADER } from "../../../src/protocol/headers.js"
 import { createAuthority, issueCertificate } from "../../../src/security/certificates.js"
 import { current, pemDir } from "../../../testkit/tls.js"
 
