@@ -7,7 +7,7 @@ import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
 import { type ArcDigests, type DigestsRequest, EpochMismatch, maxDigestArcs } from "../protocol/movement.js"
 import { HashRing } from "../ring/HashRing.js"
-import { type Entry, Tombstone } from "../store/entry.js"
+import { type Entry, Tombstone, toWrite } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import { backgroundLoop, survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
@@ -17,7 +17,7 @@ import type { HashRange } from "../ring/hashRange.js"
 import { differingLeaves, digestEquals, entryDigest } from "./MerkleTree.js"
 import { filterSliced, forEachSliced } from "./sliced.js"
 import { wireBytes } from "../protocol/limits.js"
-import { Sync, toWrite, wireBytesOf } from "./Sync.js"
+import { Sync, wireBytesOf } from "./Sync.js"
 
 /** Arcs whose leaves one round compares at most. */
 const MAX_ARCS_PER_ROUND = 64

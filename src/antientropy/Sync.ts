@@ -1,6 +1,5 @@
 import { Chunk, Duration, Effect, Option, Stream } from "effect"
 import { Hlc } from "../clock/Hlc.js"
-import * as V from "../clock/version.js"
 import { messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { ConfigView } from "../placement/ConfigView.js"
@@ -10,7 +9,7 @@ import { messagesOf, recordProblem, wireBytes } from "../protocol/limits.js"
 import { EpochMismatch, FLOORS_PER_CHUNK, type PullChunk, type PulledRecord, type PullRequest } from "../protocol/movement.js"
 import { TokenBucket } from "../ratelimit/tokenBucket.js"
 import type { HashRange } from "../ring/hashRange.js"
-import { Entry, type Tombstone, type Write } from "../store/entry.js"
+import { toWrite } from "../store/entry.js"
 import type { BucketFloors } from "../store/forgetting.js"
 import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
@@ -24,11 +23,6 @@ const CHUNK_RECORDS = 512
 const PULL_CONCURRENCY = 4
 /** Pause before pulling again when a round could not cover every range. */
 const RETRY_PAUSE = Duration.millis(500)
-
-export const toWrite = (record: Entry | Tombstone): Write =>
-  record instanceof Entry
-    ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
-    : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
 
 /** The wire bytes of some records. */
 export const wireBytesOf = (records: ReadonlyArray<PulledRecord>): number => {

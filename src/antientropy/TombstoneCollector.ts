@@ -1,11 +1,10 @@
 import { Effect, Schedule } from "effect"
-import * as V from "../clock/version.js"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import { replicateAll } from "../peer/replicateAll.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
-import type { Tombstone } from "../store/entry.js"
+import { type Tombstone, toWrite } from "../store/entry.js"
 import { Store } from "../store/ShardedStore.js"
 import { backgroundLoop } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
@@ -47,7 +46,7 @@ export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("ca
         others: view.readReplicas(ring.hash(candidate[0])).filter((address) => address !== self)
       }))
       const calls = asked.flatMap(({ candidate: [key, tombstone], others }) => {
-        const write = { version: V.copy(tombstone), value: undefined, expiresAtMs: 0 }
+        const write = toWrite(tombstone)
         return others.map((peer) => ({ peer, request: { key, write, epoch: view.epoch } }))
       })
       return Effect.map(replicateAll(peers, calls), (answers) => {

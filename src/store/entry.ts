@@ -1,3 +1,4 @@
+import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
 
 /**
@@ -58,3 +59,9 @@ export interface Write {
 export type ApplyResult =
   | { readonly _tag: "Applied"; readonly existed: boolean }
   | { readonly _tag: "Stale"; readonly current: Version }
+
+/** A stored record as the write that recreates it elsewhere (hand-off, pulls, anti-entropy, tombstone confirmation). */
+export const toWrite = (record: Entry | Tombstone): Write =>
+  record instanceof Entry
+    ? { version: V.copy(record), value: record.value, expiresAtMs: record.expiresAtMs }
+    : { version: V.copy(record), value: undefined, expiresAtMs: 0 }
