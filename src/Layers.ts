@@ -3,8 +3,8 @@ import { AdminApiLive } from "./admin/AdminApi.js"
 import { AdminHttp } from "./admin/AdminHttp.js"
 import { Shutdown } from "./admin/Shutdown.js"
 import { AntiEntropy } from "./antientropy/AntiEntropy.js"
-import { Release } from "./antientropy/Release.js"
-import { Sync } from "./antientropy/Sync.js"
+import { Release } from "./movement/Release.js"
+import { DataMovement } from "./movement/DataMovement.js"
 import { TombstoneCollector } from "./antientropy/TombstoneCollector.js"
 import { CacheApi } from "./api/CacheApi.js"
 import { Hlc } from "./clock/Hlc.js"
@@ -39,7 +39,7 @@ export const makeCore = <E, R>(cluster: Layer.Layer<Ring | Membership | PeerClie
     Layer.provideMerge(Release.Default),
     Layer.provideMerge(TombstoneCollector.Default),
     Layer.provideMerge(AntiEntropy.Default),
-    Layer.provideMerge(Sync.Default),
+    Layer.provideMerge(DataMovement.Default),
     Layer.provideMerge(Replication.Default),
     Layer.provideMerge(LocalReplica.Default),
     Layer.provideMerge(Readiness.Default),

@@ -10,7 +10,7 @@ import ts from "typescript"
 /** Each folder of `src/`, lowest first, with what it is for. "." is the wiring: main.ts and Layers.ts. */
 export const LAYERS: ReadonlyArray<readonly [folder: string, purpose: string]> = [
   ["generated", "protobuf types made from proto/ (pnpm gen)"],
-  ["util", "pure helpers: hashing"],
+  ["util", "small helpers: hashing, work in slices"],
   ["config", "settings from the environment, checked at start-up"],
   ["telemetry", "metrics and traces"],
   ["logging", "structured JSON logs"],
@@ -24,7 +24,8 @@ export const LAYERS: ReadonlyArray<readonly [folder: string, purpose: string]> =
   ["membership", "SWIM failure detection and gossip"],
   ["placement", "the agreed ring: epochs, readiness, removal"],
   ["replication", "quorum reads and writes"],
-  ["antientropy", "data movement and Merkle repair"],
+  ["movement", "pulls for a new ring, release of old ranges"],
+  ["antientropy", "Merkle repair, tombstone collection"],
   ["api", "the cache API"],
   ["grpc", "gRPC server and handlers"],
   ["admin", "admin HTTP API"],

@@ -1,6 +1,6 @@
 import { Chunk, Context, Effect, Either, Exit, Fiber, Layer, MutableRef, Option, Scope, SortedSet, Supervisor, TestAnnotation, TestClock, TestServices } from "effect"
 import { AntiEntropy } from "../src/antientropy/AntiEntropy.js"
-import { Sync } from "../src/antientropy/Sync.js"
+import { DataMovement } from "../src/movement/DataMovement.js"
 import { CacheApi } from "../src/api/CacheApi.js"
 import { NodeConfig, type NodeConfigShape } from "../src/config/NodeConfig.js"
 import { parseHostPort } from "../src/config/parse.js"
@@ -69,7 +69,7 @@ export const simNode = (
       ping: membership.onPing,
       pingReq: membership.onPingReq,
       placement: ring.handle,
-      pull: Context.get(context, Sync).serve,
+      pull: Context.get(context, DataMovement).serve,
       digests: Context.get(context, AntiEntropy).digests
     })
     yield* ring.start

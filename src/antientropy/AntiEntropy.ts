@@ -12,12 +12,13 @@ import { Store } from "../store/ShardedStore.js"
 import { backgroundLoop, survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { asRootSpan, Telemetry } from "../telemetry/Telemetry.js"
-import { ArcTrees, leafRange, RangeSet } from "./ArcTrees.js"
+import { RangeSet } from "../ring/rangeSet.js"
+import { ArcTrees, leafRange } from "./ArcTrees.js"
 import type { HashRange } from "../ring/hashRange.js"
 import { differingLeaves, digestEquals, entryDigest } from "./MerkleTree.js"
-import { filterSliced, forEachSliced } from "./sliced.js"
+import { filterSliced, forEachSliced } from "../util/sliced.js"
 import { wireBytes } from "../protocol/limits.js"
-import { Sync, wireBytesOf } from "./Sync.js"
+import { DataMovement, wireBytesOf } from "../movement/DataMovement.js"
 
 /** Arcs whose leaves one round compares at most. */
 const MAX_ARCS_PER_ROUND = 64
@@ -58,7 +59,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
     const ring = yield* Ring
     const store = yield* Store
     const peers = yield* PeerClient
-    const sync = yield* Sync
+    const sync = yield* DataMovement
     const metrics = yield* Metrics
     const telemetry = yield* Telemetry
     const self = selfAddress(config)

@@ -4,7 +4,7 @@ import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { AntiEntropy } from "../antientropy/AntiEntropy.js"
-import { Sync } from "../antientropy/Sync.js"
+import { DataMovement } from "../movement/DataMovement.js"
 import { CacheApi } from "../api/CacheApi.js"
 import { listenAddressOf, messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
@@ -56,7 +56,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const store = yield* Store
     const replica = yield* LocalReplica
     const membership = yield* Membership
-    const sync = yield* Sync
+    const sync = yield* DataMovement
     const antiEntropy = yield* AntiEntropy
     const metrics = yield* Metrics
     const telemetry = yield* Telemetry
@@ -160,7 +160,7 @@ const peerEndpoint = (node: {
   readonly replica: LocalReplica
   readonly membership: Membership
   readonly ring: Ring
-  readonly sync: Sync
+  readonly sync: DataMovement
   readonly antiEntropy: AntiEntropy
   readonly rpcTimeout: Duration.Duration
 }): PeerEndpoint => ({

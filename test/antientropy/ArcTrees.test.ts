@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { ArcTrees, leafRange, RangeSet } from "../../src/antientropy/ArcTrees.js"
+import { ArcTrees, leafRange } from "../../src/antientropy/ArcTrees.js"
+import { RangeSet } from "../../src/ring/rangeSet.js"
 import { digestEquals, entryDigest, MerkleTree } from "../../src/antientropy/MerkleTree.js"
 import type { HashRange } from "../../src/ring/hashRange.js"
 import { HashRing } from "../../src/ring/HashRing.js"

@@ -110,7 +110,7 @@ export class DataLayer {
     return this.silently(() => this.store.release(key, version))
   }
 
-  /** After a pull: drops records of the pulled ranges older than their bucket's forgotten floor (see `Sync`). */
+  /** After a pull: drops records of the pulled ranges older than their bucket's forgotten floor (see `DataMovement`). */
   dropForgotten(ranges: ReadonlyArray<HashRange>): number {
     const hash = this.node.cluster.ring.hash
     return this.silently(() => this.store.dropForgotten((key) => ranges.some((range) => inRange(range, hash(key)))))

@@ -125,7 +125,7 @@ export class SimNode {
     if (this.cluster.bugs.skipPulls === true) return this.core.markSynced(view.epoch)
     const answered = tasks.map((task) => new Set<string>(task.sources.includes(this.address) ? [this.address] : []))
     const covered = () => tasks.every((task, i) => answered[i]!.size >= task.needed)
-    // As `Sync` does: once covered, drop what one source's floors say another's records should not keep.
+    // As `DataMovement` does: once covered, drop what one source's floors say another's records should not keep.
     const done = () => {
       if (!covered()) return false
       this.data?.dropForgotten(tasks.flatMap((task) => task.ranges))

@@ -4,7 +4,7 @@ import { Ring } from "../placement/Ring.js"
 import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
-import { filterSliced, forEachSliced } from "./sliced.js"
+import { filterSliced, forEachSliced } from "../util/sliced.js"
 
 /**
  * Drops the records of keys this node no longer replicates, once a stable
@@ -14,7 +14,7 @@ import { filterSliced, forEachSliced } from "./sliced.js"
  * longer a member at all drops everything. Dropping does not raise the
  * store's forgotten watermark: nothing was forgotten, only moved.
  */
-export class Release extends Effect.Service<Release>()("cache/antientropy/Release", {
+export class Release extends Effect.Service<Release>()("cache/movement/Release", {
   scoped: Effect.gen(function*() {
     const ring = yield* Ring
     const store = yield* Store

@@ -15,7 +15,7 @@ import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { asRootSpan, Telemetry } from "../telemetry/Telemetry.js"
-import { RangeSet } from "./ArcTrees.js"
+import { RangeSet } from "../ring/rangeSet.js"
 
 /** Records per streamed chunk at most. */
 const CHUNK_RECORDS = 512
@@ -51,7 +51,7 @@ const floorChunks = (floors: ReadonlyArray<BucketFloors>): Array<PullChunk> => {
  * SYNC_BANDWIDTH on the sending side, with gRPC flow control as
  * back-pressure.
  */
-export class Sync extends Effect.Service<Sync>()("cache/antientropy/Sync", {
+export class DataMovement extends Effect.Service<DataMovement>()("cache/movement/DataMovement", {
   scoped: Effect.gen(function*() {
     const config = yield* NodeConfig
     const ring = yield* Ring
