@@ -26,7 +26,7 @@ const hostPort = (address: string) => {
  * while a node (whose deliveries run as fibers of their own) was still busy,
  * and time-outs would fire that never would on an idle one.
  */
-const watchedByTestClock = Effect.gen(function*() {
+export const watchedByTestClock = Effect.gen(function*() {
   const fibers = MutableRef.make(SortedSet.empty<Fiber.RuntimeFiber<unknown, unknown>>(Fiber.Order))
   yield* TestServices.annotate(TestAnnotation.fibers, Either.right(Chunk.of(fibers)))
   return yield* Supervisor.fibersIn(fibers)

@@ -1,4 +1,4 @@
-import { Duration, Effect, Layer, Runtime, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Layer, Random, Runtime, Stream } from "effect"
 import type { EpochMismatch } from "../protocol/movement.js"
 import type { ReplicaReply } from "../protocol/replica.js"
 import { type PeerClientShape, PeerClient, type PeerEndpoint } from "./PeerClient.js"
@@ -10,19 +10,54 @@ export interface NetworkFaults {
   readonly down: Set<string>
   /** Directed links that drop every message, as "from->to". */
   readonly cut: Set<string>
+  /** Directed links ("from->to") whose messages arrive this much later: past the caller's timeout, they land unanswered. */
+  readonly clogged: Map<string, Duration.Duration>
   /** Delay of each delivery. */
   delay: Duration.Duration
+  /** Extra delay of each delivery, uniform in [0, jitter): messages overtake each other. */
+  jitter: Duration.Duration
+  /** Probability that a message (request or answer) is lost: the caller times out. */
+  loss: number
+  /** Probability that a request is delivered twice (the second answer goes nowhere). */
+  duplication: number
+}
+
+export interface NetworkOptions {
+  /** How long a caller waits for an answer (RPC_TIMEOUT); default 1 s. */
+  readonly timeout?: Duration.Duration
+  /** One seed for every random choice of the network (loss, jitter, duplication). */
+  readonly seed?: number
+  readonly faults?: Partial<Omit<NetworkFaults, "down" | "cut" | "clogged">>
 }
 
 /**
  * An in-process network of nodes for tests: each node registers its
- * `PeerEndpoint`; calls are delivered after `delay` on the test's clock, and
- * to a node that is down or behind a cut link they time out after `timeout`.
+ * `PeerEndpoint`; messages travel on the test's clock with the faults set
+ * in `faults`. A request is handled by the receiver whether or not the
+ * caller still waits, as on a real network; a caller with no answer within
+ * `timeout` fails with `PeerTimeout`.
  */
 export class MemoryNetwork {
   readonly endpoints = new Map<string, PeerEndpoint>()
-  readonly faults: NetworkFaults = { down: new Set(), cut: new Set(), delay: Duration.zero }
-  constructor(readonly timeout: Duration.Duration = Duration.seconds(1)) {}
+  readonly faults: NetworkFaults
+  readonly timeout: Duration.Duration
+  readonly random: Random.Random
+
+  constructor(options: Duration.Duration | NetworkOptions = {}) {
+    const { timeout = Duration.seconds(1), seed = 1, faults = {} } = Duration.isDuration(options) ? { timeout: options } : options
+    this.timeout = timeout
+    this.random = Random.make(seed)
+    this.faults = {
+      down: new Set(),
+      cut: new Set(),
+      clogged: new Map(),
+      delay: Duration.zero,
+      jitter: Duration.zero,
+      loss: 0,
+      duplication: 0,
+      ...faults
+    }
+  }
 
   register(address: string, endpoint: PeerEndpoint): void {
     this.endpoints.set(address, endpoint)
@@ -31,6 +66,40 @@ export class MemoryNetwork {
   reachable(from: string, to: string): PeerEndpoint | undefined {
     if (this.faults.down.has(to) || this.faults.down.has(from) || this.faults.cut.has(`${from}->${to}`)) return undefined
     return this.endpoints.get(to)
+  }
+
+  /** When the last message on each link is due: without jitter a link is first in, first out, like one TCP connection. */
+  private readonly lastDue = new Map<string, number>()
+
+  /** Carries one message from `from` to `to`: waits its delay; false when it was lost on the way. */
+  travel(from: string, to: string): Effect.Effect<boolean> {
+    const network = this
+    return Effect.gen(function*() {
+      const { delay, jitter, loss, clogged } = network.faults
+      const link = `${from}->${to}`
+      const jitterMs = Duration.toMillis(jitter)
+      const extraMs = jitterMs > 0 ? (yield* network.random.next) * jitterMs : 0
+      const nowMs = yield* Clock.currentTimeMillis
+      let due = nowMs + Duration.toMillis(delay) + extraMs + Duration.toMillis(clogged.get(link) ?? Duration.zero)
+      if (jitterMs === 0) {
+        // Equal wake-up times would come out last first: keep each link's messages strictly in order.
+        due = Math.max(due, (network.lastDue.get(link) ?? 0) + 0.001)
+        network.lastDue.set(link, due)
+      }
+      yield* Effect.sleep(Duration.millis(due - nowMs))
+      if (network.reachable(from, to) === undefined) return false
+      return loss <= 0 || (yield* network.random.next) >= loss
+    })
+  }
+
+  /** Whether any fault beyond down nodes, cut links and a fixed delay is set: then each message travels on its own. */
+  unruly(): boolean {
+    const { jitter, loss, duplication, clogged } = this.faults
+    return Duration.toMillis(jitter) > 0 || loss > 0 || duplication > 0 || clogged.size > 0
+  }
+
+  chance(probability: number): Effect.Effect<boolean> {
+    return probability <= 0 ? Effect.succeed(false) : Effect.map(this.random.next, (x) => x < probability)
   }
 
   /** The PeerClient of the node at `self`. */
@@ -44,49 +113,68 @@ const refused = (address: string, error: EpochMismatch) => new PeerUnavailable({
 
 const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runtime<never>): PeerClientShape => {
   const timeoutMs = Duration.toMillis(network.timeout)
-  /** Delivers after the delay, or fails like a real call would. */
-  const deliver = <A>(to: string, use: (endpoint: PeerEndpoint) => Effect.Effect<A>): Effect.Effect<A, PeerError> =>
-    Effect.zipRight(
+  const runFork = Runtime.runFork(runtime)
+
+  /**
+   * A request to `to` handled by `use` there, and its answer back. The
+   * message goes on in a fiber of its own: a caller that stops waiting (its
+   * timeout, or `timeout` here) does not stop the receiver from handling it.
+   */
+  const call = <A, E>(to: string, use: (endpoint: PeerEndpoint) => Effect.Effect<A, E>): Effect.Effect<A, E | PeerError> =>
+    Effect.gen(function*() {
+      const endpoint = network.endpoints.get(to)
+      if (endpoint === undefined) return yield* new PeerUnavailable({ address: to, reason: "no such node" })
+      if (!network.unruly()) return yield* direct(to, use)
+      const answer = yield* Deferred.make<A, E>()
+      const deliverOnce = Effect.gen(function*() {
+        if (!(yield* network.travel(self, to))) return
+        const result = yield* Effect.exit(use(endpoint))
+        if (yield* network.travel(to, self)) yield* Deferred.complete(answer, result)
+      })
+      runFork(Effect.zipRight(deliverOnce, Effect.whenEffect(deliverOnce, network.chance(network.faults.duplication))))
+      return yield* Deferred.await(answer).pipe(
+        Effect.timeoutFail({ duration: network.timeout, onTimeout: () => new PeerTimeout({ address: to, timeoutMs }) })
+      )
+    })
+
+  /** On a network with only down nodes, cut links and a fixed delay: the call in the caller's fiber, in order. */
+  const direct = <A, E>(to: string, use: (endpoint: PeerEndpoint) => Effect.Effect<A, E>): Effect.Effect<A, E | PeerError> => {
+    const lost = (address: string) => Effect.zipRight(Effect.sleep(network.timeout), Effect.fail(new PeerTimeout({ address, timeoutMs })))
+    return Effect.zipRight(
       Effect.sleep(network.faults.delay),
-      Effect.suspend((): Effect.Effect<A, PeerError> => {
-        if (!network.endpoints.has(to)) return Effect.fail(new PeerUnavailable({ address: to, reason: "no such node" }))
+      Effect.suspend(() => {
         const endpoint = network.reachable(self, to)
-        return endpoint === undefined
-          ? Effect.zipRight(Effect.sleep(network.timeout), Effect.fail(new PeerTimeout({ address: to, timeoutMs })))
-          : use(endpoint)
+        if (endpoint === undefined) return lost(to)
+        return Effect.flatMap(use(endpoint), (answer) =>
+          Effect.zipRight(
+            Effect.sleep(network.faults.delay),
+            Effect.suspend(() => (network.reachable(to, self) === undefined ? lost(to) : Effect.succeed(answer)))
+          ))
       })
     )
-  const runFork = Runtime.runFork(runtime)
+  }
+
   return {
     replicate: (address, request, onDone) => {
       runFork(
         // A replica behind the coordinator learns its configuration first, as over gRPC.
-        deliver(address, (endpoint) =>
+        call(address, (endpoint) =>
           request.epoch > endpoint.epoch()
             ? Effect.zipRight(endpoint.catchUp(request.epoch, self), Effect.sync(() => endpoint.replicate(request)))
             : Effect.sync(() => endpoint.replicate(request))).pipe(
-          Effect.flatMap((reply) =>
-            // The answer travels back over the same network.
-            Effect.zipRight(
-              Effect.sleep(network.faults.delay),
-              network.reachable(address, self) === undefined
-                ? Effect.zipRight(Effect.sleep(network.timeout), Effect.fail(new PeerTimeout({ address, timeoutMs })))
-                : Effect.succeed(reply)
-            )
-          ),
           Effect.match({ onFailure: (error) => onDone(error), onSuccess: (reply: ReplicaReply) => onDone(reply) })
         )
       )
     },
-    ping: (address, message) => deliver(address, (endpoint) => endpoint.ping(message)),
-    pingReq: (address, message) => deliver(address, (endpoint) => endpoint.pingReq(message)),
-    placement: (address, request) => deliver(address, (endpoint) => endpoint.placement(request)),
+    ping: (address, message) => call(address, (endpoint) => endpoint.ping(message)),
+    pingReq: (address, message) => call(address, (endpoint) => endpoint.pingReq(message)),
+    placement: (address, request) => call(address, (endpoint) => endpoint.placement(request)),
     digests: (address, request) =>
-      deliver(address, (endpoint) => Effect.either(endpoint.digests(request))).pipe(
-        Effect.flatMap((answer) => (answer._tag === "Right" ? Effect.succeed(answer.right) : Effect.fail(refused(address, answer.left))))
+      call(address, (endpoint) => endpoint.digests(request)).pipe(
+        Effect.mapError((error) => (error._tag === "EpochMismatch" ? refused(address, error) : error))
       ),
     pull: (address, request) =>
-      Stream.unwrap(deliver(address, (endpoint) => Effect.succeed(endpoint.pull(request)))).pipe(
+      Stream.unwrap(call(address, (endpoint) => Effect.succeed(endpoint.pull(request)))).pipe(
         Stream.mapError((error) => (error._tag === "EpochMismatch" ? refused(address, error) : error))
       ),
     disconnect: () => undefined
