@@ -1,3 +1,4 @@
+import { expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either } from "effect"
 import { describeConfigError, NodeConfig } from "../src/config/NodeConfig.js"
 
@@ -12,3 +13,15 @@ export const loadConfig = (env: Record<string, string>) =>
 /** The start-up error `env` causes, as the node prints it, or "no error". */
 export const errorOf = (env: Record<string, string>) =>
   Effect.map(loadConfig(env), (result) => Either.isLeft(result) ? describeConfigError(result.left) : "no error")
+
+/** One test per case: start-up refuses `env` with one line that contains `message` (which names the variable). */
+export const itRejectsEach = (cases: ReadonlyArray<readonly [env: Record<string, string>, message: string]>) => {
+  for (const [env, message] of cases) {
+    it.effect(`rejects ${JSON.stringify(env)} naming the variable`, () =>
+      Effect.gen(function*() {
+        const error = yield* errorOf(env)
+        expect(error).toContain(message)
+        expect(error.split("\n")).toHaveLength(1)
+      }))
+  }
+}

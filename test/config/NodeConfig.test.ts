@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { errorOf, loadConfig } from "../../testkit/config.js"
+import { errorOf, itRejectsEach, loadConfig } from "../../testkit/config.js"
 import { Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { adminAddressOf, defaults, listenAddressOf } from "../../src/config/NodeConfig.js"
 
@@ -161,12 +161,5 @@ describe("NodeConfig", () => {
     [{ ADMIN_TOKEN: "0123456789abcdef", ADMIN_TOKEN_FILE: "/x" }, "ADMIN_TOKEN_FILE: set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both"],
     [{ INSECURE_CLUSTER: "maybe" }, "INSECURE_CLUSTER: "]
   ]
-  for (const [env, message] of bad) {
-    it.effect(`rejects ${JSON.stringify(env)} naming the variable`, () =>
-      Effect.gen(function*() {
-        const error = yield* errorOf(env)
-        expect(error).toContain(message)
-        expect(error.split("\n")).toHaveLength(1)
-      }))
-  }
+  itRejectsEach(bad)
 })

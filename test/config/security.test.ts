@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { errorOf, loadConfig } from "../../testkit/config.js"
+import { errorOf, itRejectsEach, loadConfig } from "../../testkit/config.js"
 import { Duration, Effect, Either, Option, Redacted } from "effect"
 import { peerAuthenticationOf, tlsPortOf } from "../../src/config/NodeConfig.js"
 import { isLoopbackHost } from "../../src/config/parse.js"
@@ -78,14 +78,7 @@ describe("NodeConfig security settings", () => {
     [{ TLS_CLIENT_CA_FILE: "clients.pem", TLS_CERT_FILE: "s.pem", TLS_KEY_FILE: "k.pem", PEERS: "127.0.0.1:8082" }, "TLS_CLIENT_CA_FILE: nodes of a cluster dial each other"],
     [{ TLS_RELOAD_INTERVAL: "0" }, "TLS_RELOAD_INTERVAL: 0 must be greater than zero"]
   ]
-  for (const [env, message] of bad) {
-    it.effect(`rejects ${JSON.stringify(env)} naming the variable`, () =>
-      Effect.gen(function*() {
-        const error = yield* errorOf(env)
-        expect(error).toContain(message)
-        expect(error.split("\n")).toHaveLength(1)
-      }))
-  }
+  itRejectsEach(bad)
 
   it.effect("never prints the secret it refuses", () =>
     Effect.gen(function*() {
