@@ -88,17 +88,17 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     /** Members still taking part (self included): what gossip and suspicion scale with. */
     const clusterSize = () => table.probeable().length + 1
     const outgoing = () => gossip.take(config.gossipPerMessage, clusterSize())
-    const message = (target: string): ProbeMessage => ({
+    const message = (target: string, gossip: ReadonlyArray<MemberUpdate> = outgoing()): ProbeMessage => ({
       from: self,
       generation: ring.identity().generation,
       epoch: ring.epoch(),
       target,
-      gossip: outgoing()
+      gossip
     })
 
-    /** True when `target` answered a direct probe within PROBE_TIMEOUT. */
-    const probe = (target: string): Effect.Effect<boolean> =>
-      peers.ping(target, message(target)).pipe(
+    /** True when `target` answered a direct probe within PROBE_TIMEOUT; `gossip` rides along. */
+    const probe = (target: string, gossip?: ReadonlyArray<MemberUpdate>): Effect.Effect<boolean> =>
+      peers.ping(target, message(target, gossip)).pipe(
         Effect.timeout(probeTimeout),
         Effect.flatMap((ack) => Effect.zipRight(heard(target, ack.generation, ack.epoch), Effect.as(learn(ack.gossip, target), true))),
         Effect.orElseSucceed(() => false)
@@ -146,7 +146,8 @@ export class Membership extends Effect.Service<Membership>()("cache/membership/M
     // answers is alive again. Otherwise a verdict formed while this node was cut off would last until the
     // dead member happened to ping it, which it never does if it holds this node dead as well.
     const recheckDead = Effect.suspend(() =>
-      Effect.forEach(table.dead(), probe, { concurrency: "unbounded", discard: true })
+      // No gossip on these: a message to a member that is most likely gone would use up its retransmissions.
+      Effect.forEach(table.dead(), (target) => probe(target, []), { concurrency: "unbounded", discard: true })
     )
     const protocolPeriod = Effect.all([rotation, recheckDead], { concurrency: "unbounded", discard: true })
     yield* Effect.forkScoped(backgroundLoop("membership", metrics, protocolPeriod, Schedule.spaced(config.probeInterval)))
