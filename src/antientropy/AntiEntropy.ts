@@ -2,7 +2,7 @@ import { Effect, Random, Schedule, Stream } from "effect"
 import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
 import type { PeerError } from "../peer/PeerError.js"
-import { replicateAll } from "../peer/replicateAll.js"
+import { replicateAll } from "../peer/fanout.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
 import { type ArcDigests, type DigestsRequest, EpochMismatch, maxDigestArcs } from "../protocol/movement.js"
@@ -132,7 +132,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
       Effect.flatMap(filterSliced(store.snapshot(), ([key]) => ranges.has(ring.hash(key))), (records) => {
         const calls = records.map(([key, record]) => ({ peer, request: { key, write: toWrite(record), epoch } }))
         metrics.moved("antientropy_pushed", records.length, calls.reduce((sum, { request }) => sum + wireBytes(request), 0))
-        return Effect.as(replicateAll(peers, calls), records.length)
+        return Effect.as(replicateAll(peers.replicate, calls), records.length)
       })
 
     /** One round against a random co-replica; undefined when there was nobody to compare with. */

@@ -1,7 +1,7 @@
 import { Effect, Schedule } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
-import { replicateAll } from "../peer/replicateAll.js"
+import { replicateAll } from "../peer/fanout.js"
 import type { ConfigView } from "../placement/ConfigView.js"
 import { Ring } from "../placement/Ring.js"
 import { type Tombstone, toWrite } from "../store/entry.js"
@@ -49,7 +49,7 @@ export class TombstoneCollector extends Effect.Service<TombstoneCollector>()("ca
         const write = toWrite(tombstone)
         return others.map((peer) => ({ peer, request: { key, write, epoch: view.epoch } }))
       })
-      return Effect.map(replicateAll(peers, calls), (answers) => {
+      return Effect.map(replicateAll(peers.replicate, calls), (answers) => {
         let next = 0
         return asked.filter(({ others }) => answers.slice(next, (next += others.length)).every(confirmsTombstone)).map(({ candidate }) => candidate)
       })
