@@ -136,7 +136,9 @@ describe("the admin server's body limit", () => {
     const declared = await post(admin, "/rpc", 300 * MiB, { declaredBytes: 300 * MiB })
     expect(declared).toMatchObject({ status: 413, error: undefined })
     expect(declared.sentBytes).toBeLessThan(64 * MiB)
-    expect((await post(admin, "/rpc", 2 * MiB, { declaredBytes: MiB + 1 })).status).toBe(413)
+    // One byte over, and a body of exactly the declared length: bytes past a declared length would be a
+    // second (malformed) request on the same connection, which the server may reset before the 413 is read.
+    expect((await post(admin, "/rpc", MiB + 1, { declaredBytes: MiB + 1 })).status).toBe(413)
 
     // At the limit exactly, a body is read whole (here: whitespace, not a request the API understands).
     const atLimit = await post(admin, "/rpc", MiB, { declaredBytes: MiB })
