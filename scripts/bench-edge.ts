@@ -13,7 +13,6 @@ import { CacheApi } from "../src/api/CacheApi.js"
 import { NodeConfig } from "../src/config/NodeConfig.js"
 import { CallGate, makeCacheHandlers } from "../src/grpc/handlers/cacheHandlers.js"
 import { Ring } from "../src/placement/Ring.js"
-import { Store } from "../src/store/ShardedStore.js"
 import { Metrics } from "../src/telemetry/Metrics.js"
 import { SoloCore } from "../testkit/layers.js"
 
@@ -27,7 +26,7 @@ const program = Effect.gen(function*() {
     gate: new CallGate(),
     api: yield* CacheApi,
     runtime: yield* Effect.runtime<never>(),
-    nowMs: (yield* Store).nowMs,
+    nowMs: () => Date.now(),
     metrics: yield* Metrics,
     tracing: false,
     sample: () => false,

@@ -93,6 +93,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
         treesOf = undefined
         const changes: Array<readonly [string, Entry | Tombstone | undefined, Entry | Tombstone | undefined]> = []
         changesDuringBuild = changes
+        // A copy, not a lazy pass: the replay below must find each record exactly once.
         const held = store.held()
         const built = new ArcTrees(snapshot, self)
         yield* forEachSliced(held, ([key, record]) => built.update(ring.hash(key), undefined, digestOf(key, record)))
@@ -129,7 +130,7 @@ export class AntiEntropy extends Effect.Service<AntiEntropy>()("cache/antientrop
 
     /** Our records with a hash in `ranges`, pushed to `peer` as replica writes at `epoch`; resolves when all are answered. */
     const pushTo = (peer: string, ranges: RangeSet, epoch: number) =>
-      Effect.flatMap(filterSliced(store.snapshot(), ([key]) => ranges.has(ring.hash(key))), (records) => {
+      Effect.flatMap(filterSliced(store.live(), ([key]) => ranges.has(ring.hash(key))), (records) => {
         const calls = records.map(([key, record]) => ({ peer, request: { key, write: toWrite(record), epoch } }))
         metrics.moved("antientropy_pushed", records.length, calls.reduce((sum, { request }) => sum + wireBytes(request), 0))
         return Effect.as(replicateAll(peers.replicate, calls), records.length)

@@ -5,7 +5,6 @@ import { RateLimiter } from "../ratelimit/RateLimiter.js"
 import type { Consistency } from "../replication/consistency.js"
 import { type FoundValue, Replication, type WriteOutcome } from "../replication/Coordinator.js"
 import type { ReplicationError } from "../replication/ReplicationError.js"
-import { Store } from "../store/ShardedStore.js"
 import type { Value } from "../store/entry.js"
 import { InvalidArgument } from "./ApiError.js"
 import { keyProblem, valueProblem } from "../protocol/limits.js"
@@ -34,7 +33,7 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
     const config = yield* NodeConfig
     const limiter = yield* RateLimiter
     const replication = yield* Replication
-    const store = yield* Store
+    const clock = yield* Effect.clock
     const defaultTtlMs = Duration.toMillis(config.defaultTtl)
 
     /** Fails with the first reason to refuse the call, or returns undefined to proceed. */
@@ -51,7 +50,7 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
       const problem = valueProblem(command.value, config)
       if (problem !== undefined) return Effect.fail(new InvalidArgument({ message: problem }))
       const ttlMs = command.ttlSeconds === undefined ? defaultTtlMs : command.ttlSeconds * 1000
-      const expiresAtMs = ttlMs > 0 ? store.nowMs() + ttlMs : 0
+      const expiresAtMs = ttlMs > 0 ? clock.unsafeCurrentTimeMillis() + ttlMs : 0
       return replication.write(command.key, command.value, expiresAtMs, command.consistency ?? "QUORUM")
     }
 

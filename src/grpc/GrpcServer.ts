@@ -26,7 +26,6 @@ import {
 } from "./handlers/peerHandlers.js"
 import { Readiness } from "../placement/Readiness.js"
 import { Ring } from "../placement/Ring.js"
-import { Store } from "../store/ShardedStore.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { inShutdown } from "../telemetry/background.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
@@ -53,7 +52,6 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
   scoped: Effect.gen(function*() {
     const config = yield* NodeConfig
     const api = yield* CacheApi
-    const store = yield* Store
     const replica = yield* LocalReplica
     const membership = yield* Membership
     const sync = yield* DataMovement
@@ -64,6 +62,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const readiness = yield* Readiness
     const tls = yield* Tls
     const runtime = yield* Effect.runtime<never>()
+    const clock = yield* Effect.clock
     const address = formatHostPort(listenAddressOf(config))
 
     decodeInvalidUtf8AsIllFormed()
@@ -77,7 +76,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const gate = new CallGate()
     server.add(
       CacheServiceDefinition,
-      makeCacheHandlers({ gate, api, runtime, nowMs: store.nowMs, metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash })
+      makeCacheHandlers({ gate, api, runtime, nowMs: () => clock.unsafeCurrentTimeMillis(), metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash })
     )
     // Internal services: only cluster members may call them when CLUSTER_SECRET is set (and PEER_TLS_*, above).
     const internal = Option.match(config.clusterSecret, {

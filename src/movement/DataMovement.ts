@@ -92,9 +92,10 @@ export class DataMovement extends Effect.Service<DataMovement>()("cache/movement
       Stream.unwrap(Effect.gen(function*() {
         yield* atEpoch(request)
         const within = new RangeSet(request.ranges)
-        // One quick copy of the store, then hashing and filtering a slice at a
-        // time: the event loop keeps serving clients between slices.
-        const records = Stream.fromIterable(store.snapshot()).pipe(
+        // A lazy pass over the store, hashing and filtering a chunk at a time:
+        // the event loop keeps serving clients between chunks. A record sent
+        // twice (read meanwhile) is applied once.
+        const records = Stream.fromIterable(store.live()).pipe(
           Stream.filter(([key]) => within.has(ring.hash(key))),
           Stream.map(([key, record]): PulledRecord => ({ key, write: toWrite(record) })),
           Stream.mapChunks((slice) => Chunk.fromIterable(messagesOf(Chunk.toReadonlyArray(slice), wireBytes, CHUNK_RECORDS, maxChunkBytes))),

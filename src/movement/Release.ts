@@ -4,7 +4,7 @@ import { Ring } from "../placement/Ring.js"
 import { Store } from "../store/ShardedStore.js"
 import { survive } from "../telemetry/background.js"
 import { Metrics } from "../telemetry/Metrics.js"
-import { filterSliced, forEachSliced } from "../util/sliced.js"
+import { forEachSliced } from "../util/sliced.js"
 
 /**
  * Drops the records of keys this node no longer replicates, once a stable
@@ -24,13 +24,13 @@ export class Release extends Effect.Service<Release>()("cache/movement/Release",
       Effect.gen(function*() {
         const self = ring.identity()
         const member = view.isMember(self)
-        const unowned = yield* filterSliced(store.snapshot(), ([key]) => !member || !view.next.replicates(self.address, ring.hash(key)))
-        if (unowned.length === 0) return
         let released = 0
-        yield* forEachSliced(unowned, ([key, record]) => {
+        yield* forEachSliced(store.live(), ([key, record]) => {
+          if (member && view.next.replicates(self.address, ring.hash(key))) return
           // Only a newer configuration may give a key back meanwhile: then keep it.
           if (ring.current() === view && store.release(key, record)) released++
         })
+        if (released === 0) return
         yield* Effect.logInfo("released keys this node no longer replicates").pipe(
           Effect.annotateLogs({ epoch: view.epoch, released, member })
         )

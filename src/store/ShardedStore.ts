@@ -91,11 +91,16 @@ export class Store extends Effect.Service<Store>()("cache/store/Store", {
       clear: (): number => shards.reduce((dropped, shard) => dropped + shard.clear(), 0),
       /** Sweeps every shard once now (the background fiber does this on its own). */
       sweep: sweepOnce,
-      nowMs: (): number => clock.unsafeCurrentTimeMillis(),
-      /** A copy of every record held now (live entries and tombstones), for hand-off. */
-      snapshot: (): Array<readonly [string, Entry | Tombstone]> => {
+      /**
+       * Every live entry and tombstone, for hand-off and repair, read lazily
+       * from the shards as the caller goes (no copy of the store): a record
+       * held throughout the pass comes at least once, one read or rewritten
+       * meanwhile may come twice (it moves to the recent end), so callers
+       * must be idempotent. Expired entries are expired on the way.
+       */
+      live: function*(): Generator<readonly [string, Entry | Tombstone]> {
         const nowMs = clock.unsafeCurrentTimeMillis()
-        return shards.flatMap((shard) => [...shard.live(nowMs)])
+        for (const shard of shards) yield* shard.live(nowMs)
       },
       stats: (): StoreStats => {
         const stats = {

@@ -4,22 +4,26 @@ import { Effect } from "effect"
 const SLICE = 8192
 
 /**
- * Runs `visit` over `items` a slice at a time, yielding between slices, so
- * that a pass over a large store (hashing a million keys takes about a
- * second) never holds the event loop for long: client calls are served in
- * between.
+ * Runs `visit` over `items` (an array, or a lazy pass over the store) a
+ * slice at a time, yielding between slices, so that a pass over a large
+ * store (hashing a million keys takes about a second) never holds the event
+ * loop for long: client calls are served in between.
  */
-export const forEachSliced = <A>(items: ReadonlyArray<A>, visit: (item: A) => void): Effect.Effect<void> =>
+export const forEachSliced = <A>(items: Iterable<A>, visit: (item: A) => void): Effect.Effect<void> =>
   Effect.gen(function*() {
-    for (let start = 0; start < items.length; start += SLICE) {
-      const end = Math.min(items.length, start + SLICE)
-      for (let i = start; i < end; i++) visit(items[i]!)
-      if (end < items.length) yield* Effect.yieldNow()
+    let inSlice = 0
+    for (const item of items) {
+      if (inSlice === SLICE) {
+        yield* Effect.yieldNow()
+        inSlice = 0
+      }
+      visit(item)
+      inSlice++
     }
   })
 
 /** The items that satisfy `keep`, computed a slice at a time (see `forEachSliced`). */
-export const filterSliced = <A>(items: ReadonlyArray<A>, keep: (item: A) => boolean): Effect.Effect<Array<A>> =>
+export const filterSliced = <A>(items: Iterable<A>, keep: (item: A) => boolean): Effect.Effect<Array<A>> =>
   Effect.suspend(() => {
     const kept: Array<A> = []
     return Effect.as(forEachSliced(items, (item) => {

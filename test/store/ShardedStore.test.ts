@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, TestClock } from "effect"
+import { Clock, Effect, Layer, TestClock } from "effect"
 import { defaults, NodeConfig } from "../../src/config/NodeConfig.js"
 import { Entry } from "../../src/store/entry.js"
 import { shardLimits, shareOf, Store } from "../../src/store/ShardedStore.js"
@@ -34,8 +34,9 @@ describe("ShardedStore", () => {
   it.scoped("sweeps expired entries in the background, a bounded batch per tick", () =>
     Effect.gen(function*() {
       const store = yield* Store
+      const nowMs = yield* Clock.currentTimeMillis
       for (let i = 0; i < 50; i++) {
-        store.apply(`k${i}`, { version: version(i + 1), value: "v", expiresAtMs: store.nowMs() + 5_000 })
+        store.apply(`k${i}`, { version: version(i + 1), value: "v", expiresAtMs: nowMs + 5_000 })
       }
       store.apply("forever", { version: version(100), value: "v", expiresAtMs: 0 })
       yield* TestClock.adjust("5 seconds")
@@ -47,4 +48,26 @@ describe("ShardedStore", () => {
       expect(stats.entries).toBe(1)
       expect(store.read("forever")).toBeInstanceOf(Entry)
     }).pipe(withStore({ numShards: 2, expirySweepBatch: 20 })))
+
+  it.scoped("passes over the records lazily: each held throughout comes at least once while others are read, written and dropped", () =>
+    Effect.gen(function*() {
+      const store = yield* Store
+      for (let i = 0; i < 300; i++) store.apply(`k${i}`, { version: version(i + 1), value: "v", expiresAtMs: 0 })
+      const seen: Array<string> = []
+      let step = 0
+      for (const [key] of store.live()) {
+        seen.push(key)
+        // Meanwhile: reads move keys to the recent end, a new key arrives, a key not yet reached goes away.
+        if (step++ === 100) {
+          for (let i = 0; i < 300; i += 7) store.read(`k${i}`)
+          store.apply("late", { version: version(1000), value: "v", expiresAtMs: 0 })
+          store.release("k299", version(300))
+        }
+      }
+      const held = new Set(seen)
+      for (let i = 0; i < 299; i++) expect(held.has(`k${i}`)).toBe(true)
+      expect(held.has("k299")).toBe(false)
+      // Lazy, not a copy taken at the start: the key written during the pass is in it.
+      expect(held.has("late")).toBe(true)
+    }).pipe(withStore({ numShards: 1 })))
 })
