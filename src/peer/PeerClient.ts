@@ -49,8 +49,8 @@ export interface PeerClientShape {
   /** Copies records from a peer: a stream with back-pressure, bounded by SYNC_TIMEOUT as a whole. */
   readonly pull: (address: string, request: PullRequest) => Stream.Stream<PullChunk, PeerError>
   readonly digests: (address: string, request: DigestsRequest) => Effect.Effect<ReadonlyArray<ArcDigests>, PeerError>
-  /** Drops the connection to a peer that left. */
-  readonly disconnect: (address: string) => void
+  /** Drops the connection to a peer that left (at once, or when the calls still using it end). */
+  readonly disconnect: (address: string) => Effect.Effect<void>
 }
 
 export class PeerClient extends Context.Tag("cache/peer/PeerClient")<PeerClient, PeerClientShape>() {}

@@ -177,6 +177,6 @@ const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runti
       Stream.unwrap(call(address, (endpoint) => Effect.succeed(endpoint.pull(request)))).pipe(
         Stream.mapError((error) => (error._tag === "EpochMismatch" ? refused(address, error) : error))
       ),
-    disconnect: () => undefined
+    disconnect: () => Effect.void
   }
 }

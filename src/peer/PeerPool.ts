@@ -1,21 +1,16 @@
 import { messagesOf, wireBytes } from "../protocol/limits.js"
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
-import { Duration, Effect, Layer, Option, Redacted, Schedule, Stream, type Tracer } from "effect"
-import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
+import { Duration, Effect, Layer, Option, RcMap, Redacted, Schedule, Stream, type Tracer } from "effect"
+import { ClientError, createChannel, Metadata, Status } from "nice-grpc"
 import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
-import {
-  AntiEntropyServiceDefinition,
-  MembershipServiceDefinition,
-  PlacementServiceDefinition,
-  type ReplicaResult,
-  ReplicaServiceDefinition
-} from "../generated/cluster/v1/cluster.js"
+import type { ReplicaResult } from "../generated/cluster/v1/cluster.js"
 import type { PlacementRequest, PlacementResponse } from "../protocol/placement.js"
 import type { ReplicaReply, ReplicaRequest } from "../protocol/replica.js"
 import * as codec from "./codec.js"
 import { decodeGossip, encodeMember } from "./membershipCodec.js"
 import * as placementCodec from "./placementCodec.js"
 import { type PeerClientShape, PeerClient } from "./PeerClient.js"
+import { type PeerClients, PeerConnection } from "./PeerConnection.js"
 import { CLUSTER_SECRET_HEADER } from "../protocol/headers.js"
 import { type PeerError, PeerTimeout, PeerUnavailable } from "./PeerError.js"
 import { ReplicaStream } from "./replicaStream.js"
@@ -28,17 +23,14 @@ import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceConte
 const STREAM_OUTSTANDING = 1
 
 const RECONNECT_BACKOFF_MIN_MS = 100
-/** How long replica batches to a peer whose connection failed fail at once before it is dialled again. */
-const UNREACHABLE_PAUSE_MS = 200
 const RECONNECT_BACKOFF_MAX_MS = 1000
-
-interface Peer {
-  readonly channel: Channel
-  readonly replica: ReturnType<typeof createClient<typeof ReplicaServiceDefinition>>
-  readonly membership: ReturnType<typeof createClient<typeof MembershipServiceDefinition>>
-  readonly antiEntropy: ReturnType<typeof createClient<typeof AntiEntropyServiceDefinition>>
-  readonly placement: ReturnType<typeof createClient<typeof PlacementServiceDefinition>>
-}
+/**
+ * How long a peer's connection stays open with no call using it (at least
+ * twice RPC_TIMEOUT, so that batches sent on it settle first). Members are
+ * probed far more often than this; what expires are addresses contacted once:
+ * seeds that never joined, or addresses a hostile peer made up.
+ */
+const PEER_IDLE = Duration.minutes(1)
 
 interface Pending {
   readonly request: ReplicaRequest
@@ -58,11 +50,14 @@ export const toPeerError = (address: string, timeoutMs: number, error: unknown):
 }
 
 /**
- * Peer calls over gRPC: one channel per peer, opened on first use and
- * closed when the peer leaves or the scope closes. Replica requests for one
- * peer made in the same event-loop turn go out as one message (at most
- * PEER_BATCH_MAX operations) of that peer's long-lived Stream call, or as
- * one Batch call to a peer without Stream.
+ * Peer calls over gRPC: one connection per peer (`PeerConnection`) in an
+ * `RcMap`, opened on first use, held by each call while it runs, and closed
+ * once idle for PEER_IDLE, when the peer leaves, or when the scope closes.
+ * Every call is abandoned (its gRPC call cancelled) when its fiber is
+ * interrupted, not only at its deadline. Replica requests for one peer made
+ * in the same event-loop turn go out as one message (at most PEER_BATCH_MAX
+ * operations) of that peer's long-lived Stream call, or as one Batch call to
+ * a peer without Stream.
  */
 export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | Metrics | Tls> = Layer.scoped(
   PeerClient,
@@ -80,177 +75,175 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       onNone: () => undefined,
       onSome: (value) => Metadata({ [CLUSTER_SECRET_HEADER]: value })
     })
-    /** Call options: the deadline, the cluster secret, and the caller's trace context when it is sampled. */
-    const options = (deadlineMs = timeoutMs, span?: Tracer.AnySpan) => {
-      if (span === undefined || !span.sampled) {
-        return metadata === undefined ? { signal: AbortSignal.timeout(deadlineMs) } : { signal: AbortSignal.timeout(deadlineMs), metadata }
-      }
+    /** Call options: cancelled by `signal` or at the deadline, the cluster secret, and the caller's trace context when it is sampled. */
+    const options = (signal: AbortSignal, deadlineMs: number, span: Tracer.AnySpan | undefined): CallOptions => {
+      const cancel = AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)])
+      if (span === undefined || !span.sampled) return metadata === undefined ? { signal: cancel } : { signal: cancel, metadata }
       const traced = Metadata({ [TRACEPARENT]: traceparentOf(span) })
       if (Option.isSome(secret)) traced.set(CLUSTER_SECRET_HEADER, secret.value)
-      return { signal: AbortSignal.timeout(deadlineMs), metadata: traced }
+      return { signal: cancel, metadata: traced }
     }
     /** The current span, looked up only when tracing is on. */
     const spanNow: Effect.Effect<Tracer.AnySpan | undefined> = tracing ? currentSpan : Effect.succeed(undefined)
     const budget = messageBudgetBytes(config)
     const syncTimeoutMs = Duration.toMillis(config.syncTimeout)
     decodeInvalidUtf8AsIllFormed()
-    const peers = new Map<string, Peer>()
-    const peerOf = (address: string): Peer => {
-      let peer = peers.get(address)
-      if (peer === undefined) {
-        const channel = createChannel(address, channelCredentials, {
-          "grpc.max_receive_message_length": config.maxRecvMsgBytes,
-          "grpc.max_send_message_length": config.maxSendMsgBytes,
-          // grpc-js backs off up to 120 s after a failed connect and fails calls
-          // fast meanwhile; a peer that restarts must be reachable again at once.
-          "grpc.initial_reconnect_backoff_ms": RECONNECT_BACKOFF_MIN_MS,
-          "grpc.max_reconnect_backoff_ms": RECONNECT_BACKOFF_MAX_MS
-        })
-        peer = {
-          channel,
-          replica: createClient(ReplicaServiceDefinition, channel),
-          membership: createClient(MembershipServiceDefinition, channel),
-          antiEntropy: createClient(AntiEntropyServiceDefinition, channel),
-          placement: createClient(PlacementServiceDefinition, channel)
-        }
-        peers.set(address, peer)
-      }
-      return peer
-    }
-    const disconnect = (address: string) => {
-      streams.get(address)?.close(new PeerUnavailable({ address, reason: "disconnected" }))
-      peers.get(address)?.channel.close()
-      peers.delete(address)
-    }
-    // A call that found no connection drops the channel, so that the peer is
-    // dialled afresh; replica batches to it fail at once until this time
-    // rather than each dialling anew (a dead replica would otherwise cost a
-    // connection attempt per event-loop turn).
-    const unreachableUntil = new Map<string, number>()
-    const invalidate = (address: string, error: unknown) => {
-      if (error instanceof ClientError && error.code === Status.UNAVAILABLE) {
-        disconnect(address)
-        unreachableUntil.set(address, clock.unsafeCurrentTimeMillis() + UNREACHABLE_PAUSE_MS)
-      }
-    }
-    yield* Effect.addFinalizer(() => Effect.sync(() => [...peers.keys()].forEach(disconnect)))
 
-    // Replica requests waiting for the end of this event-loop turn, by peer.
-    const queued = new Map<string, Array<Pending>>()
-    let flushScheduled = false
+    const dial = (address: string) => () =>
+      createChannel(address, channelCredentials, {
+        "grpc.max_receive_message_length": config.maxRecvMsgBytes,
+        "grpc.max_send_message_length": config.maxSendMsgBytes,
+        // grpc-js backs off up to 120 s after a failed connect and fails calls
+        // fast meanwhile; a peer that restarts must be reachable again at once.
+        "grpc.initial_reconnect_backoff_ms": RECONNECT_BACKOFF_MIN_MS,
+        "grpc.max_reconnect_backoff_ms": RECONNECT_BACKOFF_MAX_MS
+      })
+    // A peer that stops answering fails its stream's batches after RPC_TIMEOUT; the next batch opens a new stream.
+    const expireStream = (connection: PeerConnection) =>
+      Effect.sync(() => {
+        const oldest = connection.stream?.oldestSentAtMs()
+        if (oldest !== undefined && clock.unsafeCurrentTimeMillis() - oldest >= timeoutMs) {
+          connection.stream!.close(new PeerTimeout({ address: connection.address, timeoutMs }))
+        }
+      })
+    const connections = yield* RcMap.make({
+      lookup: (address: string) =>
+        Effect.gen(function*() {
+          const connection = yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              metrics.peerConnections(1)
+              return new PeerConnection(address, dial(address))
+            }),
+            (connection) =>
+              Effect.sync(() => {
+                metrics.peerConnections(-1)
+                connection.close("disconnected")
+              })
+          )
+          yield* Effect.forkScoped(Effect.repeat(expireStream(connection), Schedule.spaced(Duration.millis(Math.min(100, timeoutMs / 4)))))
+          return connection
+        }),
+      idleTimeToLive: Duration.max(PEER_IDLE, Duration.times(config.rpcTimeout, 2))
+    })
+    /** Runs `use` with the peer's connection, held until it ends. */
+    const withConnection = <A, E, R>(address: string, use: (connection: PeerConnection) => Effect.Effect<A, E, R>) =>
+      Effect.scoped(Effect.flatMap(RcMap.get(connections, address), use))
+
     const deliver = (address: string, batch: ReadonlyArray<Pending>, results: ReadonlyArray<ReplicaResult>) =>
       batch.forEach((pending, i) => {
         const result = results[i]
         const reply = result === undefined ? undefined : codec.decodeReply(result)
         pending.onDone(reply ?? new PeerUnavailable({ address, reason: "malformed batch response" }))
       })
-    const fail = (address: string, batch: ReadonlyArray<Pending>, error: unknown) => {
+    const fail = (connection: PeerConnection, batch: ReadonlyArray<Pending>, error: unknown) => {
+      const { address } = connection
       const failure = error instanceof PeerTimeout || error instanceof PeerUnavailable ? error : toPeerError(address, timeoutMs, error)
-      invalidate(address, error)
+      connection.failed(error, clock.unsafeCurrentTimeMillis())
       for (const pending of batch) pending.onDone(failure)
     }
     /** A batch as one Batch call: for peers without Stream (an older version). */
-    const sendUnary = (address: string, batch: ReadonlyArray<Pending>) => {
-      peerOf(address).replica.batch({ ops: batch.map((p) => codec.encodeRequest(p.request)), from: self }, options()).then(
-        ({ results }) => deliver(address, batch, results),
-        (error: unknown) => fail(address, batch, error)
+    const sendUnary = (connection: PeerConnection, batch: ReadonlyArray<Pending>) => {
+      const request = { ops: batch.map((p) => codec.encodeRequest(p.request)), from: self }
+      const signal = AbortSignal.timeout(timeoutMs)
+      connection.clients.replica.batch(request, metadata === undefined ? { signal } : { signal, metadata }).then(
+        ({ results }) => deliver(connection.address, batch, results),
+        (error: unknown) => fail(connection, batch, error)
       )
     }
-
-    // One Stream call per peer carries its batches; opened on first use, again after it ends.
-    const streams = new Map<string, ReplicaStream>()
-    const unaryPeers = new Set<string>()
-    const streamTo = (address: string): ReplicaStream => {
-      let stream = streams.get(address)
-      if (stream === undefined) {
-        const client = peerOf(address).replica
-        stream = new ReplicaStream(
-          (requests, signal) => client.stream(requests, metadata === undefined ? { signal } : { signal, metadata }),
-          (ended) => {
-            if (streams.get(address) === ended) streams.delete(address)
-          },
-          STREAM_OUTSTANDING,
-          config.peerBatchMax,
-          budget,
-          metrics.peerBatch,
-          self
-        )
-        streams.set(address, stream)
-      }
+    /** The peer's Stream call, opened on first use and again after it ends. */
+    const streamOf = (connection: PeerConnection): ReplicaStream => {
+      if (connection.stream !== undefined) return connection.stream
+      const client = connection.clients.replica
+      const stream = new ReplicaStream(
+        (requests, signal) => client.stream(requests, metadata === undefined ? { signal } : { signal, metadata }),
+        (ended) => {
+          if (connection.stream === ended) connection.stream = undefined
+        },
+        STREAM_OUTSTANDING,
+        config.peerBatchMax,
+        budget,
+        metrics.peerBatch,
+        self
+      )
+      connection.stream = stream
       return stream
     }
-    const sendBatch = (address: string, batch: ReadonlyArray<Pending>, bytes: number) => {
-      const pausedUntil = unreachableUntil.get(address)
-      if (pausedUntil !== undefined) {
-        if (clock.unsafeCurrentTimeMillis() < pausedUntil) {
-          const failure = new PeerUnavailable({ address, reason: "unreachable a moment ago; not dialled again yet" })
-          for (const pending of batch) pending.onDone(failure)
-          return
-        }
-        unreachableUntil.delete(address)
+    const sendBatch = (connection: PeerConnection, batch: ReadonlyArray<Pending>, bytes: number) => {
+      if (connection.paused(clock.unsafeCurrentTimeMillis())) {
+        const failure = new PeerUnavailable({ address: connection.address, reason: "unreachable a moment ago; not dialled again yet" })
+        for (const pending of batch) pending.onDone(failure)
+        return
       }
-      if (unaryPeers.has(address)) {
+      if (connection.unary) {
         metrics.peerBatch(batch.length)
-        return sendUnary(address, batch)
+        return sendUnary(connection, batch)
       }
-      streamTo(address).send({
+      streamOf(connection).send({
         ops: batch.map((p) => codec.encodeRequest(p.request)),
         bytes,
         sentAtMs: clock.unsafeCurrentTimeMillis(),
         settle: (outcome) => {
-          if (!("failure" in outcome)) return deliver(address, batch, outcome)
+          if (!("failure" in outcome)) return deliver(connection.address, batch, outcome)
           const error = outcome.failure
           if (error instanceof ClientError && error.code === Status.UNIMPLEMENTED) {
-            unaryPeers.add(address)
-            return sendUnary(address, batch)
+            connection.unary = true
+            return sendUnary(connection, batch)
           }
-          fail(address, batch, error)
+          fail(connection, batch, error)
         }
       })
     }
-    // A peer that stops answering fails its stream's batches after RPC_TIMEOUT; the next batch opens a new stream.
-    const expireStreams = Effect.sync(() => {
-      const now = clock.unsafeCurrentTimeMillis()
-      for (const [address, stream] of streams) {
-        const oldest = stream.oldestSentAtMs()
-        if (oldest !== undefined && now - oldest >= timeoutMs) stream.close(new PeerTimeout({ address, timeoutMs }))
-      }
-    })
-    yield* Effect.forkScoped(Effect.repeat(expireStreams, Schedule.spaced(Duration.millis(Math.min(100, timeoutMs / 4)))))
-    const flush = () => {
-      flushScheduled = false
-      for (const [address, pending] of queued) {
-        for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
-          sendBatch(address, batch.items, batch.bytes)
-        }
-      }
-      queued.clear()
-    }
 
-    const call = <A>(address: string, run: (peer: Peer, span: Tracer.AnySpan | undefined) => Promise<A>): Effect.Effect<A, PeerError> =>
-      Effect.flatMap(spanNow, (span) =>
-        Effect.tryPromise({
-          try: () => run(peerOf(address), span),
-          catch: (error) => {
-            invalidate(address, error)
-            return toPeerError(address, timeoutMs, error)
+    // Replica requests wait for the end of their event-loop turn, by peer; one fiber then sends them.
+    let queued = new Map<string, Array<Pending>>()
+    let flushScheduled = false
+    const turnEnded = yield* Effect.makeLatch(false)
+    const sendQueued = (address: string, pending: ReadonlyArray<Pending>) =>
+      withConnection(address, (connection) =>
+        Effect.sync(() => {
+          for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
+            sendBatch(connection, batch.items, batch.bytes)
           }
         }))
+    const flush = Effect.gen(function*() {
+      yield* turnEnded.await
+      yield* turnEnded.close
+      flushScheduled = false
+      const turn = queued
+      queued = new Map()
+      yield* Effect.forEach(turn, ([address, pending]) => sendQueued(address, pending), { discard: true })
+    })
+    yield* Effect.forkScoped(Effect.forever(flush))
+    const openLatch = () => turnEnded.unsafeOpen()
+
+    const call = <A>(address: string, deadlineMs: number, run: (clients: PeerClients, options: CallOptions) => Promise<A>) =>
+      Effect.flatMap(spanNow, (span) =>
+        withConnection(address, (connection) =>
+          Effect.tryPromise({
+            try: (signal) => run(connection.clients, options(signal, deadlineMs, span)),
+            catch: (error): PeerError => {
+              connection.failed(error, clock.unsafeCurrentTimeMillis())
+              return toPeerError(address, deadlineMs, error)
+            }
+          })))
 
     /** One placement request as its gRPC call; undefined for an answer that does not decode. */
-    const placementCall = async (peer: Peer, request: PlacementRequest): Promise<PlacementResponse | undefined> => {
-      const client = peer.placement
+    const placementCall = async (
+      client: PeerClients["placement"],
+      request: PlacementRequest,
+      options: CallOptions
+    ): Promise<PlacementResponse | undefined> => {
       switch (request.kind) {
         case "hello":
-          return placementCodec.decodeHelloResponse(await client.hello(placementCodec.encodeHello(request), options()))
+          return placementCodec.decodeHelloResponse(await client.hello(placementCodec.encodeHello(request), options))
         case "prepare":
-          return placementCodec.decodePrepareResponse(await client.prepare(placementCodec.encodePrepare(request), options()))
+          return placementCodec.decodePrepareResponse(await client.prepare(placementCodec.encodePrepare(request), options))
         case "accept":
-          return placementCodec.decodeAcceptResponse(await client.accept(placementCodec.encodeAccept(request), options()))
+          return placementCodec.decodeAcceptResponse(await client.accept(placementCodec.encodeAccept(request), options))
         case "commit":
-          return placementCodec.decodeCommitResponse(await client.commit(placementCodec.encodeCommit(request), options()))
+          return placementCodec.decodeCommitResponse(await client.commit(placementCodec.encodeCommit(request), options))
         case "change":
-          return placementCodec.decodeChangeResponse(await client.change(placementCodec.encodeChange(request), options()))
+          return placementCodec.decodeChangeResponse(await client.change(placementCodec.encodeChange(request), options))
       }
     }
 
@@ -261,11 +254,11 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
         else pending.push({ request, onDone })
         if (!flushScheduled) {
           flushScheduled = true
-          setImmediate(flush)
+          setImmediate(openLatch)
         }
       },
       ping: (address, message) =>
-        call(address, (peer) => peer.membership.ping({ ...message, gossip: message.gossip.map(encodeMember) }, options())).pipe(
+        call(address, timeoutMs, (clients, options) => clients.membership.ping({ ...message, gossip: message.gossip.map(encodeMember) }, options)).pipe(
           Effect.flatMap((response) => {
             const gossip = decodeGossip(response.gossip)
             return gossip === undefined
@@ -274,11 +267,11 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           })
         ),
       pingReq: (address, message) =>
-        call(address, (peer) => peer.membership.pingReq({ ...message, gossip: message.gossip.map(encodeMember) }, options())).pipe(
+        call(address, timeoutMs, (clients, options) => clients.membership.pingReq({ ...message, gossip: message.gossip.map(encodeMember) }, options)).pipe(
           Effect.map((response) => ({ ack: response.ack, generation: response.generation, gossip: decodeGossip(response.gossip) ?? [] }))
         ),
       placement: (address, request) =>
-        call(address, (peer) => placementCall(peer, request)).pipe(
+        call(address, timeoutMs, (clients, options) => placementCall(clients.placement, request, options)).pipe(
           Effect.flatMap((response) =>
             response === undefined
               ? Effect.fail(new PeerUnavailable({ address, reason: `malformed ${request.kind} answer` }))
@@ -286,26 +279,30 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           )
         ),
       // gRPC flow control is the back-pressure: the sender writes no further than the receiver reads.
+      // The connection is held, and the call cancelled when the stream ends early, through the stream's scope.
       pull: (address, request) =>
-        Stream.unwrap(Effect.map(spanNow, (span) =>
-          Stream.fromAsyncIterable(
-            peerOf(address).antiEntropy.pull(
-              { requester: request.requester, epoch: request.epoch, ranges: [...request.ranges], floors: request.floors === true },
-              options(syncTimeoutMs, span)
-            ),
-            (error) => {
-              invalidate(address, error)
-              return toPeerError(address, syncTimeoutMs, error)
-            }
-          ))).pipe(Stream.map(codec.decodePullChunk)),
+        Stream.unwrapScoped(Effect.gen(function*() {
+          const span = yield* spanNow
+          const connection = yield* RcMap.get(connections, address)
+          const cancel = yield* Effect.acquireRelease(Effect.sync(() => new AbortController()), (c) => Effect.sync(() => c.abort()))
+          const chunks = connection.clients.antiEntropy.pull(
+            { requester: request.requester, epoch: request.epoch, ranges: [...request.ranges], floors: request.floors === true },
+            options(cancel.signal, syncTimeoutMs, span)
+          )
+          return Stream.fromAsyncIterable(chunks, (error) => {
+            connection.failed(error, clock.unsafeCurrentTimeMillis())
+            return toPeerError(address, syncTimeoutMs, error)
+          })
+        })).pipe(Stream.map(codec.decodePullChunk)),
       digests: (address, request) =>
-        call(address, (peer, span) =>
-          peer.antiEntropy.digests(
-            { epoch: request.epoch, arcs: [...request.arcs], level: request.level },
-            options(timeoutMs, span)
-          )).pipe(Effect.map((response) => response.arcs.map(codec.decodeArcDigests))),
-      disconnect
+        call(address, timeoutMs, (clients, options) =>
+          clients.antiEntropy.digests({ epoch: request.epoch, arcs: [...request.arcs], level: request.level }, options)).pipe(
+            Effect.map((response) => response.arcs.map(codec.decodeArcDigests))
+          ),
+      disconnect: (address) => RcMap.invalidate(connections, address)
     }
     return client
   })
 )
+
+type CallOptions = { readonly signal: AbortSignal; readonly metadata?: Metadata }

@@ -67,7 +67,9 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
         }))
         membership.track(view.addresses().map((member) => view.identityOf(member)!))
         // Connections to members that are gone end here (their replica streams into it too).
-        for (const gone of previous?.addresses() ?? []) if (view.identityOf(gone) === undefined) peers.disconnect(gone)
+        yield* Effect.forEach(previous?.addresses() ?? [], (gone) => view.identityOf(gone) === undefined ? peers.disconnect(gone) : Effect.void, {
+          discard: true
+        })
         yield* SubscriptionRef.set(views, view)
         // Removed while it was running (cut off long enough, or by force): what it holds is not
         // known to be current, so it comes back as a new member and pulls like one.

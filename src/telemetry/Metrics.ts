@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client"
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client"
 
 /** Request latency buckets in seconds: sub-millisecond local hits up to calls that hit RPC_TIMEOUT. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -54,6 +54,7 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
       registers
     })
+    const connections = new Gauge({ name: "cache_peer_connections", help: "Connections this node holds open to other nodes", registers })
     const rounds = counter("cache_antientropy_rounds_total", "Merkle anti-entropy rounds, by outcome", ["outcome"])
     const fenced = counter(
       "cache_fenced_operations_total",
@@ -104,6 +105,8 @@ export class Metrics extends Effect.Service<Metrics>()("cache/telemetry/Metrics"
       antiEntropyRound: (outcome: RoundOutcome): void => rounds.labels(outcome).inc(),
       /** One Batch call sent with this many replica operations. */
       peerBatch: (ops: number): void => batches.observe(ops),
+      /** A connection to a peer opened (1) or closed (-1). */
+      peerConnections: (change: 1 | -1): void => connections.inc(change),
       fenced: (side: "replica" | "coordinator"): void => fenced.labels(side).inc(),
       refused: (count: number): void => refused.inc(count),
       configurationInstalled: (phase: string): void => configs.labels(phase).inc(),

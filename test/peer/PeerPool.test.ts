@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, TestClock } from "effect"
 import { createServer, type Server } from "nice-grpc"
 import { NodeConfig } from "../../src/config/NodeConfig.js"
-import { type ReplicaOp, ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
+import { MembershipServiceDefinition, type ReplicaOp, ReplicaResult_Kind, ReplicaServiceDefinition } from "../../src/generated/cluster/v1/cluster.js"
 import { PeerClient } from "../../src/peer/PeerClient.js"
 import * as PeerPool from "../../src/peer/PeerPool.js"
 import type { ReplicaReply } from "../../src/protocol/replica.js"
@@ -20,6 +20,9 @@ const applied = (ops: ReadonlyArray<ReplicaOp>) => ({
 let current: string
 let legacy: string
 let silent: string
+let deaf: string
+/** Resolved when the deaf peer sees a Ping it never answers cancelled by its caller. */
+let pingCancelled: Promise<void>
 
 const listen = async (host: string, add: (server: Server) => void) => {
   const address = `${host}:${await freePort(host)}`
@@ -63,17 +66,33 @@ beforeAll(async () => {
       }
     }))
 })
+beforeAll(async () => {
+  let cancelled!: () => void
+  pingCancelled = new Promise((resolve) => (cancelled = resolve))
+  // A peer that takes Pings and never answers them, telling when a caller gives up.
+  deaf = await listen("127.0.0.94", (server) =>
+    server.add(MembershipServiceDefinition, {
+      async ping(_request, context) {
+        return await new Promise<never>(() => context.signal.addEventListener("abort", cancelled))
+      },
+      async pingReq() {
+        return await new Promise<never>(() => undefined)
+      }
+    }))
+})
 afterAll(() => Promise.all(servers.map((server) => server.forceShutdown())))
 
 const withPool = (peerBatchMax: number, rpcTimeout = Duration.seconds(5)) =>
   Effect.provide(
     PeerPool.layerGrpc.pipe(
-      Layer.provide(Tls.Default),
-      Layer.provide(NodeConfig.layer({ peerBatchMax, rpcTimeout })),
-      Layer.provide(Telemetry.layerOff),
-      Layer.provide(Metrics.Default)
+      Layer.provideMerge(Layer.mergeAll(Tls.Default, Telemetry.layerOff, Metrics.Default)),
+      Layer.provide(NodeConfig.layer({ peerBatchMax, rpcTimeout }))
     )
   )
+
+/** How many peer connections the pool holds open, from its gauge. */
+const openConnections = Effect.flatMap(Metrics, (metrics) =>
+  Effect.promise(async () => (await metrics.registry.getSingleMetric("cache_peer_connections")!.get()).values[0]?.value))
 
 /** Sends `count` replica writes to `address` in one event-loop turn and waits for every reply. */
 const sendMany = (address: string, count: number) =>
@@ -122,6 +141,28 @@ describe("PeerPool", () => {
       const replies = yield* sendMany(silent, 3)
       expect(replies.map((r) => r._tag)).toEqual(["PeerTimeout", "PeerTimeout", "PeerTimeout"])
     }).pipe(withPool(512, Duration.millis(300))))
+
+  it.scoped("closes a connection no call has used for a minute, and opens it again for the next call", () =>
+    Effect.gen(function*() {
+      expect((yield* sendMany(current, 2)).every((r) => r._tag === "Applied")).toBe(true)
+      expect(yield* openConnections).toBe(1)
+      yield* TestClock.adjust(Duration.seconds(59))
+      expect(yield* openConnections).toBe(1)
+      yield* TestClock.adjust(Duration.seconds(2))
+      expect(yield* openConnections).toBe(0)
+      expect((yield* sendMany(current, 2)).every((r) => r._tag === "Applied")).toBe(true)
+      expect(yield* openConnections).toBe(1)
+    }).pipe(withPool(512)))
+
+  it.scopedLive("cancels a peer call whose fiber is interrupted, long before RPC_TIMEOUT", () =>
+    Effect.gen(function*() {
+      const peers = yield* PeerClient
+      const probe = { from: "127.0.0.1:1", generation: 1, epoch: 1, target: deaf, gossip: [] }
+      const outcome = yield* peers.ping(deaf, probe).pipe(Effect.timeoutOption(Duration.millis(100)))
+      expect(outcome._tag).toBe("None")
+      // Without cancellation the deaf peer would hold the call for the hour below and the test would time out.
+      yield* Effect.promise(() => pingCancelled)
+    }).pipe(withPool(512, Duration.hours(1))))
 
   it.scoped("answers every call with a typed error when the peer is down", () =>
     Effect.gen(function*() {
