@@ -1,5 +1,5 @@
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
-import { Duration, Effect, Option, Schedule } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
@@ -35,8 +35,6 @@ import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
 
 const CACHE_SERVICE = "pb.CacheService"
 const HEALTH_SERVICE = "grpc.health.v1.Health"
-/** How often gRPC health looks at readiness again. */
-const HEALTH_POLL = Duration.millis(250)
 
 /**
  * The gRPC listener on `LISTEN_ADDR` (default `ADDR`): `pb.CacheService`,
@@ -139,16 +137,13 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
         })
     )
     // Health mirrors readiness (see `Readiness.serving`): NOT_SERVING until the node has joined and holds its ranges.
-    let serving: boolean | undefined
-    const mirrorReadiness = Effect.sync(() => {
-      const ready = readiness.serving().ready
-      if (ready === serving) return
-      serving = ready
-      health.setStatus(ready ? "healthy" : "unhealthy")
-      health.setStatus(ready ? "healthy" : "unhealthy", CACHE_SERVICE)
-    })
-    yield* mirrorReadiness
-    yield* Effect.forkScoped(Effect.repeat(mirrorReadiness, Schedule.spaced(HEALTH_POLL)))
+    const mirror = (ready: boolean) =>
+      Effect.sync(() => {
+        health.setStatus(ready ? "healthy" : "unhealthy")
+        health.setStatus(ready ? "healthy" : "unhealthy", CACHE_SERVICE)
+      })
+    yield* mirror(readiness.serving().ready)
+    yield* Effect.forkScoped(Stream.runForEach(readiness.readyChanges, mirror))
     yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ address, port, tls: tls.server === undefined ? "off" : tls.mutual ? "mutual" : "on" }))
     return { address, port } as const
   })

@@ -1,6 +1,11 @@
-import { Effect } from "effect"
+import { Effect, Stream, SubscriptionRef } from "effect"
 import { pullPlan } from "./movement.js"
 import { Ring } from "./Ring.js"
+
+export interface Serving {
+  readonly ready: boolean
+  readonly reason: string
+}
 
 /**
  * Whether this node should get client traffic (`/readyz`, gRPC health): it
@@ -12,30 +17,35 @@ import { Ring } from "./Ring.js"
 export class Readiness extends Effect.Service<Readiness>()("cache/placement/Readiness", {
   effect: Effect.gen(function*() {
     const ring = yield* Ring
+    const leavingRef = yield* SubscriptionRef.make(false)
     let leaving = false
+    const serving = (): Serving => {
+      if (leaving) return { ready: false, reason: "leaving the cluster" }
+      const view = ring.current()
+      switch (ring.status()) {
+        case "forming":
+          return { ready: false, reason: `forming: waiting for every seed to answer with the same seed list (${ring.seeds.join(",")})` }
+        case "joining":
+          return { ready: false, reason: `joining: not yet a member of the agreed ring (epoch ${ring.epoch()})` }
+        case "left":
+          return { ready: false, reason: "left the cluster" }
+        case "leaving":
+          return { ready: false, reason: "leaving the cluster" }
+        case "member":
+          if (view !== undefined && pullPlan(view, ring.identity()).length > 0 && ring.synced() < view.epoch) {
+            return { ready: false, reason: `pulling the ranges it gains in epoch ${view.epoch}` }
+          }
+          return { ready: true, reason: `serving (epoch ${ring.epoch()}, ${view?.phase ?? "stable"})` }
+      }
+    }
     return {
-      serving: (): { readonly ready: boolean; readonly reason: string } => {
-        if (leaving) return { ready: false, reason: "leaving the cluster" }
-        const view = ring.current()
-        switch (ring.status()) {
-          case "forming":
-            return { ready: false, reason: `forming: waiting for every seed to answer with the same seed list (${ring.seeds.join(",")})` }
-          case "joining":
-            return { ready: false, reason: `joining: not yet a member of the agreed ring (epoch ${ring.epoch()})` }
-          case "left":
-            return { ready: false, reason: "left the cluster" }
-          case "leaving":
-            return { ready: false, reason: "leaving the cluster" }
-          case "member":
-            if (view !== undefined && pullPlan(view, ring.identity()).length > 0 && ring.synced() < view.epoch) {
-              return { ready: false, reason: `pulling the ranges it gains in epoch ${view.epoch}` }
-            }
-            return { ready: true, reason: `serving (epoch ${ring.epoch()}, ${view?.phase ?? "stable"})` }
-        }
-      },
+      serving,
+      /** Whether the node is ready now, then each time that changes. */
+      readyChanges: Stream.merge(ring.changes, leavingRef.changes).pipe(Stream.map(() => serving().ready), Stream.changes),
       /** From the start of a shutdown: no more client traffic. */
-      beginLeaving: Effect.sync(() => {
+      beginLeaving: Effect.suspend(() => {
         leaving = true
+        return SubscriptionRef.set(leavingRef, true)
       })
     } as const
   })

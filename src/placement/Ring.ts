@@ -51,6 +51,9 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
     })
 
     const views = yield* SubscriptionRef.make<ConfigView | undefined>(core.current)
+    // Bumped whenever what readiness looks at may have changed: the configuration, the identity, synced, leaving.
+    const revisions = yield* SubscriptionRef.make(0)
+    const changed = SubscriptionRef.update(revisions, (n) => n + 1)
     const fibers = yield* FiberSet.make()
     const runFork = yield* FiberSet.runtime(fibers)<never>()
 
@@ -83,6 +86,7 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
             Effect.annotateLogs({ epoch: view.epoch, generation: core.identity.generation, dropped })
           )
         }
+        yield* changed
       })
     core.onInstall = (view, previous) => runFork(survive("ring install", metrics, installed(view, previous)))
 
@@ -169,6 +173,7 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
       if (view === undefined || !view.participates(core.identity)) return "not a member" as const
       if (view.config.members.length === 1 && view.isMember(core.identity)) return "last member" as const
       core.requestLeave()
+      yield* changed
       const left = yield* inShutdown(
         views.changes.pipe(Stream.filter(() => core.status === "left"), Stream.runHead),
         config.handoffTimeout
@@ -197,7 +202,9 @@ export class Ring extends Effect.Service<Ring>()("cache/placement/Ring", {
       /** The epoch at which this node last finished pulling the ranges it gained. */
       synced: (): number => core.syncedAt,
       /** This node has pulled every range it gains in `epoch`. */
-      markSynced: (epoch: number): Effect.Effect<void> => Effect.sync(() => core.markSynced(epoch)),
+      markSynced: (epoch: number): Effect.Effect<void> => Effect.zipRight(Effect.sync(() => core.markSynced(epoch)), changed),
+      /** Emits now and after each change of the configuration, this node's identity, what it synced, or its leaving. */
+      changes: Stream.map(revisions.changes, () => undefined) as Stream.Stream<void>,
       leave,
       /** An operator's removal of the member at `address`; undefined when no member is there. */
       requestRemoval: (target: string, force: boolean): Effect.Effect<MemberId | undefined> =>
