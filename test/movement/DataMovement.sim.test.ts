@@ -1,35 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Duration, Effect } from "effect"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
-import { Entry } from "../../src/store/entry.js"
-import { type SimNode, simNode } from "../../testkit/sim.js"
+import { simNode } from "../../testkit/sim.js"
+import { advanceUntil, drive, holders, readAll, stableWith, writeKeys } from "../../testkit/simOps.js"
 
 const A = "10.0.0.1:8080"
 const B = "10.0.0.2:8080"
 const C = "10.0.0.3:8080"
 const D = "10.0.0.4:8080"
-
-/** Runs `effect` while driving the test clock in 50 ms steps; fails the test if it is not done within `limit`. */
-const drive = <X, E>(effect: Effect.Effect<X, E>, limit = Duration.seconds(60), what = "it") =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    for (let waited = 0; ; waited += 50) {
-      const exit = yield* Fiber.poll(fiber)
-      if (Option.isSome(exit)) return yield* exit.value
-      if (waited >= Duration.toMillis(limit)) return yield* Effect.die(new Error(`${what}: not done after ${waited} ms`))
-      yield* TestClock.adjust("50 millis")
-    }
-  })
-
-const advanceUntil = (done: () => boolean, limit: Duration.Duration, what: string) =>
-  drive(Effect.gen(function*() {
-    while (!done()) yield* Effect.sleep("100 millis")
-  }), limit, what)
-
-const stableWith = (node: SimNode, members: ReadonlyArray<string>) => {
-  const view = node.ring.current()
-  return view?.stable === true && view.config.members.map((m) => m.address).join() === [...members].sort().join() && node.ring.status() === "member"
-}
 
 /**
  * 5-25 ms links that reorder messages, and 5% of requests delivered twice;
@@ -38,37 +16,6 @@ const stableWith = (node: SimNode, members: ReadonlyArray<string>) => {
  */
 const unruly = (seed: number) =>
   new MemoryNetwork({ seed, timeout: Duration.seconds(1), faults: { delay: Duration.millis(5), jitter: Duration.millis(20), duplication: 0.05 } })
-
-/** Writes `count` keys through the nodes in turn (QUORUM); returns the ones acknowledged, with their values. */
-const writeKeys = (nodes: ReadonlyArray<SimNode>, count: number, round: string) =>
-  drive(Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) => {
-    const key = `k${i}`
-    const value = `${round}-${i}`
-    return Effect.either(nodes[i % nodes.length]!.api.set({ key, value, ttlSeconds: 0, consistency: "QUORUM" })).pipe(
-      Effect.map((outcome) => (Either.isRight(outcome) ? [key, value] as const : undefined))
-    )
-  }, { concurrency: 8 })).pipe(Effect.map((outcomes) => new Map(outcomes.filter((o) => o !== undefined))))
-
-/** Reads a key through `node` (QUORUM), trying again when a read fails (a movement may be under way). */
-const readValue = (node: SimNode, key: string) =>
-  node.api.get(key, "QUORUM").pipe(
-    Effect.map(Option.map((found) => found.value)),
-    Effect.retry({ times: 5 })
-  )
-
-/** Every acknowledged write, read back through every node. */
-const readAll = (nodes: ReadonlyArray<SimNode>, acknowledged: ReadonlyMap<string, string>) =>
-  drive(Effect.forEach(nodes, (node) =>
-    Effect.forEach([...acknowledged], ([key, value]) =>
-      Effect.map(readValue(node, key), (got) => (Option.getOrUndefined(got) === value ? undefined : { at: node.address, key, value, got: Option.getOrUndefined(got) })), { concurrency: 8 }).pipe(
-      Effect.map((wrong) => wrong.filter((w) => w !== undefined))
-    )).pipe(Effect.map((perNode) => perNode.flat())))
-
-const holders = (nodes: ReadonlyArray<SimNode>, key: string, value: string) =>
-  nodes.filter((node) => {
-    const found = node.store.read(key)
-    return found instanceof Entry && found.value === value
-  }).length
 
 const threeNodes = (network: MemoryNetwork) =>
   Effect.gen(function*() {
