@@ -136,9 +136,10 @@ describe("the admin server's body limit", () => {
     const declared = await post(admin, "/rpc", 300 * MiB, { declaredBytes: 300 * MiB })
     expect(declared).toMatchObject({ status: 413, error: undefined })
     expect(declared.sentBytes).toBeLessThan(64 * MiB)
-    // One byte over, and a body of exactly the declared length: bytes past a declared length would be a
-    // second (malformed) request on the same connection, which the server may reset before the 413 is read.
-    expect((await post(admin, "/rpc", MiB + 1, { declaredBytes: MiB + 1 })).status).toBe(413)
+    // One byte over is refused from the headers alone: the answer comes with no byte of the body sent. (A
+    // client still writing a refused body can, on busy cores, meet the close after ADMIN_LINGER before it reads
+    // the answer; the 300 MB case above has room for that, this boundary case should not need it.)
+    expect(await post(admin, "/rpc", 0, { declaredBytes: MiB + 1 })).toMatchObject({ status: 413, sentBytes: 0, error: undefined })
 
     // At the limit exactly, a body is read whole (here: whitespace, not a request the API understands).
     const atLimit = await post(admin, "/rpc", MiB, { declaredBytes: MiB })
