@@ -1,6 +1,6 @@
 import { messagesOf, wireBytes } from "../protocol/limits.js"
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
-import { Duration, Effect, Layer, Option, RcMap, Redacted, Schedule, Stream, type Tracer } from "effect"
+import { Duration, Effect, Exit, Layer, Option, RcMap, Redacted, Schedule, Scope, Stream, type Tracer } from "effect"
 import { ClientError, createChannel, Metadata, Status } from "nice-grpc"
 import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import type { ReplicaResult } from "../generated/cluster/v1/cluster.js"
@@ -31,6 +31,8 @@ const RECONNECT_BACKOFF_MAX_MS = 1000
  * seeds that never joined, or addresses a hostile peer made up.
  */
 const PEER_IDLE = Duration.minutes(1)
+/** How long the replica path keeps its lease on a connection it sends no batch on (then PEER_IDLE runs). */
+const LEASE_IDLE = Duration.seconds(10)
 
 interface Pending {
   readonly request: ReplicaRequest
@@ -51,8 +53,9 @@ export const toPeerError = (address: string, timeoutMs: number, error: unknown):
 
 /**
  * Peer calls over gRPC: one connection per peer (`PeerConnection`) in an
- * `RcMap`, opened on first use, held by each call while it runs, and closed
- * once idle for PEER_IDLE, when the peer leaves, or when the scope closes.
+ * `RcMap`, opened on first use, held by each call while it runs (and by the
+ * replica path while batches flow), and closed once idle for PEER_IDLE,
+ * when the peer leaves, or when the scope closes.
  * Every call is abandoned (its gRPC call cancelled) when its fiber is
  * interrupted, not only at its deadline. Replica requests for one peer made
  * in the same event-loop turn go out as one message (at most PEER_BATCH_MAX
@@ -194,17 +197,48 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       })
     }
 
+    // The connections replica batches use are leased by the pool while batches flow, and let go after
+    // LEASE_IDLE without any: a lease per event-loop turn would cost more than the turn's batches (an RcMap.get
+    // in a scope of its own is about 15 µs).
+    const leases = new Map<string, { readonly connection: PeerConnection; readonly scope: Scope.CloseableScope; usedAtMs: number }>()
+    const leaseOf = (address: string): Effect.Effect<PeerConnection> =>
+      Effect.suspend(() => {
+        const held = leases.get(address)
+        if (held !== undefined) {
+          held.usedAtMs = clock.unsafeCurrentTimeMillis()
+          return Effect.succeed(held.connection)
+        }
+        return Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const connection = yield* Scope.extend(RcMap.get(connections, address), scope)
+          leases.set(address, { connection, scope, usedAtMs: clock.unsafeCurrentTimeMillis() })
+          return connection
+        })
+      })
+    const letGo = (address: string) =>
+      Effect.suspend(() => {
+        const held = leases.get(address)
+        if (held === undefined) return Effect.void
+        leases.delete(address)
+        return Scope.close(held.scope, Exit.void)
+      })
+    const letGoIdle = Effect.suspend(() => {
+      const idleSince = clock.unsafeCurrentTimeMillis() - Duration.toMillis(LEASE_IDLE)
+      return Effect.forEach([...leases].filter(([, lease]) => lease.usedAtMs < idleSince), ([address]) => letGo(address), { discard: true })
+    })
+    yield* Effect.addFinalizer(() => Effect.forEach([...leases.keys()], letGo, { discard: true }))
+    yield* Effect.forkScoped(Effect.repeat(letGoIdle, Schedule.spaced(LEASE_IDLE)))
+
     // Replica requests wait for the end of their event-loop turn, by peer; one fiber then sends them.
     let queued = new Map<string, Array<Pending>>()
     let flushScheduled = false
     const turnEnded = yield* Effect.makeLatch(false)
     const sendQueued = (address: string, pending: ReadonlyArray<Pending>) =>
-      withConnection(address, (connection) =>
-        Effect.sync(() => {
-          for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
-            sendBatch(connection, batch.items, batch.bytes)
-          }
-        }))
+      Effect.map(leaseOf(address), (connection) => {
+        for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
+          sendBatch(connection, batch.items, batch.bytes)
+        }
+      })
     const flush = Effect.gen(function*() {
       yield* turnEnded.await
       yield* turnEnded.close
@@ -299,7 +333,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
           clients.antiEntropy.digests({ epoch: request.epoch, arcs: [...request.arcs], level: request.level }, options)).pipe(
             Effect.map((response) => response.arcs.map(codec.decodeArcDigests))
           ),
-      disconnect: (address) => RcMap.invalidate(connections, address)
+      disconnect: (address) => Effect.zipRight(RcMap.invalidate(connections, address), letGo(address))
     }
     return client
   })
