@@ -75,20 +75,32 @@ export class MemoryNetwork {
   travel(from: string, to: string): Effect.Effect<boolean> {
     const network = this
     return Effect.gen(function*() {
-      const { delay, jitter, loss, clogged } = network.faults
-      const link = `${from}->${to}`
+      const { jitter, loss } = network.faults
       const jitterMs = Duration.toMillis(jitter)
-      const extraMs = jitterMs > 0 ? (yield* network.random.next) * jitterMs : 0
+      yield* network.arrive(from, to, jitterMs > 0 ? (yield* network.random.next) * jitterMs : 0)
+      if (network.reachable(from, to) === undefined) return false
+      return loss <= 0 || (yield* network.random.next) >= loss
+    })
+  }
+
+  /**
+   * Waits out one message's way from `from` to `to`: the delay, the link's
+   * clog and `extraMs`. Without extra delay a link is first in, first out,
+   * like one TCP connection: equal wake-up times would come out last first,
+   * so each message is due strictly after the link's previous one.
+   */
+  arrive(from: string, to: string, extraMs = 0): Effect.Effect<void> {
+    const network = this
+    return Effect.gen(function*() {
+      const { delay, clogged } = network.faults
+      const link = `${from}->${to}`
       const nowMs = yield* Clock.currentTimeMillis
       let due = nowMs + Duration.toMillis(delay) + extraMs + Duration.toMillis(clogged.get(link) ?? Duration.zero)
-      if (jitterMs === 0) {
-        // Equal wake-up times would come out last first: keep each link's messages strictly in order.
+      if (extraMs === 0) {
         due = Math.max(due, (network.lastDue.get(link) ?? 0) + 0.001)
         network.lastDue.set(link, due)
       }
       yield* Effect.sleep(Duration.millis(due - nowMs))
-      if (network.reachable(from, to) === undefined) return false
-      return loss <= 0 || (yield* network.random.next) >= loss
     })
   }
 
@@ -137,17 +149,17 @@ const makeClient = (network: MemoryNetwork, self: string, runtime: Runtime.Runti
       )
     })
 
-  /** On a network with only down nodes, cut links and a fixed delay: the call in the caller's fiber, in order. */
+  /** On a network with only down nodes, cut links and a fixed delay: the call in the caller's fiber, each link in order. */
   const direct = <A, E>(to: string, use: (endpoint: PeerEndpoint) => Effect.Effect<A, E>): Effect.Effect<A, E | PeerError> => {
     const lost = (address: string) => Effect.zipRight(Effect.sleep(network.timeout), Effect.fail(new PeerTimeout({ address, timeoutMs })))
     return Effect.zipRight(
-      Effect.sleep(network.faults.delay),
+      network.arrive(self, to),
       Effect.suspend(() => {
         const endpoint = network.reachable(self, to)
         if (endpoint === undefined) return lost(to)
         return Effect.flatMap(use(endpoint), (answer) =>
           Effect.zipRight(
-            Effect.sleep(network.faults.delay),
+            network.arrive(to, self),
             Effect.suspend(() => (network.reachable(to, self) === undefined ? lost(to) : Effect.succeed(answer)))
           ))
       })
