@@ -135,6 +135,8 @@ const measure = async (
   tls = false
 ): Promise<ScenarioResult> => {
   const phases: { get?: H2loadResult; set?: H2loadResult; mixed?: MixedResult } = {}
+  // Nodes that write a CPU profile (`pnpm bench:profile`) start it now (see cpuProfiler.mjs).
+  if (process.env["CPU_PROFILE_DIR"] !== undefined) for (const { pid } of system.processes) process.kill(pid, "SIGUSR2")
   const before = system.admins.length > 0 ? await scrapeCodes(system.admins) : undefined
   for (const method of ["Get", "Set"] as const) {
     const targets = system.addresses.flatMap((address, node) =>

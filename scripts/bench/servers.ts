@@ -51,14 +51,17 @@ export const startNodes = async (hosts: ReadonlyArray<string>, env: Record<strin
   return systemOf(nodes)
 }
 
+const PROFILED = process.env["CPU_PROFILE_DIR"] !== undefined
+
 /** The live part of a set of nodes (after some were stopped). */
 export const systemOf = async (nodes: ReadonlyArray<NodeProcess>): Promise<SystemUnderTest & { readonly nodes: ReadonlyArray<NodeProcess> }> => ({
   nodes,
   addresses: nodes.map((node) => node.address),
   processes: nodes.map((node, i) => ({ label: `node ${i + 1}`, pid: node.child.pid! })),
   admins: await Promise.all(nodes.map((node) => node.adminAddress())),
+  // Killed, unless they write a CPU profile when they exit (`pnpm bench:profile`): then they shut down.
   stop: async () => {
-    await Promise.all(nodes.map((node) => node.stop("SIGKILL")))
+    await Promise.all(nodes.map((node) => node.stop(PROFILED ? "SIGTERM" : "SIGKILL")))
   }
 })
 
