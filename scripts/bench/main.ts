@@ -135,20 +135,32 @@ const measure = async (
   tls = false
 ): Promise<ScenarioResult> => {
   const phases: { get?: H2loadResult; set?: H2loadResult; mixed?: MixedResult } = {}
-  // Nodes that write a CPU profile (`pnpm bench:profile`) start it now (see cpuProfiler.mjs).
-  if (process.env["CPU_PROFILE_DIR"] !== undefined) for (const { pid } of system.processes) process.kill(pid, "SIGUSR2")
+  // Nodes that write CPU profiles (`pnpm bench:profile`) take one per phase (see cpuProfiler.mjs).
+  const profiled = async <A>(phase: () => Promise<A>): Promise<A> => {
+    const toggle = () => {
+      if (process.env["CPU_PROFILE_DIR"] !== undefined) for (const { pid } of system.processes) process.kill(pid, "SIGUSR2")
+    }
+    toggle()
+    try {
+      return await phase()
+    } finally {
+      toggle()
+    }
+  }
   const before = system.admins.length > 0 ? await scrapeCodes(system.admins) : undefined
   for (const method of ["Get", "Set"] as const) {
     const targets = system.addresses.flatMap((address, node) =>
       Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: bodies(method, node * PROCESSES_PER_NODE + p, consistency) }))
     )
     log(`${name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight`)
-    const result = await runH2load({ method, targets, inFlight: options.inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
+    const result = await profiled(() =>
+      runH2load({ method, targets, inFlight: options.inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
+    )
     phases[method === "Get" ? "get" : "set"] = result
   }
   if (mixed) {
     log(`${name}: mixed workload from a grpc-js client, ${options.mixedInFlight} in flight`)
-    phases.mixed = await runMixed({
+    phases.mixed = await profiled(() => runMixed({
       targets: system.addresses,
       inFlight: options.mixedInFlight,
       durationS: options.durationS,
@@ -159,7 +171,7 @@ const measure = async (
       readRatio: options.readRatio,
       consistency: Consistency[consistency] as "ONE" | "QUORUM" | "ALL",
       seed: 42
-    }, system.processes)
+    }, system.processes))
   }
   const after = before === undefined ? undefined : await scrapeCodes(system.admins)
   const errors = before === undefined || after === undefined ? {} : errorsBetween(before, after)
