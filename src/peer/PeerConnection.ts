@@ -49,10 +49,11 @@ export class PeerConnection {
    * A call that found no connection drops the channel, so that the peer is
    * dialled afresh (grpc-js would otherwise back off), and pauses batches to
    * it for a moment: a dead replica would cost a connection attempt per
-   * event-loop turn.
+   * event-loop turn. The batches of one failed stream all report it: the
+   * first redials, the rest find the fresh channel (paused) and leave it.
    */
   failed(error: unknown, nowMs: number): void {
-    if (!(error instanceof ClientError && error.code === Status.UNAVAILABLE)) return
+    if (!(error instanceof ClientError && error.code === Status.UNAVAILABLE) || this.paused(nowMs)) return
     this.close("disconnected")
     this.channel = this.dial()
     this.clients = clientsOf(this.channel)
