@@ -1,14 +1,13 @@
 /**
  * The node's own per-call cost, without the network: the pb.CacheService
  * handlers of a one-node core (the layers `pnpm start` builds, SWIM aside)
- * called in-process, many calls in flight, as nice-grpc would call them.
+ * called in-process, many calls in flight, as grpc-js would call them.
  * Isolates what the cache adds on top of gRPC.
  *
  *   pnpm bench:edge [calls=200000] [inFlight=64]
  */
 import { Effect, Layer } from "effect"
-import { Metadata } from "nice-grpc"
-import type { CallContext } from "nice-grpc"
+import { Metadata, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js"
 import { CacheApi } from "../src/api/CacheApi.js"
 import { NodeConfig } from "../src/config/NodeConfig.js"
 import { CallGate, makeCacheHandlers } from "../src/grpc/handlers/cacheHandlers.js"
@@ -32,15 +31,16 @@ const program = Effect.gen(function*() {
     sample: () => false,
     keyHash: (yield* Ring).hash
   })
-  const context = (): CallContext => ({
-    metadata: Metadata(),
-    peer: "bench",
-    header: Metadata(),
-    sendHeader: () => undefined,
-    trailer: Metadata(),
-    signal: new AbortController().signal
-  })
-  for (let i = 0; i < keys; i++) yield* Effect.promise(() => handlers.set({ key: `k${i}`, value, consistency: 0 }, context()))
+  /** What grpc-js hands a unary handler: the call (only what the handlers use) and the callback, as a promise. */
+  const metadata = new Metadata()
+  const call = <Req, Res>(handler: (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void, request: Req) =>
+    new Promise<Res | null | undefined>((resolve, reject) =>
+      handler(
+        { request, metadata, getPeer: () => "bench", once: () => undefined, removeListener: () => undefined } as unknown as ServerUnaryCall<Req, Res>,
+        (error, value) => (error === null ? resolve(value) : reject(new Error(error.details ?? "failed")))
+      )
+    )
+  for (let i = 0; i < keys; i++) yield* Effect.promise(() => call(handlers.Set, { key: `k${i}`, value, consistency: 0 }))
   // The best of several rounds: the machine is shared, and the best round is the one least disturbed.
   const run = async (name: string, call: (i: number) => Promise<unknown>) => {
     let best = Infinity
@@ -55,9 +55,9 @@ const program = Effect.gen(function*() {
     console.log(`${name}: ${Math.round(calls / best)} calls/s, ${((best * 1e6) / calls).toFixed(2)} µs/call (best of 5 rounds)`)
   }
   const empty = { version: { hlc: 1, nodeId: 1, generation: 1 }, value, ttlRemainingMs: 0 }
-  yield* Effect.promise(() => run("harness alone (a handler that answers at once)", async () => (context(), empty)))
-  yield* Effect.promise(() => run("get", (i) => handlers.get({ key: `k${i % keys}`, consistency: 0 }, context())))
-  yield* Effect.promise(() => run("set", (i) => handlers.set({ key: `k${i % keys}`, value, consistency: 0 }, context())))
+  yield* Effect.promise(() => run("harness alone (a handler that answers at once)", () => call((_, callback) => callback(null, empty), {})))
+  yield* Effect.promise(() => run("get", (i) => call(handlers.Get, { key: `k${i % keys}`, consistency: 0 })))
+  yield* Effect.promise(() => run("set", (i) => call(handlers.Set, { key: `k${i % keys}`, value, consistency: 0 })))
 })
 
 await Effect.runPromise(

@@ -1,6 +1,5 @@
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
 import { Duration, Effect, Option, Stream } from "effect"
-import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import { AntiEntropy } from "../antientropy/AntiEntropy.js"
@@ -9,7 +8,6 @@ import { CacheApi } from "../api/CacheApi.js"
 import { listenAddressOf, messageBudgetBytes, NodeConfig } from "../config/NodeConfig.js"
 import { formatHostPort } from "../config/parse.js"
 import { AntiEntropyServiceDefinition, MembershipServiceDefinition, PlacementServiceDefinition } from "../generated/cluster/v1/cluster.js"
-import { CacheServiceDefinition } from "../generated/pb/cache.js"
 import { Membership } from "../membership/Membership.js"
 import type { PeerEndpoint } from "../peer/PeerClient.js"
 import { LocalReplica } from "../replication/LocalReplica.js"
@@ -30,7 +28,8 @@ import { Metrics } from "../telemetry/Metrics.js"
 import { inShutdown } from "../telemetry/background.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { ServerStartError } from "../config/startupError.js"
-import { CallGate, makeCacheHandlers } from "./handlers/cacheHandlers.js"
+import { CacheServiceGrpcJs, CallGate, makeCacheHandlers } from "./handlers/cacheHandlers.js"
+import { makeGrpcJsServer } from "./grpcJsServer.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
 
 const CACHE_SERVICE = "pb.CacheService"
@@ -65,15 +64,16 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
 
     decodeInvalidUtf8AsIllFormed()
     const health = HealthState()
-    const server = createServer({
+    const server = makeGrpcJsServer({
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
       "grpc.max_send_message_length": config.maxSendMsgBytes,
-      // With mutual TLS, internal methods answer only callers with a cluster certificate (nice-grpc passes this to grpc-js's Server).
+      // With mutual TLS, internal methods answer only callers with a cluster certificate.
       ...(tls.mutual ? { interceptors: [requireClusterCertificate(tls.isClusterCertificate)] } : {})
-    }).use(wellFormedErrors)
+    }, wellFormedErrors)
     const gate = new CallGate()
-    server.add(
-      CacheServiceDefinition,
+    // The hot client methods as plain grpc-js handlers; the rest through nice-grpc (see grpcJsServer.ts).
+    server.addGrpcJs(
+      CacheServiceGrpcJs,
       makeCacheHandlers({ gate, api, runtime, nowMs: () => clock.unsafeCurrentTimeMillis(), metrics, tracing: telemetry.tracing, sample: telemetry.sample, keyHash: ring.hash })
     )
     // Internal services: only cluster members may call them when CLUSTER_SECRET is set (and PEER_TLS_*, above).

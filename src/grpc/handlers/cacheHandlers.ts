@@ -1,5 +1,6 @@
-import { Effect, Exit, FiberId, Option, Runtime } from "effect"
-import { type CallContext, ServerError, Status } from "nice-grpc"
+import type * as grpc from "@grpc/grpc-js"
+import { type Cause, Effect, Exit, FiberId, Option, Runtime } from "effect"
+import { Status } from "nice-grpc"
 import { InvalidArgument } from "../../api/ApiError.js"
 import type { ApiError, CacheApi } from "../../api/CacheApi.js"
 import * as V from "../../clock/version.js"
@@ -8,10 +9,10 @@ import type { Consistency } from "../../replication/consistency.js"
 import type { FoundValue, WriteOutcome } from "../../replication/Coordinator.js"
 import type { Metrics } from "../../telemetry/Metrics.js"
 import { annotateSpan, keyHashAttribute, parentOf, rpcAttributes, TRACEPARENT } from "../../telemetry/traceContext.js"
+import { wellFormed } from "../../protocol/text.js"
 import { statusOfExit, toServerError } from "../status.js"
 
 const SERVICE = "pb.CacheService"
-
 
 const CONSISTENCY: ReadonlyArray<Consistency | undefined> = [undefined, "ONE", "QUORUM", "ALL"]
 
@@ -21,8 +22,6 @@ const consistencyOf = (level: pb.Consistency): Consistency | undefined | null =>
 
 const badConsistency = (level: number) =>
   Effect.fail(new InvalidArgument({ message: `consistency ${level} is not one of ONE, QUORUM, ALL` }))
-
-const NOT_FOUND = new ServerError(Status.NOT_FOUND, "key not found")
 
 /**
  * Admission of client calls during shutdown: once `closing`, new calls are
@@ -45,8 +44,6 @@ export class CallGate {
   }
 }
 
-const SHUTTING_DOWN = new ServerError(Status.UNAVAILABLE, "not serving: this node is shutting down")
-
 /** What the client-facing handlers run on. */
 export interface CacheEdge {
   readonly gate: CallGate
@@ -64,35 +61,60 @@ export interface CacheEdge {
 
 type Method = "Set" | "Get" | "Delete"
 
+/** A status for grpc-js; details made well-formed, as grpc-js percent-encodes them with `encodeURI`, which throws on a lone surrogate. */
+const statusObject = (code: Status, details: string): Partial<grpc.StatusObject> => ({
+  code: code as number as grpc.status,
+  details: wellFormed(details) ? details : (details as unknown as { toWellFormed(): string }).toWellFormed()
+})
+const SHUTTING_DOWN = statusObject(Status.UNAVAILABLE, "not serving: this node is shutting down")
+const NOT_FOUND = statusObject(Status.NOT_FOUND, "key not found")
+const INTERNAL = statusObject(Status.INTERNAL, "internal error")
+
+/** The status a failed call's cause is answered with. */
+const failureStatus = (cause: Cause.Cause<ApiError>) => {
+  const error = toServerError(cause)
+  return statusObject(error.code, error.details)
+}
+
+/** A message encoded straight into a Buffer grpc-js can send as it is (nice-grpc copied every response once more). */
+const serializer = <T>(codec: { encode(message: T): { finish(): Uint8Array } }) => (message: T): Buffer => {
+  const bytes = codec.encode(message).finish()
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+const method = <Req, Res>(name: Method, request: pb.MessageFns<Req>, response: pb.MessageFns<Res>): grpc.MethodDefinition<Req, Res> => ({
+  path: `/${SERVICE}/${name}`,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: serializer(request),
+  requestDeserialize: (bytes: Buffer) => request.decode(bytes),
+  responseSerialize: serializer(response),
+  responseDeserialize: (bytes: Buffer) => response.decode(bytes)
+})
+
+/** `pb.CacheService` as grpc-js registers it (the same wire format as the generated definition). */
+export const CacheServiceGrpcJs = {
+  Set: method("Set", pb.SetRequest, pb.SetResponse),
+  Get: method("Get", pb.GetRequest, pb.GetResponse),
+  Delete: method("Delete", pb.DeleteRequest, pb.DeleteResponse)
+} satisfies grpc.ServiceDefinition
+
+export interface CacheHandlers extends grpc.UntypedServiceImplementation {
+  Set: grpc.handleUnaryCall<pb.SetRequest, pb.SetResponse>
+  Get: grpc.handleUnaryCall<pb.GetRequest, pb.GetResponse>
+  Delete: grpc.handleUnaryCall<pb.DeleteRequest, pb.DeleteResponse>
+}
+
 /**
- * `pb.CacheService` on top of `CacheApi`: decode, run one Effect through the
+ * `pb.CacheService` on top of `CacheApi`, as plain grpc-js handlers (the
+ * hot path: see grpcJsServer.ts): decode, run one Effect through the
  * runtime captured at start-up (interrupted if the client goes away), map
  * the outcome to a response or a status. Every call is counted and timed;
  * with tracing on it runs in a server span that continues the caller's
  * trace when its metadata carries `traceparent`.
  */
-export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementation => {
+export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
   const { api, metrics, nowMs } = edge
   const fork = Runtime.runFork(edge.runtime)
-
-  /**
-   * Runs a call's Effect. The fiber starts at once and, when every replica
-   * it needs is local, finishes before `runFork` returns: then there is no
-   * promise to settle and no cancellation to listen for.
-   */
-  const run = <A>(effect: Effect.Effect<A, ApiError>, signal: AbortSignal): Exit.Exit<A, ApiError> | Promise<Exit.Exit<A, ApiError>> => {
-    const fiber = fork(effect)
-    const done = fiber.unsafePoll()
-    if (done !== null) return done
-    return new Promise((resolve) => {
-      const cancel = () => fiber.unsafeInterruptAsFork(FiberId.none)
-      signal.addEventListener("abort", cancel, { once: true })
-      fiber.addObserver((exit) => {
-        signal.removeEventListener("abort", cancel)
-        resolve(exit)
-      })
-    })
-  }
 
   /** The call in a server span when it is sampled (continuing the caller's trace, if it sent one); as is otherwise. */
   const traced = <A>(
@@ -100,9 +122,10 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
     key: string,
     consistency: Consistency | undefined | null,
     effect: Effect.Effect<A, ApiError>,
-    context: CallContext
+    metadata: grpc.Metadata
   ): Effect.Effect<A, ApiError> => {
-    const parent = Option.getOrUndefined(parentOf(context.metadata.get(TRACEPARENT)))
+    const header = metadata.get(TRACEPARENT)[0]
+    const parent = Option.getOrUndefined(parentOf(typeof header === "string" ? header : undefined))
     if (!edge.sample(parent?.sampled)) return effect
     return effect.pipe(
       Effect.onExit((exit) => annotateSpan({ "rpc.grpc.status_code": statusOfExit(exit) })),
@@ -119,57 +142,81 @@ export const makeCacheHandlers = (edge: CacheEdge): pb.CacheServiceImplementatio
     )
   }
 
-  const serve = async <A>(
+  /**
+   * Runs a call's Effect and answers with `respond`'s message. The fiber
+   * starts at once and, when every replica it needs is local, finishes
+   * before `runFork` returns: then there is no promise and no cancellation
+   * to listen for. Otherwise the client going away interrupts it.
+   */
+  const serve = <A, R>(
     method: Method,
     key: string,
     consistency: Consistency | undefined | null,
     effect: Effect.Effect<A, ApiError>,
-    context: CallContext
-  ): Promise<A> => {
-    if (!edge.gate.enter()) throw SHUTTING_DOWN
-    try {
-      const started = performance.now()
-      const exit = await run(edge.tracing ? traced(method, key, consistency, effect, context) : effect, context.signal)
-      metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
-      if (Exit.isSuccess(exit)) return exit.value
-      throw toServerError(exit.cause)
-    } finally {
+    call: grpc.ServerUnaryCall<unknown, R>,
+    callback: grpc.sendUnaryData<R>,
+    respond: (value: A) => R | undefined
+  ): void => {
+    if (!edge.gate.enter()) return callback(SHUTTING_DOWN)
+    const started = performance.now()
+    const finish = (exit: Exit.Exit<A, ApiError>) => {
       edge.gate.exit()
+      metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
+      if (Exit.isFailure(exit)) return callback(failureStatus(exit.cause))
+      let response: R | undefined
+      try {
+        response = respond(exit.value)
+      } catch {
+        return callback(INTERNAL)
+      }
+      return response === undefined ? callback(NOT_FOUND) : callback(null, response)
     }
+    const fiber = fork(edge.tracing ? traced(method, key, consistency, effect, call.metadata) : effect)
+    const done = fiber.unsafePoll()
+    if (done !== null) return finish(done)
+    const cancel = () => fiber.unsafeInterruptAsFork(FiberId.none)
+    call.once("cancelled", cancel)
+    fiber.addObserver((exit) => {
+      call.removeListener("cancelled", cancel)
+      finish(exit)
+    })
   }
 
-  const toGetResponse = (found: Option.Option<FoundValue>): pb.GetResponse => {
-    if (Option.isNone(found)) throw NOT_FOUND
+  const toGetResponse = (found: Option.Option<FoundValue>): pb.GetResponse | undefined => {
+    if (Option.isNone(found)) return undefined
     const { expiresAtMs, value, version } = found.value
     const ttlRemainingMs = expiresAtMs === 0 ? 0 : Math.max(1, expiresAtMs - nowMs())
     return typeof value === "string"
-      ? { value, version: V.copy(version), ttlRemainingMs }
-      : { valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), version: V.copy(version), ttlRemainingMs }
+      ? { value, valueBytes: undefined, version: V.copy(version), ttlRemainingMs }
+      : { value: undefined, valueBytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), version: V.copy(version), ttlRemainingMs }
   }
-  const toWriteResponse = ({ version, existed }: WriteOutcome) => ({ version: V.copy(version), existed })
+  const toSetResponse = ({ version }: WriteOutcome): pb.SetResponse => ({ version: V.copy(version) })
+  const toDeleteResponse = ({ version, existed }: WriteOutcome): pb.DeleteResponse => ({ version: V.copy(version), existed })
 
   return {
-    async set(request, context) {
+    Set(call, callback) {
+      const request = call.request
       const consistency = consistencyOf(request.consistency)
       const effect = consistency === null ? badConsistency(request.consistency) : api.set({
         key: request.key,
         value: request.value ?? request.valueBytes,
         ttlSeconds: request.ttlSeconds,
         consistency,
-        client: context.peer
+        client: call.getPeer()
       })
-      const { version } = await serve("Set", request.key, consistency, effect, context)
-      return { version: V.copy(version) }
+      serve("Set", request.key, consistency, effect, call, callback, toSetResponse)
     },
-    async get(request, context) {
+    Get(call, callback) {
+      const request = call.request
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.get(request.key, consistency, context.peer)
-      return toGetResponse(await serve("Get", request.key, consistency, effect, context))
+      const effect = consistency === null ? badConsistency(request.consistency) : api.get(request.key, consistency, call.getPeer())
+      serve("Get", request.key, consistency, effect, call, callback, toGetResponse)
     },
-    async delete(request, context) {
+    Delete(call, callback) {
+      const request = call.request
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency, context.peer)
-      return toWriteResponse(await serve("Delete", request.key, consistency, effect, context))
+      const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency, call.getPeer())
+      serve("Delete", request.key, consistency, effect, call, callback, toDeleteResponse)
     }
   }
 }
