@@ -7,17 +7,19 @@
  * phases, and README.md with the CPU each client call costs, by part of
  * the stack, and the costliest functions.
  *
- *   pnpm bench:profile [--duration 6] [--warmup 2]
+ *   pnpm bench:profile [--duration 6] [--warmup 2] [--keep DIR]
+ *
+ * `--keep DIR` leaves the raw .cpuprofile files there (for Chrome DevTools or speedscope).
  */
 import { spawnSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { repoRoot } from "../../testkit/nodeProcess.js"
 import { byPart, type CpuProfile, durationS, flameSvg, topFunctions } from "./cpuProfile.js"
 
-const { values: flags } = parseArgs({ options: { duration: { type: "string", default: "6" }, warmup: { type: "string", default: "2" } } })
+const { values: flags } = parseArgs({ options: { duration: { type: "string", default: "6" }, warmup: { type: "string", default: "2" }, keep: { type: "string" } } })
 const out = join(repoRoot, "bench", "profile")
 mkdirSync(out, { recursive: true })
 const work = mkdtempSync(join(tmpdir(), "cache-profile-"))
@@ -125,5 +127,6 @@ for (const phase of shown) {
 }
 for (const old of readdirSync(out).filter((f) => f.endsWith(".svg"))) if (!shown.some((p) => `${p.name.replace(/\s+/g, "-")}.svg` === old)) rmSync(join(out, old))
 writeFileSync(join(out, "README.md"), lines.join("\n"))
+if (flags.keep !== undefined) cpSync(work, flags.keep, { recursive: true })
 rmSync(work, { recursive: true, force: true })
 process.stderr.write(`wrote ${out}/README.md and the flame graphs\n`)
