@@ -19,7 +19,10 @@ export interface H2Target {
 }
 
 export interface H2loadRun {
+  /** What the calls do, for the report. */
   readonly method: "Get" | "Set"
+  /** The gRPC method's path, e.g. `/pb.CacheService/Get` or `/etcdserverpb.KV/Range`. */
+  readonly path: string
   readonly targets: ReadonlyArray<H2Target>
   /** Calls in flight over all processes. */
   readonly inFlight: number
@@ -33,9 +36,10 @@ export interface H2loadRun {
 
 export interface H2loadResult {
   readonly method: "Get" | "Set"
+  readonly path: string
   readonly inFlight: number
   readonly requests: number
-  /** HTTP-level failures (gRPC statuses travel in trailers: the nodes' /metrics count those). */
+  /** HTTP-level failures (gRPC statuses travel in trailers: the nodes' /metrics, or etcd's, count those). */
   readonly failed: number
   readonly rps: number
   readonly latency: LatencySummary
@@ -78,7 +82,7 @@ export const runH2load = async (run: H2loadRun): Promise<H2loadResult> => {
       "-H", "content-type: application/grpc",
       "-H", "te: trailers",
       `--log-file=${log}`,
-      `${run.tls === true ? "https" : "http"}://${target.address}/pb.CacheService/${run.method}`
+      `${run.tls === true ? "https" : "http"}://${target.address}${run.path}`
     ], { stdio: ["ignore", "pipe", "inherit"] })
     let stdout = ""
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
@@ -121,6 +125,7 @@ export const runH2load = async (run: H2loadRun): Promise<H2loadResult> => {
   rmSync(dir, { recursive: true, force: true })
   return {
     method: run.method,
+    path: run.path,
     inFlight: connections * streams * processes.length,
     requests,
     failed,

@@ -3,10 +3,13 @@
  * own stack, every scenario in one run so that each figure is a ratio
  * measured side by side on the same (shared, 2-core) machine.
  *
- *   (L)    a bare nice-grpc server answering pb.CacheService from a Map
+ *   (L)    a bare nice-grpc server (ts-proto codecs) answering pb.CacheService from a Map
+ *   (G)    a bare grpc-js server (protobufjs codecs, @grpc/proto-loader) answering the same from a Map
  *   (S)    one node
  *   (C)    three nodes on 127.0.0.x, load spread over all three, QUORUM and ONE
  *   (D)    the same three nodes with one killed (after the others saw it die)
+ *   (E)    etcd 3.4, three members on tmpfs, load spread over all three: Range
+ *          (linearizable) for Get, Put for Set; the reference for (C)
  *   (T)    one node tracing at the default sampling (1% of roots) to an OTLP sink
  *   (T100) one node tracing every call
  *   (TLS)  one node with TLS off, then on (mutual TLS settings, PEER_TLS_*), under the same h2load load
@@ -14,13 +17,16 @@
  * Get and Set throughput come from h2load processes (native HTTP/2; each
  * with its own key), latency percentiles from their per-request logs in an
  * HDR histogram; a mixed read/write workload from a grpc-js client process
- * gives latency at low concurrency. Each phase reports the CPU each process
- * used, so the bottleneck is visible. Writes bench/results/*.json,
+ * gives latency at low concurrency, and one h2load process with one call at
+ * a time gives the latency of a lone Set (L, G, S, C at QUORUM, E's Put to
+ * its leader). Each phase reports the CPU each process used, so the
+ * bottleneck is visible. Writes bench/results/*.json,
  * bench/README.md (tables, ratios, targets) and bench/chart.svg.
  *
  *   pnpm bench [--duration 6] [--warmup 2] [--concurrency 64] [--keys 1000]
  *              [--distribution uniform|zipfian] [--value-size 100] [--read-ratio 0.9]
- *              [--consistency QUORUM] [--mixed-concurrency 8] [--scenarios L,S,C,D,T,T100,TLS]
+ *              [--consistency QUORUM] [--mixed-concurrency 8]
+ *              [--scenarios L,G,S,C,D,E,T,T100,TLS]
  */
 import { credentials } from "@grpc/grpc-js"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -36,7 +42,7 @@ import { grpcFrame, type H2loadResult, runH2load } from "./h2load.js"
 import { type Distribution, keyName } from "./keys.js"
 import { type MixedResult, runMixed } from "./mixedLoad.js"
 import { renderReport, type ScenarioResult } from "./report.js"
-import { populate, startBare, startNodes, startSpanSink, type SystemUnderTest, systemOf } from "./servers.js"
+import { populate, populateEtcd, startBare, startEtcd, startNodes, startSpanSink, type SystemUnderTest, systemOf } from "./servers.js"
 
 const { values: flags } = parseArgs({
   options: {
@@ -49,7 +55,7 @@ const { values: flags } = parseArgs({
     "read-ratio": { type: "string", default: "0.9" },
     consistency: { type: "string", default: "QUORUM" },
     "mixed-concurrency": { type: "string", default: "8" },
-    scenarios: { type: "string", default: "L,S,C,D,T,T100,TLS" },
+    scenarios: { type: "string", default: "L,G,S,C,D,E,T,T100,TLS" },
     "node-env": { type: "string", default: "" },
     out: { type: "string", default: join(repoRoot, "bench") }
   }
@@ -83,12 +89,48 @@ if (!["ONE", "QUORUM", "ALL"].includes(options.consistency)) throw new Error("--
 /** h2load processes per target node: each process repeats one key. */
 const PROCESSES_PER_NODE = 2
 
-const bodies = (method: "Get" | "Set", index: number, consistency: Consistency) => {
-  const key = keyName(index)
-  const message = method === "Get"
-    ? GetRequest.encode({ key, consistency }).finish()
-    : SetRequest.encode({ key, value: "v".repeat(options.valueSize), consistency }).finish()
-  return grpcFrame(message)
+/** The gRPC calls a scenario's h2load processes make: each method's path, and the framed request of process `index` (its own key). */
+interface Calls {
+  readonly path: (method: "Get" | "Set") => string
+  readonly body: (method: "Get" | "Set", index: number) => Uint8Array
+}
+
+/** pb.CacheService Get and Set at a consistency. */
+const cacheCalls = (consistency: Consistency): Calls => ({
+  path: (method) => `/pb.CacheService/${method}`,
+  body: (method, index) => {
+    const key = keyName(index)
+    return grpcFrame(method === "Get"
+      ? GetRequest.encode({ key, consistency }).finish()
+      : SetRequest.encode({ key, value: "v".repeat(options.valueSize), consistency }).finish())
+  }
+})
+
+/** A length-delimited protobuf field (wire type 2). */
+const bytesField = (field: number, bytes: Uint8Array) => {
+  const head = [(field << 3) | 2]
+  for (let n = bytes.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      head.push(n)
+      break
+    }
+    head.push((n & 0x7f) | 0x80)
+  }
+  return Buffer.concat([Buffer.from(head), bytes])
+}
+
+/**
+ * etcd's KV: Range (RangeRequest field 1 key; serializable unset, so
+ * linearizable) for Get, Put (PutRequest field 1 key, 2 value) for Set.
+ */
+const etcdCalls: Calls = {
+  path: (method) => (method === "Get" ? "/etcdserverpb.KV/Range" : "/etcdserverpb.KV/Put"),
+  body: (method, index) => {
+    const key = Buffer.from(keyName(index))
+    return grpcFrame(method === "Get"
+      ? bytesField(1, key)
+      : Buffer.concat([bytesField(1, key), bytesField(2, Buffer.from("v".repeat(options.valueSize)))]))
+  }
 }
 
 const log = (text: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`)
@@ -114,27 +156,41 @@ const scrapeCodes = async (admins: ReadonlyArray<string>) => {
 }
 /**
  * Calls that ended with another status than OK. CANCELLED is left out: it is
- * h2load resetting the calls still in flight when its time is up.
+ * h2load resetting the calls still in flight when its time is up. A server
+ * that counts those under another code (`cutOffCode`, etcd's UNKNOWN) has
+ * that code left out up to the calls in flight, by method (`cutOff`).
  */
-const errorsBetween = (before: Map<string, number>, after: Map<string, number>) => {
+const errorsBetween = (before: Map<string, number>, after: Map<string, number>, cutOffCode = "CANCELLED", cutOff = new Map<string, number>()) => {
   const errors: Record<string, number> = {}
   for (const [id, count] of after) {
-    const delta = count - (before.get(id) ?? 0)
+    let delta = count - (before.get(id) ?? 0)
+    if (id.endsWith(` ${cutOffCode}`)) delta -= cutOff.get(id.slice(0, id.indexOf(" "))) ?? 0
     if (delta > 0 && id.includes(" ") && !id.startsWith("batch") && !id.endsWith(" OK") && !id.endsWith(" CANCELLED")) errors[id] = delta
   }
   return errors
 }
 
-/** Get and Set throughput with h2load (and the mixed workload if asked) against one system. */
+/**
+ * Get and Set throughput with h2load against one system; then, if asked, a
+ * lone Set (one call at a time, to `serialTo`) and the mixed workload.
+ */
 const measure = async (
   name: string,
   description: string,
   system: SystemUnderTest,
-  consistency: Consistency,
-  mixed: boolean,
-  tls = false
+  how: {
+    readonly consistency: Consistency
+    readonly mixed?: boolean
+    readonly tls?: boolean
+    /** pb.CacheService at `consistency` unless told. */
+    readonly calls?: Calls
+    /** The address a lone Set is sent to, one call at a time; no such phase without. */
+    readonly serialTo?: string
+  }
 ): Promise<ScenarioResult> => {
-  const phases: { get?: H2loadResult; set?: H2loadResult; mixed?: MixedResult } = {}
+  const { consistency, tls = false } = how
+  const calls = how.calls ?? cacheCalls(consistency)
+  const phases: { get?: H2loadResult; set?: H2loadResult; mixed?: MixedResult; serialSet?: H2loadResult } = {}
   // Nodes that write CPU profiles (`pnpm bench:profile`) take one per phase (see cpuProfiler.mjs).
   const profiled = async <A>(phase: () => Promise<A>): Promise<A> => {
     const toggle = () => {
@@ -147,18 +203,23 @@ const measure = async (
       toggle()
     }
   }
-  const before = system.admins.length > 0 ? await scrapeCodes(system.admins) : undefined
+  const codes = system.codes ?? (system.admins.length > 0 ? () => scrapeCodes(system.admins) : undefined)
+  const before = await codes?.()
+  const h2load = (method: "Get" | "Set", targets: ReadonlyArray<{ address: string; body: Uint8Array }>, inFlight: number) =>
+    runH2load({ method, path: calls.path(method), targets, inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
   for (const method of ["Get", "Set"] as const) {
     const targets = system.addresses.flatMap((address, node) =>
-      Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: bodies(method, node * PROCESSES_PER_NODE + p, consistency) }))
+      Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: calls.body(method, node * PROCESSES_PER_NODE + p) }))
     )
     log(`${name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight`)
-    const result = await profiled(() =>
-      runH2load({ method, targets, inFlight: options.inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
-    )
-    phases[method === "Get" ? "get" : "set"] = result
+    phases[method === "Get" ? "get" : "set"] = await profiled(() => h2load(method, targets, options.inFlight))
   }
-  if (mixed) {
+  // Not profiled: `pnpm bench:profile` numbers its profiles by the phases above and the mixed one.
+  if (how.serialTo !== undefined) {
+    log(`${name}: Set one call at a time (h2load -c 1 -m 1) to ${how.serialTo}`)
+    phases.serialSet = await h2load("Set", [{ address: how.serialTo, body: calls.body("Set", 0) }], 1)
+  }
+  if (how.mixed === true) {
     log(`${name}: mixed workload from a grpc-js client, ${options.mixedInFlight} in flight`)
     phases.mixed = await profiled(() => runMixed({
       targets: system.addresses,
@@ -173,8 +234,14 @@ const measure = async (
       seed: 42
     }, system.processes))
   }
-  const after = before === undefined ? undefined : await scrapeCodes(system.admins)
-  const errors = before === undefined || after === undefined ? {} : errorsBetween(before, after)
+  const after = await codes?.()
+  // At most the calls in flight can be cut off at the end of an h2load phase; by gRPC method (the path's last part).
+  const cutOff = new Map<string, number>()
+  for (const phase of [phases.get, phases.set, phases.serialSet]) {
+    const method = phase?.path.split("/").pop()
+    if (phase !== undefined && method !== undefined) cutOff.set(method, (cutOff.get(method) ?? 0) + phase.inFlight)
+  }
+  const errors = before === undefined || after === undefined ? {} : errorsBetween(before, after, system.cutOffCode, cutOff)
   const batches = (after?.get("batches") ?? 0) - (before?.get("batches") ?? 0)
   const batchOps = (after?.get("batch ops") ?? 0) - (before?.get("batch ops") ?? 0)
   return { name, description, ...phases, errors, ...(batches > 0 ? { peerBatches: { batches, ops: batchOps } } : {}) }
@@ -184,32 +251,46 @@ const consistencyOf = Consistency[options.consistency]
 const results: Array<ScenarioResult> = []
 const wanted = (name: string) => options.scenarios.has(name)
 
-if (wanted("L")) {
-  const bare = await startBare("127.0.0.101")
+for (const [name, script, host, description] of [
+  ["L", "bareServer.ts", "127.0.0.101", "bare nice-grpc server, a Map"],
+  ["G", "bareGrpcJsServer.ts", "127.0.0.111", "bare grpc-js server (protobufjs), a Map"]
+] as const) {
+  if (!wanted(name)) continue
+  const bare = await startBare(host, script)
   await populate(bare.addresses, options.keys, options.valueSize)
-  results.push(await measure("L", "bare nice-grpc server, a Map", bare, consistencyOf, true))
+  results.push(await measure(name, description, bare, { consistency: consistencyOf, mixed: true, serialTo: bare.addresses[0]! }))
   await bare.stop()
 }
 if (wanted("S")) {
   const node = await startNodes(["127.0.0.102"], options.nodeEnv)
   await populate(node.addresses, options.keys, options.valueSize)
-  results.push(await measure("S", "one node", node, consistencyOf, true))
+  results.push(await measure("S", "one node", node, { consistency: consistencyOf, mixed: true, serialTo: node.addresses[0]! }))
   await node.stop()
 }
 if (wanted("C") || wanted("D")) {
   const cluster = await startNodes(["127.0.0.103", "127.0.0.104", "127.0.0.105"], options.nodeEnv)
   await populate(cluster.addresses, options.keys, options.valueSize)
   if (wanted("C")) {
-    results.push(await measure("C", "three nodes, QUORUM", cluster, Consistency.QUORUM, true))
-    results.push(await measure("C-ONE", "three nodes, ONE", cluster, Consistency.ONE, false))
+    results.push(await measure("C", "three nodes, QUORUM", cluster, { consistency: Consistency.QUORUM, mixed: true, serialTo: cluster.addresses[0]! }))
+    results.push(await measure("C-ONE", "three nodes, ONE", cluster, { consistency: Consistency.ONE }))
   }
   if (wanted("D")) {
     const [a, b, killed] = cluster.nodes
     await killed!.stop("SIGKILL")
     await Promise.all([a!, b!].map((node) => node.waitForLog((line) => line["msg"] === "member dead" && line["member"] === killed!.address)))
-    results.push(await measure("D", "three nodes, one killed, QUORUM", await systemOf([a!, b!]), Consistency.QUORUM, false))
+    results.push(await measure("D", "three nodes, one killed, QUORUM", await systemOf([a!, b!]), { consistency: Consistency.QUORUM }))
   }
   await cluster.stop()
+}
+if (wanted("E")) {
+  // No mixed workload (its client speaks pb.CacheService); the lone Puts go to the leader, etcd's shortest path.
+  const etcd = await startEtcd(["127.0.0.108", "127.0.0.109", "127.0.0.110"])
+  try {
+    await populateEtcd(etcd.addresses, options.keys, options.valueSize)
+    results.push(await measure("E", "etcd 3.4, three members, Range / Put", etcd, { consistency: consistencyOf, calls: etcdCalls, serialTo: await etcd.leader() }))
+  } finally {
+    await etcd.stop()
+  }
 }
 for (const [name, sampler] of [["T", undefined], ["T100", "always_on"]] as const) {
   if (!wanted(name)) continue
@@ -220,7 +301,7 @@ for (const [name, sampler] of [["T", undefined], ["T100", "always_on"]] as const
     ...(sampler === undefined ? {} : { OTEL_TRACES_SAMPLER: sampler })
   })
   await populate(node.addresses, options.keys, options.valueSize)
-  const result = await measure(name, sampler === undefined ? "one node, tracing at the default 1%" : "one node, tracing every call", node, consistencyOf, false)
+  const result = await measure(name, sampler === undefined ? "one node, tracing at the default 1%" : "one node, tracing every call", node, { consistency: consistencyOf })
   results.push({ ...result, exported: sink.received() })
   await node.stop()
   await sink.close()
@@ -240,7 +321,7 @@ if (wanted("TLS")) {
   for (const tls of [false, true]) {
     const node = await startNodes([host], { ...options.nodeEnv, ...(tls ? tlsEnv : {}) })
     await populate(node.addresses, options.keys, options.valueSize, tls ? credentials.createSsl(Buffer.from(ca.certPem)) : undefined)
-    results.push(await measure(tls ? "TLS-on" : "TLS-off", tls ? "one node, TLS (PEER_TLS_*)" : "one node, plain text", node, consistencyOf, false, tls))
+    results.push(await measure(tls ? "TLS-on" : "TLS-off", tls ? "one node, TLS (PEER_TLS_*)" : "one node, plain text", node, { consistency: consistencyOf, tls }))
     await node.stop()
   }
   rmSync(dir, { recursive: true, force: true })
