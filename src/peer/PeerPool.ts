@@ -1,6 +1,6 @@
 import { messagesOf, wireBytes } from "../protocol/limits.js"
 import { decodeInvalidUtf8AsIllFormed } from "../protocol/text.js"
-import { Duration, Effect, Exit, Layer, Option, RcMap, Redacted, Schedule, Scope, Stream, type Tracer } from "effect"
+import { Duration, Effect, Exit, Layer, Option, RcMap, Redacted, Runtime, Schedule, Scope, Stream, type Tracer } from "effect"
 import { ClientError, createChannel, Metadata, Status } from "nice-grpc"
 import { messageBudgetBytes, NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import type { ReplicaResult } from "../generated/cluster/v1/cluster.js"
@@ -201,6 +201,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
     // LEASE_IDLE without any: a lease per event-loop turn would cost more than the turn's batches (an RcMap.get
     // in a scope of its own is about 15 µs).
     const leases = new Map<string, { readonly connection: PeerConnection; readonly scope: Scope.CloseableScope; usedAtMs: number }>()
+    let closed = false
     const leaseOf = (address: string): Effect.Effect<PeerConnection> =>
       Effect.suspend(() => {
         const held = leases.get(address)
@@ -211,6 +212,12 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
         return Effect.gen(function*() {
           const scope = yield* Scope.make()
           const connection = yield* Scope.extend(RcMap.get(connections, address), scope)
+          // Another turn's batches may have leased it meanwhile: keep one lease per peer.
+          const raced = leases.get(address)
+          if (raced !== undefined) {
+            yield* Scope.close(scope, Exit.void)
+            return raced.connection
+          }
           leases.set(address, { connection, scope, usedAtMs: clock.unsafeCurrentTimeMillis() })
           return connection
         })
@@ -226,29 +233,51 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
       const idleSince = clock.unsafeCurrentTimeMillis() - Duration.toMillis(LEASE_IDLE)
       return Effect.forEach([...leases].filter(([, lease]) => lease.usedAtMs < idleSince), ([address]) => letGo(address), { discard: true })
     })
-    yield* Effect.addFinalizer(() => Effect.forEach([...leases.keys()], letGo, { discard: true }))
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        return Effect.forEach([...leases.keys()], letGo, { discard: true })
+      })
+    )
     yield* Effect.forkScoped(Effect.repeat(letGoIdle, Schedule.spaced(LEASE_IDLE)))
 
-    // Replica requests wait for the end of their event-loop turn, by peer; one fiber then sends them.
+    /** A turn's requests to one peer, as messages of at most PEER_BATCH_MAX operations. */
+    const sendAll = (connection: PeerConnection, pending: ReadonlyArray<Pending>) => {
+      for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
+        sendBatch(connection, batch.items, batch.bytes)
+      }
+    }
+    // Replica requests wait for the end of their event-loop turn, by peer, then go out together. Plain
+    // code while the peer's connection is leased (every turn but the first): waking a fiber each turn
+    // cost more than the turn's batches. The first turn to a peer leases its connection in a fiber.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    /** Only a closing pool fails to lease a connection. */
+    const shuttingDown = (address: string, pending: ReadonlyArray<Pending>) => {
+      const failure = new PeerUnavailable({ address, reason: "this node is shutting down" })
+      for (const p of pending) p.onDone(failure)
+    }
     let queued = new Map<string, Array<Pending>>()
     let flushScheduled = false
-    const turnEnded = yield* Effect.makeLatch(false)
-    const sendQueued = (address: string, pending: ReadonlyArray<Pending>) =>
-      Effect.map(leaseOf(address), (connection) => {
-        for (const batch of messagesOf(pending, (p) => wireBytes(p.request), config.peerBatchMax, budget)) {
-          sendBatch(connection, batch.items, batch.bytes)
-        }
-      })
-    const flush = Effect.gen(function*() {
-      yield* turnEnded.await
-      yield* turnEnded.close
+    const flush = () => {
       flushScheduled = false
       const turn = queued
       queued = new Map()
-      yield* Effect.forEach(turn, ([address, pending]) => sendQueued(address, pending), { discard: true })
-    })
-    yield* Effect.forkScoped(Effect.forever(flush))
-    const openLatch = () => turnEnded.unsafeOpen()
+      const nowMs = clock.unsafeCurrentTimeMillis()
+      for (const [address, pending] of turn) {
+        const held = leases.get(address)
+        if (held !== undefined) {
+          held.usedAtMs = nowMs
+          sendAll(held.connection, pending)
+        } else if (closed) {
+          shuttingDown(address, pending)
+        } else {
+          runFork(Effect.matchCause(leaseOf(address), {
+            onFailure: () => shuttingDown(address, pending),
+            onSuccess: (connection) => sendAll(connection, pending)
+          }))
+        }
+      }
+    }
 
     const call = <A>(address: string, deadlineMs: number, run: (clients: PeerClients, options: CallOptions) => Promise<A>) =>
       Effect.flatMap(spanNow, (span) =>
@@ -288,7 +317,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
         else pending.push({ request, onDone })
         if (!flushScheduled) {
           flushScheduled = true
-          setImmediate(openLatch)
+          setImmediate(flush)
         }
       },
       ping: (address, message) =>
