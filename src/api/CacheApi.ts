@@ -1,4 +1,4 @@
-import { Duration, Effect, type Option } from "effect"
+import { Duration, Effect, Exit, type Option } from "effect"
 import { NodeConfig } from "../config/NodeConfig.js"
 import { RateLimited } from "../ratelimit/RateLimitError.js"
 import { RateLimiter } from "../ratelimit/RateLimiter.js"
@@ -36,12 +36,16 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
     const clock = yield* Effect.clock
     const defaultTtlMs = Duration.toMillis(config.defaultTtl)
 
-    /** Fails with the first reason to refuse the call, or returns undefined to proceed. */
-    const refuse = (key: string, client: string | undefined): Effect.Effect<never, InvalidArgument | RateLimited> | undefined => {
+    /** The first reason to refuse the call, or undefined to proceed. */
+    const refusal = (key: string, client: string | undefined): InvalidArgument | RateLimited | undefined => {
       const waitMs = limiter.tryAcquire(client)
-      if (waitMs > 0) return Effect.fail(new RateLimited({ retryAfterMs: waitMs }))
+      if (waitMs > 0) return new RateLimited({ retryAfterMs: waitMs })
       const problem = keyProblem(key, config)
-      return problem === undefined ? undefined : Effect.fail(new InvalidArgument({ message: problem }))
+      return problem === undefined ? undefined : new InvalidArgument({ message: problem })
+    }
+    const refuse = (key: string, client: string | undefined): Effect.Effect<never, InvalidArgument | RateLimited> | undefined => {
+      const refused = refusal(key, client)
+      return refused === undefined ? undefined : Effect.fail(refused)
     }
 
     const set = (command: SetCommand): Effect.Effect<WriteOutcome, ApiError> => {
@@ -60,6 +64,13 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
     const del = (key: string, consistency: Consistency | undefined, client?: string): Effect.Effect<WriteOutcome, ApiError> =>
       refuse(key, client) ?? replication.write(key, undefined, 0, consistency ?? "QUORUM")
 
-    return { set, get, delete: del } as const
+    /** `get` as a callback: no fiber where the coordinator needs none (see `readNow`); untraced. */
+    const getNow = (key: string, consistency: Consistency | undefined, client: string | undefined, done: (exit: Exit.Exit<Option.Option<FoundValue>, ApiError>) => void): void => {
+      const refused = refusal(key, client)
+      if (refused !== undefined) return done(Exit.fail(refused))
+      replication.readNow(key, consistency ?? "QUORUM", done)
+    }
+
+    return { set, get, getNow, delete: del } as const
   })
 }) {}

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Runtime } from "effect"
 import { Hlc } from "../clock/Hlc.js"
 import { NodeConfig, selfAddress } from "../config/NodeConfig.js"
 import { PeerClient } from "../peer/PeerClient.js"
@@ -39,7 +39,8 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       self: selfAddress(config)
     })
     const writes = makeWritePath(coordination)
-    const { read } = makeReadPath(coordination, writes, yield* makeSpeculation(config.speculativeReadDelay))
-    return { read, write: writes.write } as const
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const { read, readNow } = makeReadPath(coordination, writes, yield* makeSpeculation(config.speculativeReadDelay), runFork)
+    return { read, readNow, write: writes.write } as const
   })
 }) {}

@@ -1,4 +1,4 @@
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Exit, type Fiber, Option } from "effect"
 import * as V from "../clock/version.js"
 import type { Version } from "../clock/version.js"
 import type { ConfigView } from "../placement/ConfigView.js"
@@ -37,7 +37,13 @@ const found = (winner: ReadWinner | undefined): Option.Option<FoundValue> =>
  * disagree, the winner is written back to a quorum before anyone is told
  * about it (ABD), so QUORUM reads and writes are linearizable.
  */
-export const makeReadPath = (c: Coordination, writes: WritePath, speculation: Speculation) => {
+export const makeReadPath = (
+  c: Coordination,
+  writes: WritePath,
+  speculation: Speculation,
+  /** Runs what `readNow` continues in a fiber. */
+  runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+) => {
   const { config, hlc, metrics, ring, tracing } = c
   const maxClockOffsetMs = Duration.toMillis(config.maxClockOffset)
   // Spreads first reads over the remote replicas.
@@ -56,38 +62,46 @@ export const makeReadPath = (c: Coordination, writes: WritePath, speculation: Sp
    * settles at `required` answers; later answers behind the winner get it
    * written back in the background (read repair).
    */
+  const startRound = (
+    key: string,
+    replicas: ReadonlyArray<string>,
+    required: number,
+    epoch: number,
+    spans: ReplicaSpans | undefined,
+    settle: (verdict: ReadVerdict) => void
+  ): void => {
+    // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.
+    const first = config.readFanout === "all" && required > 1 ? replicas.length : required
+    // Asking every replica at once, their order does not matter (the local answer comes first anyway).
+    const order = first === replicas.length ? replicas : readOrder(replicas)
+    const fan = new ReadFanout(order, first, new ReadRound(replicas.length, required, c.clock.unsafeCurrentTimeMillis() + maxClockOffsetMs))
+    const request: ReplicaRequest = { key, write: undefined, epoch }
+    let waiting: ReturnType<Speculation["schedule"]> | undefined
+    const askDue = () => {
+      for (let address = fan.next(); address !== undefined; address = fan.next()) ask(address)
+    }
+    const ask = (address: string) =>
+      c.send(address, request, (reply) => {
+        const step = fan.answered(address, reply)
+        if (step === undefined) return askDue()
+        if (step._tag === "Settled") {
+          if (waiting !== undefined) speculation.cancel(waiting)
+          return settle(step.verdict)
+        }
+        metrics.readRepair()
+        c.send(address, { key, write: step.write, epoch }, ignoreReply)
+      }, spans)
+    askDue()
+    if (fan.waiting()) {
+      waiting = speculation.schedule(() => {
+        if (!fan.speculate()) return
+        metrics.speculativeRead()
+        askDue()
+      })
+    }
+  }
   const readRound = (key: string, replicas: ReadonlyArray<string>, required: number, epoch: number, spans?: ReplicaSpans) =>
-    settled<ReadVerdict>((settle) => {
-      // A ONE read needs one answer: this node's own, when it is a replica, costs no message at all.
-      const first = config.readFanout === "all" && required > 1 ? replicas.length : required
-      // Asking every replica at once, their order does not matter (the local answer comes first anyway).
-      const order = first === replicas.length ? replicas : readOrder(replicas)
-      const fan = new ReadFanout(order, first, new ReadRound(replicas.length, required, c.clock.unsafeCurrentTimeMillis() + maxClockOffsetMs))
-      const request: ReplicaRequest = { key, write: undefined, epoch }
-      let waiting: ReturnType<Speculation["schedule"]> | undefined
-      const askDue = () => {
-        for (let address = fan.next(); address !== undefined; address = fan.next()) ask(address)
-      }
-      const ask = (address: string) =>
-        c.send(address, request, (reply) => {
-          const step = fan.answered(address, reply)
-          if (step === undefined) return askDue()
-          if (step._tag === "Settled") {
-            if (waiting !== undefined) speculation.cancel(waiting)
-            return settle(step.verdict)
-          }
-          metrics.readRepair()
-          c.send(address, { key, write: step.write, epoch }, ignoreReply)
-        }, spans)
-      askDue()
-      if (fan.waiting()) {
-        waiting = speculation.schedule(() => {
-          if (!fan.speculate()) return
-          metrics.speculativeRead()
-          askDue()
-        })
-      }
-    })
+    settled<ReadVerdict>((settle) => startRound(key, replicas, required, epoch, spans, settle))
 
   /**
    * During a movement a value must be held by a quorum of the previous and
@@ -99,6 +113,10 @@ export const makeReadPath = (c: Coordination, writes: WritePath, speculation: Sp
   const mustSpread = (view: ConfigView, key: string, winner: ReadWinner | undefined): boolean =>
     winner !== undefined && view.writeGroups(ring.hash(key)).length > 1
 
+  /** Whether a first round's verdict is the answer (a quorum agrees on the newest version, or on nothing) or needs more (`readRetries`). */
+  const answers = (verdict: ReadVerdict, view: ConfigView, key: string): verdict is ReadVerdict & { readonly _tag: "Read" } =>
+    verdict._tag === "Read" && !verdict.forgotten && !verdict.needsWriteBack && !mustSpread(view, key, verdict.winner)
+
   const read = (key: string, consistency: Consistency): Effect.Effect<Option.Option<FoundValue>, ReplicationError> => {
     const view = c.routing()
     if (view instanceof NotServing) return Effect.fail(view)
@@ -106,10 +124,7 @@ export const makeReadPath = (c: Coordination, writes: WritePath, speculation: Sp
     const required = requiredFor(consistency, replicas.length)
     const first = (spans: ReplicaSpans | undefined) =>
         Effect.flatMap(readRound(key, replicas, required, view.epoch, spans), (verdict) => {
-          // The common case: a quorum agrees on the newest version (or on nothing).
-          if (verdict._tag !== "Read" || verdict.forgotten || verdict.needsWriteBack || mustSpread(view, key, verdict.winner)) {
-            return readRetries(key, consistency, view, spans, verdict)
-          }
+          if (!answers(verdict, view, key)) return readRetries(key, consistency, view, spans, verdict)
           if (verdict.winner !== undefined) hlc.observe(verdict.winner.version)
           const answer = Effect.succeed(found(verdict.winner))
           return tracing
@@ -117,6 +132,23 @@ export const makeReadPath = (c: Coordination, writes: WritePath, speculation: Sp
             : answer
         })
     return tracing ? Effect.flatMap(c.replicaSpans("read"), first) : first(undefined)
+  }
+
+  /**
+   * `read` without tracing, as a callback: the first round runs from the
+   * replicas' callbacks with no fiber at all, and only a round that needs
+   * more continues in one (`readRetries`). A fiber that waits for a remote
+   * answer costs more than the rest of the coordinator's work on a read.
+   */
+  const readNow = (key: string, consistency: Consistency, done: (exit: Exit.Exit<Option.Option<FoundValue>, ReplicationError>) => void): void => {
+    const view = c.routing()
+    if (view instanceof NotServing) return done(Exit.fail(view))
+    const replicas = view.readReplicas(ring.hash(key))
+    startRound(key, replicas, requiredFor(consistency, replicas.length), view.epoch, undefined, (verdict) => {
+      if (!answers(verdict, view, key)) return runFork(readRetries(key, consistency, view, undefined, verdict)).addObserver(done)
+      if (verdict.winner !== undefined) hlc.observe(verdict.winner.version)
+      done(Exit.succeed(found(verdict.winner)))
+    })
   }
 
   /**
@@ -200,5 +232,5 @@ export const makeReadPath = (c: Coordination, writes: WritePath, speculation: Sp
       }
     })
 
-  return { read } as const
+  return { read, readNow } as const
 }

@@ -5,6 +5,8 @@ import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { Entry } from "../../src/store/entry.js"
 import type { NodeConfigShape } from "../../src/config/NodeConfig.js"
 import { type SimNode, simNode } from "../../testkit/sim.js"
+import type { ApiError } from "../../src/api/CacheApi.js"
+import type { FoundValue } from "../../src/replication/Coordinator.js"
 
 const A = "10.0.0.1:8080"
 const B = "10.0.0.2:8080"
@@ -173,6 +175,37 @@ describe("Coordinator (three in-memory nodes)", () => {
       yield* TestClock.adjust("100 millis")
       expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("new"))
       expect(valueAt(a, "k")).toEqual({ value: "new", version: newer }) // written back before the answer
+    }))
+
+  it.scoped("answers the callback read (getNow, untraced gRPC Gets) as the Effect read: a value, nothing, a written-back newer value, UNAVAILABLE", () =>
+    Effect.gen(function*() {
+      const { a, b, c, network } = yield* threeNodes
+      const getNow = (node: SimNode, key: string) =>
+        Effect.async<Option.Option<FoundValue>, ApiError>((resume) => node.api.getNow(key, "QUORUM", undefined, resume))
+      const seeded = yield* Effect.fork(set(a, "k", "v"))
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(seeded)
+      const found = yield* Effect.fork(getNow(b, "k"))
+      const missing = yield* Effect.fork(getNow(b, "nothing"))
+      yield* TestClock.adjust("50 millis")
+      expect(Option.map(yield* Fiber.join(found), (f) => f.value)).toEqual(Option.some("v"))
+      expect(Option.isNone(yield* Fiber.join(missing))).toBe(true)
+
+      const old = { hlc: 1000, nodeId: 1, generation: 1 }
+      const newer = { hlc: 2000, nodeId: 1, generation: 1 }
+      for (const node of [a, b, c]) node.store.apply("w", { version: old, value: "old", expiresAtMs: 0 })
+      b.store.apply("w", { version: newer, value: "new", expiresAtMs: 0 }) // a write that reached only B
+      network.faults.down.add(C)
+      const read = yield* Effect.fork(getNow(a, "w"))
+      yield* TestClock.adjust("100 millis")
+      expect(Option.map(yield* Fiber.join(read), (f) => f.value)).toEqual(Option.some("new"))
+      expect(valueAt(a, "w")).toEqual({ value: "new", version: newer }) // written back before the answer
+
+      network.faults.down.add(B)
+      const unavailable = yield* Effect.fork(Effect.either(getNow(a, "k")))
+      yield* TestClock.adjust("2 seconds")
+      const failed = yield* Fiber.join(unavailable)
+      expect(Either.isLeft(failed) && failed.left._tag).toBe("QuorumUnavailable")
     }))
 
   it.scoped("keeps replicas identical under many concurrent writers to one key", () =>

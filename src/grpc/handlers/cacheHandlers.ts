@@ -142,24 +142,32 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
     )
   }
 
+  /** How a call's outcome arrives: `done` is called once, maybe before this returns. */
+  type Outcome<A> = (done: (exit: Exit.Exit<A, ApiError>) => void) => void
+
   /**
-   * Runs a call's Effect and answers with `respond`'s message. The fiber
-   * starts at once and, when every replica it needs is local, finishes
-   * before `runFork` returns: then there is no promise and no cancellation
-   * to listen for. Otherwise the client going away interrupts it.
+   * A call's Effect as an outcome. The fiber starts at once and, when every
+   * replica it needs is local, finishes before `runFork` returns: then there
+   * is no cancellation to listen for. Otherwise the client going away
+   * interrupts it.
    */
-  const serve = <A, R>(
-    method: Method,
-    key: string,
-    consistency: Consistency | undefined | null,
-    effect: Effect.Effect<A, ApiError>,
-    call: grpc.ServerUnaryCall<unknown, R>,
-    callback: grpc.sendUnaryData<R>,
-    respond: (value: A) => R | undefined
-  ): void => {
+  const inFiber = <A>(effect: Effect.Effect<A, ApiError>, call: grpc.ServerUnaryCall<unknown, unknown>): Outcome<A> => (done) => {
+    const fiber = fork(effect)
+    const exit = fiber.unsafePoll()
+    if (exit !== null) return done(exit)
+    const cancel = () => fiber.unsafeInterruptAsFork(FiberId.none)
+    call.once("cancelled", cancel)
+    fiber.addObserver((exit) => {
+      call.removeListener("cancelled", cancel)
+      done(exit)
+    })
+  }
+
+  /** Admits the call, waits for its outcome, counts and times it, and answers with `respond`'s message (none: NOT_FOUND). */
+  const serve = <A, R>(method: Method, outcome: Outcome<A>, callback: grpc.sendUnaryData<R>, respond: (value: A) => R | undefined): void => {
     if (!edge.gate.enter()) return callback(SHUTTING_DOWN)
     const started = performance.now()
-    const finish = (exit: Exit.Exit<A, ApiError>) => {
+    outcome((exit) => {
       edge.gate.exit()
       metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
       if (Exit.isFailure(exit)) return callback(failureStatus(exit.cause))
@@ -170,17 +178,17 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
         return callback(INTERNAL)
       }
       return response === undefined ? callback(NOT_FOUND) : callback(null, response)
-    }
-    const fiber = fork(edge.tracing ? traced(method, key, consistency, effect, call.metadata) : effect)
-    const done = fiber.unsafePoll()
-    if (done !== null) return finish(done)
-    const cancel = () => fiber.unsafeInterruptAsFork(FiberId.none)
-    call.once("cancelled", cancel)
-    fiber.addObserver((exit) => {
-      call.removeListener("cancelled", cancel)
-      finish(exit)
     })
   }
+
+  /** The call's Effect, in a server span when tracing samples it. */
+  const effectOf = <A>(
+    method: Method,
+    key: string,
+    consistency: Consistency | undefined | null,
+    effect: Effect.Effect<A, ApiError>,
+    call: grpc.ServerUnaryCall<unknown, unknown>
+  ): Outcome<A> => inFiber(edge.tracing ? traced(method, key, consistency, effect, call.metadata) : effect, call)
 
   const toGetResponse = (found: Option.Option<FoundValue>): pb.GetResponse | undefined => {
     if (Option.isNone(found)) return undefined
@@ -204,19 +212,24 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
         consistency,
         client: call.getPeer()
       })
-      serve("Set", request.key, consistency, effect, call, callback, toSetResponse)
+      serve("Set", effectOf("Set", request.key, consistency, effect, call), callback, toSetResponse)
     },
     Get(call, callback) {
       const request = call.request
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.get(request.key, consistency, call.getPeer())
-      serve("Get", request.key, consistency, effect, call, callback, toGetResponse)
+      // Untraced reads skip the fiber (`CacheApi.getNow`).
+      const outcome: Outcome<Option.Option<FoundValue>> = consistency === null
+        ? effectOf("Get", request.key, consistency, badConsistency(request.consistency), call)
+        : edge.tracing
+        ? effectOf("Get", request.key, consistency, api.get(request.key, consistency, call.getPeer()), call)
+        : (done) => api.getNow(request.key, consistency, call.getPeer(), done)
+      serve("Get", outcome, callback, toGetResponse)
     },
     Delete(call, callback) {
       const request = call.request
       const consistency = consistencyOf(request.consistency)
       const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency, call.getPeer())
-      serve("Delete", request.key, consistency, effect, call, callback, toDeleteResponse)
+      serve("Delete", effectOf("Delete", request.key, consistency, effect, call), callback, toDeleteResponse)
     }
   }
 }
