@@ -48,14 +48,20 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
       return refused === undefined ? undefined : Effect.fail(refused)
     }
 
-    const set = (command: SetCommand): Effect.Effect<WriteOutcome, ApiError> => {
-      const refused = refuse(command.key, command.client)
+    /** A Set as the coordinator's write (key, value, expiry), or the reason to refuse it. */
+    const admitSet = (command: SetCommand): InvalidArgument | RateLimited | { readonly expiresAtMs: number } => {
+      const refused = refusal(command.key, command.client)
       if (refused !== undefined) return refused
       const problem = valueProblem(command.value, config)
-      if (problem !== undefined) return Effect.fail(new InvalidArgument({ message: problem }))
+      if (problem !== undefined) return new InvalidArgument({ message: problem })
       const ttlMs = command.ttlSeconds === undefined ? defaultTtlMs : command.ttlSeconds * 1000
-      const expiresAtMs = ttlMs > 0 ? clock.unsafeCurrentTimeMillis() + ttlMs : 0
-      return replication.write(command.key, command.value, expiresAtMs, command.consistency ?? "QUORUM")
+      return { expiresAtMs: ttlMs > 0 ? clock.unsafeCurrentTimeMillis() + ttlMs : 0 }
+    }
+
+    const set = (command: SetCommand): Effect.Effect<WriteOutcome, ApiError> => {
+      const admitted = admitSet(command)
+      if (admitted instanceof InvalidArgument || admitted instanceof RateLimited) return Effect.fail(admitted)
+      return replication.write(command.key, command.value, admitted.expiresAtMs, command.consistency ?? "QUORUM")
     }
 
     const get = (key: string, consistency: Consistency | undefined, client?: string): Effect.Effect<Option.Option<FoundValue>, ApiError> =>
@@ -71,6 +77,20 @@ export class CacheApi extends Effect.Service<CacheApi>()("cache/api/CacheApi", {
       replication.readNow(key, consistency ?? "QUORUM", done)
     }
 
-    return { set, get, getNow, delete: del } as const
+    /** `set` as a callback (see `getNow`). */
+    const setNow = (command: SetCommand, done: (exit: Exit.Exit<WriteOutcome, ApiError>) => void): void => {
+      const admitted = admitSet(command)
+      if (admitted instanceof InvalidArgument || admitted instanceof RateLimited) return done(Exit.fail(admitted))
+      replication.writeNow(command.key, command.value, admitted.expiresAtMs, command.consistency ?? "QUORUM", done)
+    }
+
+    /** `delete` as a callback (see `getNow`). */
+    const deleteNow = (key: string, consistency: Consistency | undefined, client: string | undefined, done: (exit: Exit.Exit<WriteOutcome, ApiError>) => void): void => {
+      const refused = refusal(key, client)
+      if (refused !== undefined) return done(Exit.fail(refused))
+      replication.writeNow(key, undefined, 0, consistency ?? "QUORUM", done)
+    }
+
+    return { set, get, getNow, setNow, delete: del, deleteNow } as const
   })
 }) {}

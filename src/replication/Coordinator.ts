@@ -38,9 +38,9 @@ export class Replication extends Effect.Service<Replication>()("cache/replicatio
       tracing: (yield* Telemetry).tracing,
       self: selfAddress(config)
     })
-    const writes = makeWritePath(coordination)
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const writes = makeWritePath(coordination, runFork)
     const { read, readNow } = makeReadPath(coordination, writes, yield* makeSpeculation(config.speculativeReadDelay), runFork)
-    return { read, readNow, write: writes.write } as const
+    return { read, readNow, write: writes.write, writeNow: writes.writeNow } as const
   })
 }) {}

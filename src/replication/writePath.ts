@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Exit, type Fiber } from "effect"
 import type { Version } from "../clock/version.js"
 import { fanout } from "../peer/fanout.js"
 import type { ConfigView } from "../placement/ConfigView.js"
@@ -28,23 +28,35 @@ export const MAX_ATTEMPTS = 16
  * movement); a stale attempt retries above what it met, a fenced one
  * follows the newer ring with the same version.
  */
-export const makeWritePath = (c: Coordination) => {
+export const makeWritePath = (
+  c: Coordination,
+  /** Runs what `writeNow` continues in a fiber. */
+  runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+) => {
   const { hlc, metrics, tracing } = c
 
   /** Sends one write to every replica of `groups` (in `WriteFanout`'s order) and settles as soon as the round has a verdict. */
+  const startRound = (
+    key: string,
+    groups: ReadonlyArray<WriteGroup>,
+    write: Write,
+    epoch: number,
+    spans: ReplicaSpans | undefined,
+    settle: (verdict: WriteVerdict) => void
+  ): void => {
+    const fan = new WriteFanout(groups, c.self)
+    const request: ReplicaRequest = { key, write, epoch }
+    const act = (step: WriteStep) => {
+      if (step.verdict !== undefined) settle(step.verdict)
+      if (step.sendLocal) sendLocal()
+    }
+    const sendLocal = () => c.send(c.self, request, (reply) => act(fan.localAnswered(reply)), spans)
+    const send = (address: string, request: ReplicaRequest, onReply: Parameters<typeof c.send>[2]) => c.send(address, request, onReply, spans)
+    fanout(send, fan.remotes.map((peer) => ({ peer, request })), (i, reply) => act(fan.remoteAnswered(fan.remotes[i]!, reply)))
+    if (fan.localAtOnce) sendLocal()
+  }
   const writeRound = (key: string, groups: ReadonlyArray<WriteGroup>, write: Write, epoch: number, spans?: ReplicaSpans) =>
-    settled<WriteVerdict>((settle) => {
-      const fan = new WriteFanout(groups, c.self)
-      const request: ReplicaRequest = { key, write, epoch }
-      const act = (step: WriteStep) => {
-        if (step.verdict !== undefined) settle(step.verdict)
-        if (step.sendLocal) sendLocal()
-      }
-      const sendLocal = () => c.send(c.self, request, (reply) => act(fan.localAnswered(reply)), spans)
-      const send = (address: string, request: ReplicaRequest, onReply: Parameters<typeof c.send>[2]) => c.send(address, request, onReply, spans)
-      fanout(send, fan.remotes.map((peer) => ({ peer, request })), (i, reply) => act(fan.remoteAnswered(fan.remotes[i]!, reply)))
-      if (fan.localAtOnce) sendLocal()
-    })
+    settled<WriteVerdict>((settle) => startRound(key, groups, write, epoch, spans, settle))
 
   /** What a successful write answers; its span records the outcome. */
   const writeDone = (version: Version, existed: boolean, required: number, attempts: number): Effect.Effect<WriteOutcome> => {
@@ -73,6 +85,28 @@ export const makeWritePath = (c: Coordination) => {
           : writeRetries(key, value, expiresAtMs, consistency, view, spans, version, verdict))
     }
     return tracing ? Effect.flatMap(c.replicaSpans("write"), first) : first(undefined)
+  }
+
+  /**
+   * `write` without tracing, as a callback: the first round runs from the
+   * replicas' callbacks with no fiber (see `readNow`); only a round that did
+   * not write continues in one (`writeRetries`).
+   */
+  const writeNow = (
+    key: string,
+    value: Value | undefined,
+    expiresAtMs: number,
+    consistency: Consistency,
+    done: (exit: Exit.Exit<WriteOutcome, ReplicationError>) => void
+  ): void => {
+    const view = c.routing()
+    if (view instanceof NotServing) return done(Exit.fail(view))
+    const version = hlc.next()
+    const groups = c.writeGroups(view, key, consistency)
+    startRound(key, groups, { version, value, expiresAtMs }, view.epoch, undefined, (verdict) => {
+      if (verdict._tag === "Written") return done(Exit.succeed({ version, existed: verdict.existed }))
+      runFork(writeRetries(key, value, expiresAtMs, consistency, view, undefined, version, verdict)).addObserver(done)
+    })
   }
 
   /**
@@ -116,7 +150,7 @@ export const makeWritePath = (c: Coordination) => {
       }
     })
 
-  return { write, writeRound } as const
+  return { write, writeNow, writeRound } as const
 }
 
 export type WritePath = ReturnType<typeof makeWritePath>

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import * as V from "../../src/clock/version.js"
 import { MemoryNetwork } from "../../src/peer/PeerMemory.js"
 import { Entry } from "../../src/store/entry.js"
 import type { NodeConfigShape } from "../../src/config/NodeConfig.js"
 import { type SimNode, simNode } from "../../testkit/sim.js"
 import type { ApiError } from "../../src/api/CacheApi.js"
-import type { FoundValue } from "../../src/replication/Coordinator.js"
+import type { FoundValue, WriteOutcome } from "../../src/replication/Coordinator.js"
 
 const A = "10.0.0.1:8080"
 const B = "10.0.0.2:8080"
@@ -206,6 +206,30 @@ describe("Coordinator (three in-memory nodes)", () => {
       yield* TestClock.adjust("2 seconds")
       const failed = yield* Fiber.join(unavailable)
       expect(Either.isLeft(failed) && failed.left._tag).toBe("QuorumUnavailable")
+    }))
+
+  it.scoped("writes through the callback write (setNow, deleteNow: untraced gRPC Sets and Deletes) as through the Effect one: to every replica, and above a newer version a replica holds", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* threeNodes
+      const setNow = (node: SimNode, key: string, value: string) =>
+        Effect.async<WriteOutcome, ApiError>((resume) => node.api.setNow({ key, value, ttlSeconds: 0, consistency: "QUORUM" }, resume))
+      const written = yield* Effect.fork(setNow(a, "k", "v"))
+      yield* TestClock.adjust("50 millis")
+      const outcome = yield* Fiber.join(written)
+      for (const node of [a, b, c]) expect(valueAt(node, "k")).toEqual({ value: "v", version: outcome.version })
+
+      // Ahead of this clock, but within MAX_CLOCK_OFFSET (500 ms): the first round is stale, the retry writes above it.
+      const future = { hlc: ((yield* Clock.currentTimeMillis) + 400) * 1024, nodeId: 7, generation: 7 }
+      for (const node of [b, c]) node.store.apply("f", { version: future, value: "from the future", expiresAtMs: 0 })
+      const retried = yield* Effect.fork(setNow(a, "f", "now"))
+      yield* TestClock.adjust("200 millis")
+      expect(V.compare((yield* Fiber.join(retried)).version, future)).toBeGreaterThan(0)
+      for (const node of [b, c]) expect(valueAt(node, "f")?.value).toBe("now")
+
+      const deleted = yield* Effect.fork(Effect.async<WriteOutcome, ApiError>((resume) => b.api.deleteNow("k", "QUORUM", undefined, resume)))
+      yield* TestClock.adjust("50 millis")
+      expect((yield* Fiber.join(deleted)).existed).toBe(true)
+      for (const node of [a, b, c]) expect(valueAt(node, "k")).toBeUndefined()
     }))
 
   it.scoped("keeps replicas identical under many concurrent writers to one key", () =>

@@ -167,7 +167,10 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
   const serve = <A, R>(method: Method, outcome: Outcome<A>, callback: grpc.sendUnaryData<R>, respond: (value: A) => R | undefined): void => {
     if (!edge.gate.enter()) return callback(SHUTTING_DOWN)
     const started = performance.now()
-    outcome((exit) => {
+    let answered = false
+    const finish = (exit: Exit.Exit<A, ApiError>) => {
+      if (answered) return
+      answered = true
       edge.gate.exit()
       metrics.request(method, Status[statusOfExit(exit)], (performance.now() - started) / 1000)
       if (Exit.isFailure(exit)) return callback(failureStatus(exit.cause))
@@ -178,7 +181,13 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
         return callback(INTERNAL)
       }
       return response === undefined ? callback(NOT_FOUND) : callback(null, response)
-    })
+    }
+    try {
+      outcome(finish)
+    } catch (defect) {
+      // A bug, not a refusal: INTERNAL, and the call leaves the gate as every other does.
+      finish(Exit.die(defect))
+    }
   }
 
   /** The call's Effect, in a server span when tracing samples it. */
@@ -205,14 +214,20 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
     Set(call, callback) {
       const request = call.request
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.set({
+      const command = consistency === null ? undefined : {
         key: request.key,
         value: request.value ?? request.valueBytes,
         ttlSeconds: request.ttlSeconds,
         consistency,
         client: call.getPeer()
-      })
-      serve("Set", effectOf("Set", request.key, consistency, effect, call), callback, toSetResponse)
+      }
+      // Untraced writes skip the fiber (`CacheApi.setNow`).
+      const outcome: Outcome<WriteOutcome> = command === undefined
+        ? effectOf("Set", request.key, consistency, badConsistency(request.consistency), call)
+        : edge.tracing
+        ? effectOf("Set", request.key, consistency, api.set(command), call)
+        : (done) => api.setNow(command, done)
+      serve("Set", outcome, callback, toSetResponse)
     },
     Get(call, callback) {
       const request = call.request
@@ -228,8 +243,12 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
     Delete(call, callback) {
       const request = call.request
       const consistency = consistencyOf(request.consistency)
-      const effect = consistency === null ? badConsistency(request.consistency) : api.delete(request.key, consistency, call.getPeer())
-      serve("Delete", effectOf("Delete", request.key, consistency, effect, call), callback, toDeleteResponse)
+      const outcome: Outcome<WriteOutcome> = consistency === null
+        ? effectOf("Delete", request.key, consistency, badConsistency(request.consistency), call)
+        : edge.tracing
+        ? effectOf("Delete", request.key, consistency, api.delete(request.key, consistency, call.getPeer()), call)
+        : (done) => api.deleteNow(request.key, consistency, call.getPeer(), done)
+      serve("Delete", outcome, callback, toDeleteResponse)
     }
   }
 }
