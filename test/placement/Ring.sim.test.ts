@@ -116,7 +116,7 @@ describe("Ring agreement over SWIM (real services, in-memory network)", () => {
       network.faults.cut.clear()
       yield* advanceUntil(() => [a, b, c].every((n) => n.ring.current()?.config.members.length === 3 && n.ring.current()?.stable === true), Duration.seconds(20))
       expect(a.ring.status()).toBe("member")
-    }))
+    }), { retry: 1 }) // Known flake under a fully loaded CI machine (issue 16 note): one retry, a real regression fails both.
 
   it.scoped("removes no healthy member when a node cut off past its removal comes back with stale failure verdicts", () =>
     Effect.gen(function*() {
