@@ -210,44 +210,46 @@ export const makeCacheHandlers = (edge: CacheEdge): CacheHandlers => {
   const toSetResponse = ({ version }: WriteOutcome): pb.SetResponse => ({ version: V.copy(version) })
   const toDeleteResponse = ({ version, existed }: WriteOutcome): pb.DeleteResponse => ({ version: V.copy(version), existed })
 
+  /**
+   * How a call runs: a consistency level outside the enum fails at once; a
+   * traced call runs its Effect (in a span when sampled); an untraced one
+   * runs from the replicas' callbacks (`CacheApi.getNow` and the like),
+   * without a fiber unless it needs another round.
+   */
+  const outcomeOf = <A>(
+    method: Method,
+    call: grpc.ServerUnaryCall<{ readonly key: string; readonly consistency: pb.Consistency }, unknown>,
+    effect: (consistency: Consistency | undefined) => Effect.Effect<A, ApiError>,
+    now: (consistency: Consistency | undefined, done: (exit: Exit.Exit<A, ApiError>) => void) => void
+  ): Outcome<A> => {
+    const { key, consistency: level } = call.request
+    const consistency = consistencyOf(level)
+    if (consistency === null) return effectOf(method, key, consistency, badConsistency(level), call)
+    if (edge.tracing) return effectOf(method, key, consistency, effect(consistency), call)
+    return (done) => now(consistency, done)
+  }
+
   return {
     Set(call, callback) {
       const request = call.request
-      const consistency = consistencyOf(request.consistency)
-      const command = consistency === null ? undefined : {
+      const command = (consistency: Consistency | undefined) => ({
         key: request.key,
         value: request.value ?? request.valueBytes,
         ttlSeconds: request.ttlSeconds,
         consistency,
         client: call.getPeer()
-      }
-      // Untraced writes skip the fiber (`CacheApi.setNow`).
-      const outcome: Outcome<WriteOutcome> = command === undefined
-        ? effectOf("Set", request.key, consistency, badConsistency(request.consistency), call)
-        : edge.tracing
-        ? effectOf("Set", request.key, consistency, api.set(command), call)
-        : (done) => api.setNow(command, done)
+      })
+      const outcome = outcomeOf("Set", call, (c) => api.set(command(c)), (c, done) => api.setNow(command(c), done))
       serve("Set", outcome, callback, toSetResponse)
     },
     Get(call, callback) {
-      const request = call.request
-      const consistency = consistencyOf(request.consistency)
-      // Untraced reads skip the fiber (`CacheApi.getNow`).
-      const outcome: Outcome<Option.Option<FoundValue>> = consistency === null
-        ? effectOf("Get", request.key, consistency, badConsistency(request.consistency), call)
-        : edge.tracing
-        ? effectOf("Get", request.key, consistency, api.get(request.key, consistency, call.getPeer()), call)
-        : (done) => api.getNow(request.key, consistency, call.getPeer(), done)
+      const { key } = call.request
+      const outcome = outcomeOf("Get", call, (c) => api.get(key, c, call.getPeer()), (c, done) => api.getNow(key, c, call.getPeer(), done))
       serve("Get", outcome, callback, toGetResponse)
     },
     Delete(call, callback) {
-      const request = call.request
-      const consistency = consistencyOf(request.consistency)
-      const outcome: Outcome<WriteOutcome> = consistency === null
-        ? effectOf("Delete", request.key, consistency, badConsistency(request.consistency), call)
-        : edge.tracing
-        ? effectOf("Delete", request.key, consistency, api.delete(request.key, consistency, call.getPeer()), call)
-        : (done) => api.deleteNow(request.key, consistency, call.getPeer(), done)
+      const { key } = call.request
+      const outcome = outcomeOf("Delete", call, (c) => api.delete(key, c, call.getPeer()), (c, done) => api.deleteNow(key, c, call.getPeer(), done))
       serve("Delete", outcome, callback, toDeleteResponse)
     }
   }
