@@ -25,7 +25,7 @@
  *
  *   pnpm bench [--duration 6] [--warmup 2] [--concurrency 64] [--keys 1000]
  *              [--distribution uniform|zipfian] [--value-size 100] [--read-ratio 0.9]
- *              [--consistency QUORUM] [--mixed-concurrency 8]
+ *              [--consistency QUORUM] [--mixed-concurrency 8] [--rounds 3]
  *              [--scenarios L,G,S,C,D,E,T,T100,TLS]
  */
 import { credentials } from "@grpc/grpc-js"
@@ -55,6 +55,7 @@ const { values: flags } = parseArgs({
     "read-ratio": { type: "string", default: "0.9" },
     consistency: { type: "string", default: "QUORUM" },
     "mixed-concurrency": { type: "string", default: "8" },
+    rounds: { type: "string", default: "3" },
     scenarios: { type: "string", default: "L,G,S,C,D,E,T,T100,TLS" },
     "node-env": { type: "string", default: "" },
     out: { type: "string", default: join(repoRoot, "bench") }
@@ -75,6 +76,8 @@ const options = {
   readRatio: Number(flags["read-ratio"]),
   consistency: flags.consistency as "ONE" | "QUORUM" | "ALL",
   mixedInFlight: positive("mixed-concurrency", flags["mixed-concurrency"]),
+  /** Get and Set phases per scenario, alternated; the report shows the median round (the machine is noisy). */
+  rounds: Math.round(positive("rounds", flags.rounds)),
   scenarios: new Set((flags.scenarios ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "")),
   out: flags.out ?? join(repoRoot, "bench"),
   /** Extra settings for every node, `KEY=value,KEY=value`. */
@@ -170,6 +173,10 @@ const errorsBetween = (before: Map<string, number>, after: Map<string, number>, 
   return errors
 }
 
+/** The round with the median calls/s (of an even number, the lower middle one). */
+const medianRound = (rounds: ReadonlyArray<H2loadResult>): H2loadResult =>
+  [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor((rounds.length - 1) / 2)]!
+
 /**
  * Get and Set throughput with h2load against one system; then, if asked, a
  * lone Set (one call at a time, to `serialTo`) and the mixed workload.
@@ -207,13 +214,18 @@ const measure = async (
   const before = await codes?.()
   const h2load = (method: "Get" | "Set", targets: ReadonlyArray<{ address: string; body: Uint8Array }>, inFlight: number) =>
     runH2load({ method, path: calls.path(method), targets, inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
-  for (const method of ["Get", "Set"] as const) {
-    const targets = system.addresses.flatMap((address, node) =>
-      Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: calls.body(method, node * PROCESSES_PER_NODE + p) }))
-    )
-    log(`${name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight`)
-    phases[method === "Get" ? "get" : "set"] = await profiled(() => h2load(method, targets, options.inFlight))
+  const rounds = { get: [] as Array<H2loadResult>, set: [] as Array<H2loadResult> }
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const method of ["Get", "Set"] as const) {
+      const targets = system.addresses.flatMap((address, node) =>
+        Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: calls.body(method, node * PROCESSES_PER_NODE + p) }))
+      )
+      log(`${name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight (round ${round} of ${options.rounds})`)
+      rounds[method === "Get" ? "get" : "set"].push(await profiled(() => h2load(method, targets, options.inFlight)))
+    }
   }
+  phases.get = medianRound(rounds.get)
+  phases.set = medianRound(rounds.set)
   // Not profiled: `pnpm bench:profile` numbers its profiles by the phases above and the mixed one.
   if (how.serialTo !== undefined) {
     log(`${name}: Set one call at a time (h2load -c 1 -m 1) to ${how.serialTo}`)
@@ -244,7 +256,8 @@ const measure = async (
   const errors = before === undefined || after === undefined ? {} : errorsBetween(before, after, system.cutOffCode, cutOff)
   const batches = (after?.get("batches") ?? 0) - (before?.get("batches") ?? 0)
   const batchOps = (after?.get("batch ops") ?? 0) - (before?.get("batch ops") ?? 0)
-  return { name, description, ...phases, errors, ...(batches > 0 ? { peerBatches: { batches, ops: batchOps } } : {}) }
+  const roundsRps = { get: rounds.get.map((r) => r.rps), set: rounds.set.map((r) => r.rps) }
+  return { name, description, ...phases, rounds: roundsRps, errors, ...(batches > 0 ? { peerBatches: { batches, ops: batchOps } } : {}) }
 }
 
 const consistencyOf = Consistency[options.consistency]

@@ -52,6 +52,9 @@ const profileScenario = (scenario: "S" | "C"): ReadonlyArray<Phase> => {
     flags.duration,
     "--warmup",
     flags.warmup,
+    // One profile per phase: profiles are numbered by phase.
+    "--rounds",
+    "1",
     "--out",
     results,
     "--node-env",

@@ -12,6 +12,8 @@ export interface ScenarioResult {
   readonly mixed?: MixedResult
   /** Sets one at a time (one h2load process, `-c 1 -m 1`) to one server of the system. */
   readonly serialSet?: H2loadResult
+  /** Calls/s of every Get and Set round; `get` and `set` are the median ones. */
+  readonly rounds?: { readonly get: ReadonlyArray<number>; readonly set: ReadonlyArray<number> }
   /** Non-OK calls the nodes (or etcd's members) counted, by "Method CODE" (warm-up included). */
   readonly errors: Readonly<Record<string, number>>
   /** Replica operations sent to peers and the Batch calls that carried them, over the scenario. */
@@ -152,6 +154,12 @@ export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResul
     ...results.map((r) =>
       `| ${r.name}: ${r.description} | ${r.get?.rps ?? ""} | ${ratio(r.get?.rps, L?.get?.rps)} | ${ratio(r.get?.rps, G?.get?.rps)} | ${r.set?.rps ?? ""} | ${ratio(r.set?.rps, L?.set?.rps)} | ${ratio(r.set?.rps, G?.set?.rps)} | ${percentiles(r.get?.latency)} | ${percentiles(r.set?.latency)} | ${errorsText(r.errors)} |`
     ),
+    "",
+    "Each scenario ran its Get and Set phases in alternating rounds; the table shows the median round's figures. Calls/s of every round:",
+    "",
+    "| scenario | Get rounds | Set rounds |",
+    "|---|---|---|",
+    ...results.filter((r) => r.rounds !== undefined).map((r) => `| ${r.name} | ${r.rounds!.get.join(", ")} | ${r.rounds!.set.join(", ")} |`),
     "",
     "## Targets",
     "",

@@ -30,7 +30,7 @@ const getCall = (request: pb.GetRequest) =>
 /** Calls Get and resolves with what it answered. */
 const get = (handlers: ReturnType<typeof handlersOver>["handlers"], request: pb.GetRequest) =>
   new Promise<{ error: Partial<grpc.StatusObject> | null; response: pb.GetResponse | undefined }>((resolve) =>
-    handlers.Get(getCall(request), (error, response) => resolve({ error: error as Partial<grpc.StatusObject> | null, response }))
+    handlers.Get(getCall(request), (error, response) => resolve({ error: error as Partial<grpc.StatusObject> | null, response: response ?? undefined }))
   )
 
 describe("cache handlers", () => {
