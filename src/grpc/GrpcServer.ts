@@ -29,6 +29,7 @@ import { inShutdown } from "../telemetry/background.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { ServerStartError } from "../config/startupError.js"
 import { CacheServiceGrpcJs, CallGate, makeCacheHandlers } from "./handlers/cacheHandlers.js"
+import { grpcJsOptions } from "../util/grpcOptions.js"
 import { makeGrpcJsServer } from "./grpcJsServer.js"
 import { makeReflection, ServerReflectionV1AlphaService } from "./reflection.js"
 
@@ -67,6 +68,7 @@ export class GrpcServer extends Effect.Service<GrpcServer>()("cache/grpc/GrpcSer
     const server = makeGrpcJsServer({
       "grpc.max_receive_message_length": config.maxRecvMsgBytes,
       "grpc.max_send_message_length": config.maxSendMsgBytes,
+      ...grpcJsOptions,
       // With mutual TLS, internal methods answer only callers with a cluster certificate.
       ...(tls.mutual ? { interceptors: [requireClusterCertificate(tls.isClusterCertificate)] } : {})
     }, wellFormedErrors)

@@ -18,6 +18,7 @@ import { Tls } from "../security/Tls.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { currentSpan, TRACEPARENT, traceparentOf } from "../telemetry/traceContext.js"
+import { grpcJsOptions } from "../util/grpcOptions.js"
 
 /** Stream messages to one peer awaiting answers at a time; batches made meanwhile wait and leave together. */
 const STREAM_OUTSTANDING = 1
@@ -94,6 +95,7 @@ export const layerGrpc: Layer.Layer<PeerClient, never, NodeConfig | Telemetry | 
 
     const dial = (address: string) => () =>
       createChannel(address, channelCredentials, {
+        ...grpcJsOptions,
         "grpc.max_receive_message_length": config.maxRecvMsgBytes,
         "grpc.max_send_message_length": config.maxSendMsgBytes,
         // grpc-js backs off up to 120 s after a failed connect and fails calls
