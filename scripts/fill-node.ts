@@ -2,11 +2,15 @@
  * Resident memory of a node holding N entries. The node runs in this process,
  * built from the same layers as `pnpm start` (so a full GC can be forced
  * before measuring); a child process fills it through the gRPC API with
- * 100-byte values, as a client would.
+ * 100-byte values, as a client would. Then, full, it answers Gets from h2load
+ * (64 in flight) while this process records its GC pauses: the latency of
+ * one node under load at N entries. Prints the figures and the issue-16
+ * targets they meet.
  *
  *   node --expose-gc --import tsx scripts/fill-node.ts [entries=1000000] [inFlight=256]
  */
 import { fork } from "node:child_process"
+import { PerformanceObserver } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { NodeConfig } from "../src/config/NodeConfig.js"
@@ -14,7 +18,9 @@ import { GrpcServer } from "../src/grpc/GrpcServer.js"
 import { NodeLive } from "../src/Layers.js"
 import { Telemetry } from "../src/telemetry/Telemetry.js"
 import { Store } from "../src/store/ShardedStore.js"
+import { GetRequest } from "../src/generated/pb/cache.js"
 import { connect } from "../testkit/clients.js"
+import { grpcFrame, runH2load } from "./bench/h2load.js"
 import { freePort } from "../testkit/nodeProcess.js"
 
 const [mode, ...args] = process.argv.slice(2)
@@ -68,6 +74,42 @@ const measure = (entries: number, inFlight: number) =>
       rssBytesPerEntry: Math.round((filled.rss - empty.rss) / entries),
       heapBytesPerEntry: Math.round((filled.heapUsed + filled.external - empty.heapUsed - empty.external) / entries)
     }))
+    const heapPerEntry = (filled.heapUsed + filled.external - empty.heapUsed - empty.external) / entries
+    const rssPerEntry = (filled.rss - empty.rss) / entries
+
+    // Full: Gets under load, with the GC pauses they meet.
+    const pauses: Array<number> = []
+    const observer = new PerformanceObserver((list) => list.getEntries().forEach((entry) => pauses.push(entry.duration)))
+    observer.observe({ entryTypes: ["gc"] })
+    const loaded = yield* Effect.promise(() =>
+      runH2load({
+        method: "Get",
+        path: "/pb.CacheService/Get",
+        targets: [0, 1].map((i) => ({ address: server.address, body: grpcFrame(GetRequest.encode(GetRequest.fromPartial({ key: keyOf(i * 7919) })).finish()) })),
+        inFlight: 64,
+        durationS: 10,
+        warmupS: 2,
+        servers: [{ label: "node", pid: process.pid }]
+      })
+    )
+    observer.disconnect()
+    pauses.sort((a, b) => b - a)
+    const { latency } = loaded
+    console.log(JSON.stringify({
+      loadedGetsPerSecond: loaded.rps,
+      latencyMs: latency,
+      gcPauses: pauses.length,
+      gcPausedMs: Math.round(pauses.reduce((sum, d) => sum + d, 0)),
+      longestGcPausesMs: pauses.slice(0, 5).map((d) => Math.round(d * 10) / 10)
+    }))
+    // What the entries cost beyond their key and value (14 and 100 bytes of Latin-1 text).
+    const overhead = heapPerEntry - keyOf(0).length - 100
+    const targets: ReadonlyArray<readonly [string, string, boolean]> = [
+      ["live heap overhead per entry ≤ 200 B", `${Math.round(overhead)} B`, overhead <= 200],
+      ["RSS per entry ≤ 2× live heap per entry", `${(rssPerEntry / heapPerEntry).toFixed(2)}× (${Math.round(rssPerEntry)} B vs ${Math.round(heapPerEntry)} B)`, rssPerEntry <= 2 * heapPerEntry],
+      ["p99.9 under load ≤ 20 ms", `${latency.p999Ms} ms`, latency.p999Ms <= 20]
+    ]
+    for (const [target, measured, met] of targets) console.log(`${met ? "met    " : "not met"}  ${target}: ${measured}`)
   })
 
 if (mode === "load") {

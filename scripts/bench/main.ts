@@ -20,7 +20,10 @@
  * gives latency at low concurrency, and one h2load process with one call at
  * a time gives the latency of a lone Set (L, G, S, C at QUORUM, E's Put to
  * its leader). Each phase reports the CPU each process used, so the
- * bottleneck is visible. Writes bench/results/*.json,
+ * bottleneck is visible. L, G and S run side by side, and so do C and E:
+ * their Get and Set phases interleave over `--rounds` rounds and the report
+ * takes each one's median round, so that a slow spell of this shared
+ * machine does not fall on one of them alone. Writes bench/results/*.json,
  * bench/README.md (tables, ratios, targets) and bench/chart.svg.
  *
  *   pnpm bench [--duration 6] [--warmup 2] [--concurrency 64] [--keys 1000]
@@ -177,132 +180,170 @@ const errorsBetween = (before: Map<string, number>, after: Map<string, number>, 
 const medianRound = (rounds: ReadonlyArray<H2loadResult>): H2loadResult =>
   [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor((rounds.length - 1) / 2)]!
 
-/**
- * Get and Set throughput with h2load against one system; then, if asked, a
- * lone Set (one call at a time, to `serialTo`) and the mixed workload.
- */
-const measure = async (
-  name: string,
-  description: string,
-  system: SystemUnderTest,
-  how: {
-    readonly consistency: Consistency
-    readonly mixed?: boolean
-    readonly tls?: boolean
-    /** pb.CacheService at `consistency` unless told. */
-    readonly calls?: Calls
-    /** The address a lone Set is sent to, one call at a time; no such phase without. */
-    readonly serialTo?: string
-  }
-): Promise<ScenarioResult> => {
-  const { consistency, tls = false } = how
-  const calls = how.calls ?? cacheCalls(consistency)
-  const phases: { get?: H2loadResult; set?: H2loadResult; mixed?: MixedResult; serialSet?: H2loadResult } = {}
-  // Nodes that write CPU profiles (`pnpm bench:profile`) take one per phase (see cpuProfiler.mjs).
-  const profiled = async <A>(phase: () => Promise<A>): Promise<A> => {
-    const toggle = () => {
-      if (process.env["CPU_PROFILE_DIR"] !== undefined) for (const { pid } of system.processes) process.kill(pid, "SIGUSR2")
-    }
-    toggle()
-    try {
-      return await phase()
-    } finally {
-      toggle()
-    }
-  }
-  const codes = system.codes ?? (system.admins.length > 0 ? () => scrapeCodes(system.admins) : undefined)
-  const before = await codes?.()
-  const h2load = (method: "Get" | "Set", targets: ReadonlyArray<{ address: string; body: Uint8Array }>, inFlight: number) =>
-    runH2load({ method, path: calls.path(method), targets, inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls })
-  const rounds = { get: [] as Array<H2loadResult>, set: [] as Array<H2loadResult> }
-  for (let round = 1; round <= options.rounds; round++) {
-    for (const method of ["Get", "Set"] as const) {
-      const targets = system.addresses.flatMap((address, node) =>
-        Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: calls.body(method, node * PROCESSES_PER_NODE + p) }))
-      )
-      log(`${name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight (round ${round} of ${options.rounds})`)
-      rounds[method === "Get" ? "get" : "set"].push(await profiled(() => h2load(method, targets, options.inFlight)))
-    }
-  }
-  phases.get = medianRound(rounds.get)
-  phases.set = medianRound(rounds.set)
-  // Not profiled: `pnpm bench:profile` numbers its profiles by the phases above and the mixed one.
-  if (how.serialTo !== undefined) {
-    log(`${name}: Set one call at a time (h2load -c 1 -m 1) to ${how.serialTo}`)
-    phases.serialSet = await h2load("Set", [{ address: how.serialTo, body: calls.body("Set", 0) }], 1)
-  }
-  if (how.mixed === true) {
-    log(`${name}: mixed workload from a grpc-js client, ${options.mixedInFlight} in flight`)
-    phases.mixed = await profiled(() => runMixed({
-      targets: system.addresses,
-      inFlight: options.mixedInFlight,
-      durationS: options.durationS,
-      warmupS: options.warmupS,
-      keys: options.keys,
-      distribution: options.distribution,
-      valueSize: options.valueSize,
-      readRatio: options.readRatio,
-      consistency: Consistency[consistency] as "ONE" | "QUORUM" | "ALL",
-      seed: 42
-    }, system.processes))
-  }
-  const after = await codes?.()
-  // At most the calls in flight can be cut off at the end of an h2load phase; by gRPC method (the path's last part).
-  const cutOff = new Map<string, number>()
-  for (const phase of [phases.get, phases.set, phases.serialSet]) {
-    const method = phase?.path.split("/").pop()
-    if (phase !== undefined && method !== undefined) cutOff.set(method, (cutOff.get(method) ?? 0) + phase.inFlight)
-  }
-  const errors = before === undefined || after === undefined ? {} : errorsBetween(before, after, system.cutOffCode, cutOff)
-  const batches = (after?.get("batches") ?? 0) - (before?.get("batches") ?? 0)
-  const batchOps = (after?.get("batch ops") ?? 0) - (before?.get("batch ops") ?? 0)
-  const roundsRps = { get: rounds.get.map((r) => r.rps), set: rounds.set.map((r) => r.rps) }
-  return { name, description, ...phases, rounds: roundsRps, errors, ...(batches > 0 ? { peerBatches: { batches, ops: batchOps } } : {}) }
+/** How one system is measured. */
+interface How {
+  readonly consistency: Consistency
+  readonly mixed?: boolean
+  readonly tls?: boolean
+  /** pb.CacheService at `consistency` unless told. */
+  readonly calls?: Calls
+  /** The address a lone Set is sent to, one call at a time; no such phase without. */
+  readonly serialTo?: string
 }
+
+/** One scenario: a name and description for the report, the system, how to load it. */
+interface Scenario {
+  readonly name: string
+  readonly description: string
+  readonly system: SystemUnderTest
+  readonly how: How
+}
+
+/** Nodes that write CPU profiles (`pnpm bench:profile`) take one per phase (see cpuProfiler.mjs). */
+const profiled = async <A>(system: SystemUnderTest, phase: () => Promise<A>): Promise<A> => {
+  const toggle = () => {
+    if (process.env["CPU_PROFILE_DIR"] !== undefined) for (const { pid } of system.processes) process.kill(pid, "SIGUSR2")
+  }
+  toggle()
+  try {
+    return await phase()
+  } finally {
+    toggle()
+  }
+}
+
+const codesOf = (system: SystemUnderTest) => system.codes ?? (system.admins.length > 0 ? () => scrapeCodes(system.admins) : undefined)
+
+/**
+ * Get and Set throughput with h2load against systems running side by side,
+ * in rounds: each round loads every system in turn (Get, then Set), so a
+ * slow spell of this shared machine falls on all of them rather than on
+ * one; the report takes each system's median round. Then, system by
+ * system, a lone Set (one call at a time, to `serialTo`) and the mixed
+ * workload, if asked.
+ */
+const measureTogether = async (scenarios: ReadonlyArray<Scenario>): Promise<Array<ScenarioResult>> => {
+  const before = await Promise.all(scenarios.map(({ system }) => codesOf(system)?.()))
+  const rounds = scenarios.map(() => ({ get: [] as Array<H2loadResult>, set: [] as Array<H2loadResult> }))
+  const h2load = ({ system, how }: Scenario, method: "Get" | "Set", targets: ReadonlyArray<{ address: string; body: Uint8Array }>, inFlight: number) => {
+    const calls = how.calls ?? cacheCalls(how.consistency)
+    return runH2load({ method, path: calls.path(method), targets, inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls: how.tls ?? false })
+  }
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const [i, scenario] of scenarios.entries()) {
+      const calls = scenario.how.calls ?? cacheCalls(scenario.how.consistency)
+      for (const method of ["Get", "Set"] as const) {
+        const targets = scenario.system.addresses.flatMap((address, node) =>
+          Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: calls.body(method, node * PROCESSES_PER_NODE + p) }))
+        )
+        log(`${scenario.name}: ${method} with h2load, ${targets.length} processes, ${options.inFlight} in flight (round ${round} of ${options.rounds})`)
+        rounds[i]![method === "Get" ? "get" : "set"].push(await profiled(scenario.system, () => h2load(scenario, method, targets, options.inFlight)))
+      }
+    }
+  }
+  const results: Array<ScenarioResult> = []
+  for (const [i, scenario] of scenarios.entries()) {
+    const { name, description, system, how } = scenario
+    const calls = how.calls ?? cacheCalls(how.consistency)
+    const phases: { get: H2loadResult; set: H2loadResult; mixed?: MixedResult; serialSet?: H2loadResult } = {
+      get: medianRound(rounds[i]!.get),
+      set: medianRound(rounds[i]!.set)
+    }
+    // Not profiled: `pnpm bench:profile` numbers its profiles by the phases above and the mixed one.
+    if (how.serialTo !== undefined) {
+      log(`${name}: Set one call at a time (h2load -c 1 -m 1) to ${how.serialTo}`)
+      phases.serialSet = await h2load(scenario, "Set", [{ address: how.serialTo, body: calls.body("Set", 0) }], 1)
+    }
+    if (how.mixed === true) {
+      log(`${name}: mixed workload from a grpc-js client, ${options.mixedInFlight} in flight`)
+      phases.mixed = await profiled(system, () => runMixed({
+        targets: system.addresses,
+        inFlight: options.mixedInFlight,
+        durationS: options.durationS,
+        warmupS: options.warmupS,
+        keys: options.keys,
+        distribution: options.distribution,
+        valueSize: options.valueSize,
+        readRatio: options.readRatio,
+        consistency: Consistency[how.consistency] as "ONE" | "QUORUM" | "ALL",
+        seed: 42
+      }, system.processes))
+    }
+    const after = await codesOf(system)?.()
+    // At most the calls in flight can be cut off at the end of an h2load phase; by gRPC method (the path's last part).
+    const cutOff = new Map<string, number>()
+    for (const phase of [...rounds[i]!.get, ...rounds[i]!.set, phases.serialSet]) {
+      const method = phase?.path.split("/").pop()
+      if (phase !== undefined && method !== undefined) cutOff.set(method, (cutOff.get(method) ?? 0) + phase.inFlight)
+    }
+    const start = before[i]
+    const errors = start === undefined || after === undefined ? {} : errorsBetween(start, after, system.cutOffCode, cutOff)
+    const batches = (after?.get("batches") ?? 0) - (start?.get("batches") ?? 0)
+    const batchOps = (after?.get("batch ops") ?? 0) - (start?.get("batch ops") ?? 0)
+    const roundsRps = { get: rounds[i]!.get.map((r) => r.rps), set: rounds[i]!.set.map((r) => r.rps) }
+    results.push({ name, description, ...phases, rounds: roundsRps, errors, ...(batches > 0 ? { peerBatches: { batches, ops: batchOps } } : {}) })
+  }
+  return results
+}
+
+/** One system on its own. */
+const measure = async (name: string, description: string, system: SystemUnderTest, how: How): Promise<ScenarioResult> =>
+  (await measureTogether([{ name, description, system, how }]))[0]!
 
 const consistencyOf = Consistency[options.consistency]
 const results: Array<ScenarioResult> = []
 const wanted = (name: string) => options.scenarios.has(name)
 
-for (const [name, script, host, description] of [
-  ["L", "bareServer.ts", "127.0.0.101", "bare nice-grpc server, a Map"],
-  ["G", "bareGrpcJsServer.ts", "127.0.0.111", "bare grpc-js server (protobufjs), a Map"]
-] as const) {
-  if (!wanted(name)) continue
-  const bare = await startBare(host, script)
-  await populate(bare.addresses, options.keys, options.valueSize)
-  results.push(await measure(name, description, bare, { consistency: consistencyOf, mixed: true, serialTo: bare.addresses[0]! }))
-  await bare.stop()
-}
-if (wanted("S")) {
-  const node = await startNodes(["127.0.0.102"], options.nodeEnv)
-  await populate(node.addresses, options.keys, options.valueSize)
-  results.push(await measure("S", "one node", node, { consistency: consistencyOf, mixed: true, serialTo: node.addresses[0]! }))
-  await node.stop()
-}
-if (wanted("C") || wanted("D")) {
-  const cluster = await startNodes(["127.0.0.103", "127.0.0.104", "127.0.0.105"], options.nodeEnv)
-  await populate(cluster.addresses, options.keys, options.valueSize)
-  if (wanted("C")) {
-    results.push(await measure("C", "three nodes, QUORUM", cluster, { consistency: Consistency.QUORUM, mixed: true, serialTo: cluster.addresses[0]! }))
-    results.push(await measure("C-ONE", "three nodes, ONE", cluster, { consistency: Consistency.ONE }))
+// One node and the bare servers it is compared with run side by side, their rounds interleaved (see measureTogether).
+{
+  const together: Array<Scenario> = []
+  for (const [name, script, host, description] of [
+    ["L", "bareServer.ts", "127.0.0.101", "bare nice-grpc server, a Map"],
+    ["G", "bareGrpcJsServer.ts", "127.0.0.111", "bare grpc-js server (protobufjs), a Map"]
+  ] as const) {
+    if (!wanted(name)) continue
+    const bare = await startBare(host, script)
+    await populate(bare.addresses, options.keys, options.valueSize)
+    together.push({ name, description, system: bare, how: { consistency: consistencyOf, mixed: true, serialTo: bare.addresses[0]! } })
   }
-  if (wanted("D")) {
-    const [a, b, killed] = cluster.nodes
-    await killed!.stop("SIGKILL")
-    await Promise.all([a!, b!].map((node) => node.waitForLog((line) => line["msg"] === "member dead" && line["member"] === killed!.address)))
-    results.push(await measure("D", "three nodes, one killed, QUORUM", await systemOf([a!, b!]), { consistency: Consistency.QUORUM }))
+  if (wanted("S")) {
+    const node = await startNodes(["127.0.0.102"], options.nodeEnv)
+    await populate(node.addresses, options.keys, options.valueSize)
+    together.push({ name: "S", description: "one node", system: node, how: { consistency: consistencyOf, mixed: true, serialTo: node.addresses[0]! } })
   }
-  await cluster.stop()
-}
-if (wanted("E")) {
-  // No mixed workload (its client speaks pb.CacheService); the lone Puts go to the leader, etcd's shortest path.
-  const etcd = await startEtcd(["127.0.0.108", "127.0.0.109", "127.0.0.110"])
   try {
-    await populateEtcd(etcd.addresses, options.keys, options.valueSize)
-    results.push(await measure("E", "etcd 3.4, three members, Range / Put", etcd, { consistency: consistencyOf, calls: etcdCalls, serialTo: await etcd.leader() }))
+    if (together.length > 0) results.push(...await measureTogether(together))
   } finally {
-    await etcd.stop()
+    await Promise.all(together.map(({ system }) => system.stop()))
+  }
+}
+// Three nodes and etcd side by side the same way; then the cluster alone at ONE, and with a node killed.
+if (wanted("C") || wanted("D") || wanted("E")) {
+  const cluster = wanted("C") || wanted("D") ? await startNodes(["127.0.0.103", "127.0.0.104", "127.0.0.105"], options.nodeEnv) : undefined
+  const etcd = wanted("E") ? await startEtcd(["127.0.0.108", "127.0.0.109", "127.0.0.110"]) : undefined
+  try {
+    const together: Array<Scenario> = []
+    if (cluster !== undefined) {
+      await populate(cluster.addresses, options.keys, options.valueSize)
+      if (wanted("C")) together.push({ name: "C", description: "three nodes, QUORUM", system: cluster, how: { consistency: Consistency.QUORUM, mixed: true, serialTo: cluster.addresses[0]! } })
+    }
+    if (etcd !== undefined) {
+      await populateEtcd(etcd.addresses, options.keys, options.valueSize)
+      // No mixed workload (its client speaks pb.CacheService); the lone Puts go to the leader, etcd's shortest path.
+      together.push({ name: "E", description: "etcd 3.4, three members, Range / Put", system: etcd, how: { consistency: consistencyOf, calls: etcdCalls, serialTo: await etcd.leader() } })
+    }
+    if (together.length > 0) results.push(...await measureTogether(together))
+    await etcd?.stop()
+    if (cluster !== undefined && wanted("C")) results.push(await measure("C-ONE", "three nodes, ONE", cluster, { consistency: Consistency.ONE }))
+    if (cluster !== undefined && wanted("D")) {
+      const [a, b, killed] = cluster.nodes
+      await killed!.stop("SIGKILL")
+      await Promise.all([a!, b!].map((node) => node.waitForLog((line) => line["msg"] === "member dead" && line["member"] === killed!.address)))
+      results.push(await measure("D", "three nodes, one killed, QUORUM", await systemOf([a!, b!]), { consistency: Consistency.QUORUM }))
+    }
+  } finally {
+    await cluster?.stop()
+    await etcd?.stop()
   }
 }
 for (const [name, sampler] of [["T", undefined], ["T100", "always_on"]] as const) {
@@ -349,6 +390,9 @@ const meta = {
 }
 const resultsDir = join(options.out, "results")
 mkdirSync(resultsDir, { recursive: true })
+// Rows in the order of the scenarios' letters, however they were run together.
+const ORDER = ["L", "G", "S", "C", "C-ONE", "D", "E", "T", "T100", "TLS-off", "TLS-on"]
+results.sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name))
 for (const result of results) writeFileSync(join(resultsDir, `${result.name}.json`), JSON.stringify({ meta, ...result }, null, 2) + "\n")
 writeFileSync(join(options.out, "chart.svg"), renderChart(results))
 const report = renderReport(meta, results)

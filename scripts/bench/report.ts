@@ -155,7 +155,8 @@ export const renderReport = (meta: RunMeta, results: ReadonlyArray<ScenarioResul
       `| ${r.name}: ${r.description} | ${r.get?.rps ?? ""} | ${ratio(r.get?.rps, L?.get?.rps)} | ${ratio(r.get?.rps, G?.get?.rps)} | ${r.set?.rps ?? ""} | ${ratio(r.set?.rps, L?.set?.rps)} | ${ratio(r.set?.rps, G?.set?.rps)} | ${percentiles(r.get?.latency)} | ${percentiles(r.set?.latency)} | ${errorsText(r.errors)} |`
     ),
     "",
-    "Each scenario ran its Get and Set phases in alternating rounds; the table shows the median round's figures. Calls/s of every round:",
+    "L, G and S ran side by side, and so did C and E: each round loaded every one of them in turn (Get, then Set), so a slow",
+    "spell of this shared machine falls on all of them. The table shows each one's median round. Calls/s of every round:",
     "",
     "| scenario | Get rounds | Set rounds |",
     "|---|---|---|",
