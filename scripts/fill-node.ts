@@ -62,6 +62,8 @@ const measure = (entries: number, inFlight: number) =>
     })
     const seconds = (performance.now() - started) / 1000
     const filled = settled()
+    const heapPerEntry = (filled.heapUsed + filled.external - empty.heapUsed - empty.external) / entries
+    const rssPerEntry = (filled.rss - empty.rss) / entries
     console.log(JSON.stringify({
       entries: store.stats().entries,
       fillSeconds: Math.round(seconds),
@@ -71,11 +73,9 @@ const measure = (entries: number, inFlight: number) =>
       heapUsedMiB: mib(filled.heapUsed),
       heapTotalMiB: mib(filled.heapTotal),
       externalMiB: mib(filled.external),
-      rssBytesPerEntry: Math.round((filled.rss - empty.rss) / entries),
-      heapBytesPerEntry: Math.round((filled.heapUsed + filled.external - empty.heapUsed - empty.external) / entries)
+      rssBytesPerEntry: Math.round(rssPerEntry),
+      heapBytesPerEntry: Math.round(heapPerEntry)
     }))
-    const heapPerEntry = (filled.heapUsed + filled.external - empty.heapUsed - empty.external) / entries
-    const rssPerEntry = (filled.rss - empty.rss) / entries
 
     // Full: Gets under load, with the GC pauses they meet.
     const pauses: Array<{ readonly ms: number; readonly kind: string }> = []
@@ -97,7 +97,8 @@ const measure = (entries: number, inFlight: number) =>
       runH2load({
         method: "Get",
         path: "/pb.CacheService/Get",
-        targets: [0, 1].map((i) => ({ address: server.address, body: grpcFrame(GetRequest.encode(GetRequest.fromPartial({ key: keyOf(i * 7919) })).finish()) })),
+        // Two keys that were set (found, so each Get carries a value back).
+        targets: [0, 1].map((i) => ({ address: server.address, body: grpcFrame(GetRequest.encode(GetRequest.fromPartial({ key: keyOf((i * 7919) % entries) })).finish()) })),
         inFlight: 64,
         durationS: 10,
         warmupS: 2,

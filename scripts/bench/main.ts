@@ -212,6 +212,9 @@ const profiled = async <A>(system: SystemUnderTest, phase: () => Promise<A>): Pr
   }
 }
 
+/** The calls a scenario's h2load processes make. */
+const callsOf = (how: How): Calls => how.calls ?? cacheCalls(how.consistency)
+
 const codesOf = (system: SystemUnderTest) => system.codes ?? (system.admins.length > 0 ? () => scrapeCodes(system.admins) : undefined)
 
 /**
@@ -225,13 +228,11 @@ const codesOf = (system: SystemUnderTest) => system.codes ?? (system.admins.leng
 const measureTogether = async (scenarios: ReadonlyArray<Scenario>): Promise<Array<ScenarioResult>> => {
   const before = await Promise.all(scenarios.map(({ system }) => codesOf(system)?.()))
   const rounds = scenarios.map(() => ({ get: [] as Array<H2loadResult>, set: [] as Array<H2loadResult> }))
-  const h2load = ({ system, how }: Scenario, method: "Get" | "Set", targets: ReadonlyArray<{ address: string; body: Uint8Array }>, inFlight: number) => {
-    const calls = how.calls ?? cacheCalls(how.consistency)
-    return runH2load({ method, path: calls.path(method), targets, inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls: how.tls ?? false })
-  }
+  const h2load = ({ system, how }: Scenario, method: "Get" | "Set", targets: ReadonlyArray<{ address: string; body: Uint8Array }>, inFlight: number) =>
+    runH2load({ method, path: callsOf(how).path(method), targets, inFlight, durationS: options.durationS, warmupS: options.warmupS, servers: system.processes, tls: how.tls ?? false })
   for (let round = 1; round <= options.rounds; round++) {
     for (const [i, scenario] of scenarios.entries()) {
-      const calls = scenario.how.calls ?? cacheCalls(scenario.how.consistency)
+      const calls = callsOf(scenario.how)
       for (const method of ["Get", "Set"] as const) {
         const targets = scenario.system.addresses.flatMap((address, node) =>
           Array.from({ length: PROCESSES_PER_NODE }, (_, p) => ({ address, body: calls.body(method, node * PROCESSES_PER_NODE + p) }))
@@ -244,7 +245,7 @@ const measureTogether = async (scenarios: ReadonlyArray<Scenario>): Promise<Arra
   const results: Array<ScenarioResult> = []
   for (const [i, scenario] of scenarios.entries()) {
     const { name, description, system, how } = scenario
-    const calls = how.calls ?? cacheCalls(how.consistency)
+    const calls = callsOf(how)
     const phases: { get: H2loadResult; set: H2loadResult; mixed?: MixedResult; serialSet?: H2loadResult } = {
       get: medianRound(rounds[i]!.get),
       set: medianRound(rounds[i]!.set)

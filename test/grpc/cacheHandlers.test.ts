@@ -57,7 +57,7 @@ describe("cache handlers", () => {
     })
     const calls: Array<unknown> = []
     handlers.Get(getCall({ key: "k", consistency: 0 }), (error) => calls.push(error))
-    report?.(Exit.succeed(undefined as never))
+    report!(Exit.succeed(undefined as never))
     expect(calls).toHaveLength(1)
     expect(gate.inFlight).toBe(0)
   })
