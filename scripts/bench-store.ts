@@ -1,7 +1,8 @@
 /**
  * The local store's own speed and memory, without gRPC: fills one node's
  * Store (the same Layer `pnpm start` builds) with N keys of 100-byte values,
- * then times sets, gets (hits) and misses, and reports heap bytes per entry.
+ * then times sets, gets (hits, spread and on two hot keys) and misses, and
+ * reports heap bytes per entry.
  *
  *   pnpm bench:store [entries=1000000] [shards=1]
  *
@@ -15,6 +16,7 @@ import { Store } from "../src/store/ShardedStore.js"
 
 const entries = Number(process.argv[2] ?? 1_000_000)
 const numShards = Number(process.argv[3] ?? 1)
+const HOT_READS = 200_000
 const gc = (globalThis as { gc?: () => void }).gc
 
 const settle = () => {
@@ -57,6 +59,12 @@ const program = Effect.gen(function*() {
   for (let i = 0; i < entries; i++) if (store.read(keys[order[i]!]!) !== undefined) hits++
   const getMs = performance.now() - t
 
+  // Hot keys: the same two keys read over and over, as a skewed workload (or h2load) does.
+  const hot = [keys[0]!, keys[entries >> 1]!]
+  t = performance.now()
+  for (let i = 0; i < HOT_READS; i++) store.read(hot[i & 1]!)
+  const hotMs = performance.now() - t
+
   t = performance.now()
   for (let i = 0; i < entries; i++) store.read(`missing:${i}`)
   const missMs = performance.now() - t
@@ -70,6 +78,7 @@ const program = Effect.gen(function*() {
       setNew: Math.round(entries / (fillMs / 1000)),
       setOverwrite: Math.round(entries / (overwriteMs / 1000)),
       getHit: Math.round(entries / (getMs / 1000)),
+      getHot: Math.round(HOT_READS / (hotMs / 1000)),
       getMiss: Math.round(entries / (missMs / 1000))
     },
     memory: {
