@@ -35,14 +35,18 @@ const APPLIED_NEW: ApplyResult = { _tag: "Applied", existed: false }
 const APPLIED_REPLACED: ApplyResult = { _tag: "Applied", existed: true }
 
 /**
- * One shard of the local store: an LRU over a native Map kept in recency
- * order (oldest first) of entries and tombstones alike, bounded by records
- * and bytes, with per-entry expiry and versions. What it forgets (eviction,
+ * One shard of the local store: a native Map from key to record, and a
+ * recency list through the records (oldest first) of entries and tombstones
+ * alike, bounded by records and bytes, with per-entry expiry and versions.
+ * The Map's own order is only insertion order: walks over it (sweeps,
+ * copies) stay valid while records come and go, which the list's would not. What it forgets (eviction,
  * expiry) goes into the node's `Forgetting`, per key-hash bucket. Plain
  * synchronous code; time comes in as `nowMs` so that tests can drive it.
  */
 export class LruShard {
   private readonly records = new Map<string, Entry | Tombstone>()
+  private oldest: Entry | Tombstone | undefined = undefined
+  private newest: Entry | Tombstone | undefined = undefined
   private bytes = 0
   private tombstones = 0
   private sweepCursor: Iterator<[string, Entry | Tombstone]> | undefined
@@ -70,8 +74,7 @@ export class LruShard {
     const record = this.records.get(key)
     if (record instanceof Entry) {
       if (record.expiresAtMs === 0 || record.expiresAtMs > nowMs) {
-        this.records.delete(key)
-        this.records.set(key, record)
+        this.touch(record)
         this.counters.hits++
         return record
       }
@@ -102,13 +105,13 @@ export class LruShard {
     const floor = held ?? this.forgetting.floor(bucketOf(key))
     if (V.compare(version, floor) <= 0) return { _tag: "Stale", current: V.copy(floor) }
 
-    if (held !== undefined) this.remove(key, held)
+    // Replaced in its Map slot, not deleted and added again (see `Held`).
+    if (held !== undefined) this.unlist(held)
     const added = write.value === undefined
-      ? new Tombstone(version.hlc, version.nodeId, version.generation, nowMs, keyBytes(key) + ENTRY_OVERHEAD_BYTES)
-      : new Entry(write.value, version.hlc, version.nodeId, version.generation, write.expiresAtMs, keyBytes(key) + valueBytes(write.value) + ENTRY_OVERHEAD_BYTES)
+      ? new Tombstone(key, version.hlc, version.nodeId, version.generation, nowMs, keyBytes(key) + ENTRY_OVERHEAD_BYTES)
+      : new Entry(key, write.value, version.hlc, version.nodeId, version.generation, write.expiresAtMs, keyBytes(key) + valueBytes(write.value) + ENTRY_OVERHEAD_BYTES)
     this.records.set(key, added)
-    this.bytes += added.chargedBytes
-    if (added instanceof Tombstone) this.tombstones++
+    this.list(added)
     this.onChange?.(key, held, added)
     this.evictToLimits()
     return held instanceof Entry ? APPLIED_REPLACED : APPLIED_NEW
@@ -172,10 +175,19 @@ export class LruShard {
   clear(): number {
     const dropped = this.records.size
     this.records.clear()
+    this.oldest = undefined
+    this.newest = undefined
     this.bytes = 0
     this.tombstones = 0
     this.sweepCursor = undefined
     return dropped
+  }
+
+  /** Every record from least to most recently used. */
+  byRecency(): Array<Entry | Tombstone> {
+    const records: Array<Entry | Tombstone> = []
+    for (let record = this.oldest; record !== undefined; record = record.newer) records.push(record)
+    return records
   }
 
   /** Every record physically held, expired or not: what change notifications are relative to. */
@@ -220,10 +232,10 @@ export class LruShard {
   /** Evicts least recently used records, entries and tombstones alike, until within limits: real forgetting. */
   private evictToLimits(): void {
     while (this.records.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) {
-      const [key, record] = this.records.entries().next().value as [string, Entry | Tombstone]
-      this.remove(key, record)
-      this.forgetting.forget(bucketOf(key), record)
-      this.onChange?.(key, record, undefined)
+      const record = this.oldest!
+      this.remove(record.key, record)
+      this.forgetting.forget(bucketOf(record.key), record)
+      this.onChange?.(record.key, record, undefined)
       if (record instanceof Tombstone) this.counters.tombstonesEvicted++
       else this.counters.evictions++
     }
@@ -238,7 +250,44 @@ export class LruShard {
 
   private remove(key: string, record: Entry | Tombstone): void {
     this.records.delete(key)
+    this.unlist(record)
+  }
+
+  /** Counts a record in and makes it the most recent. */
+  private list(record: Entry | Tombstone): void {
+    this.bytes += record.chargedBytes
+    if (record instanceof Tombstone) this.tombstones++
+    this.linkNewest(record)
+  }
+
+  /** Counts a record out and takes it off the recency list (its Map slot is the caller's). */
+  private unlist(record: Entry | Tombstone): void {
     this.bytes -= record.chargedBytes
     if (record instanceof Tombstone) this.tombstones--
+    this.unlink(record)
+  }
+
+  private touch(record: Entry | Tombstone): void {
+    if (record === this.newest) return
+    this.unlink(record)
+    this.linkNewest(record)
+  }
+
+  private linkNewest(record: Entry | Tombstone): void {
+    record.older = this.newest
+    record.newer = undefined
+    if (this.newest === undefined) this.oldest = record
+    else this.newest.newer = record
+    this.newest = record
+  }
+
+  private unlink(record: Entry | Tombstone): void {
+    const { older, newer } = record
+    if (older === undefined) this.oldest = newer
+    else older.newer = newer
+    if (newer === undefined) this.newest = older
+    else newer.older = older
+    record.older = undefined
+    record.newer = undefined
   }
 }

@@ -13,11 +13,25 @@ export const valueBytes = (value: Value): number =>
 export const keyBytes = (key: string): number => Buffer.byteLength(key, "utf8")
 
 /**
+ * What a shard holds for a key, linked into the shard's recency list
+ * (oldest first). A hit relinks its record: re-inserting the key in the
+ * shard's Map instead would leave a deleted slot in the key's hash chain
+ * until the next rehash, so a hot key's lookups would walk thousands of them.
+ */
+abstract class Held {
+  /** The neighbours in the shard's recency list (undefined at the ends); only `LruShard` sets them. */
+  older: Entry | Tombstone | undefined = undefined
+  newer: Entry | Tombstone | undefined = undefined
+  constructor(readonly key: string) {}
+}
+
+/**
  * A live entry. The version is stored flat (hlc, nodeId, generation) so an
  * entry is one object; it is itself a `Version` for comparisons.
  */
-export class Entry implements Version {
+export class Entry extends Held implements Version {
   constructor(
+    key: string,
     public value: Value,
     public hlc: number,
     public nodeId: number,
@@ -26,7 +40,9 @@ export class Entry implements Version {
     public expiresAtMs: number,
     /** Bytes charged to the shard's budget. */
     public chargedBytes: number
-  ) {}
+  ) {
+    super(key)
+  }
 }
 
 /**
@@ -34,8 +50,9 @@ export class Entry implements Version {
  * back. It takes room like an entry (key bytes and the same overhead) and
  * is collected only once every replica of its key holds it.
  */
-export class Tombstone implements Version {
+export class Tombstone extends Held implements Version {
   constructor(
+    key: string,
     public hlc: number,
     public nodeId: number,
     public generation: number,
@@ -43,7 +60,9 @@ export class Tombstone implements Version {
     public appliedAtMs: number,
     /** Bytes charged to the shard's budget. */
     public chargedBytes: number
-  ) {}
+  ) {
+    super(key)
+  }
 }
 
 /** A write as a replica receives it: a value or a deletion, at a version. */

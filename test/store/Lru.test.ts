@@ -8,7 +8,7 @@ import { bucketOf } from "../../src/store/forgetting.js"
 import { LruShard, type ShardLimits } from "../../src/store/Lru.js"
 
 /** Live keys from least to most recently used. */
-const liveKeys = (shard: LruShard) => [...shard.held()].filter(([, record]) => record instanceof Entry).map(([key]) => key)
+const liveKeys = (shard: LruShard) => shard.byRecency().filter((record) => record instanceof Entry).map((record) => record.key)
 
 const v = (hlc: number): Version => ({ hlc, nodeId: 1, generation: 1 })
 const put = (value: string, hlc: number, expiresAtMs = 0) => ({ version: v(hlc), value, expiresAtMs })
@@ -108,6 +108,8 @@ describe("LruShard", () => {
         expect(shard.chargedBytes).toBeLessThanOrEqual(maxBytes)
         expect(shard.chargedBytes).toBe(model.items.reduce((sum, e) => sum + e.bytes, 0))
         expect(liveKeys(shard)).toEqual(model.liveKeys())
+        // The recency list and the Map hold the same records.
+        expect(new Set(shard.byRecency())).toEqual(new Set([...shard.held()].map(([, record]) => record)))
         expect(shard.tombstoneCount).toBe(model.items.length - model.liveKeys().length)
       }
     }
