@@ -4,7 +4,7 @@
  * whose latency is compared with the same load before any movement.
  *
  *   node --import tsx scripts/bench-movement.ts [keys=1000000] [probeInFlight=8]
- *   (SYNC_BANDWIDTH in the environment is passed to the nodes)
+ *   (SYNC_BANDWIDTH in the environment is passed to the nodes, NODE_FLAGS as their NODE_OPTIONS)
  *
  * Reports, per movement: the time until the new owners have pulled their
  * ranges (and vote on them), the time until old owners have released what
@@ -81,7 +81,9 @@ const ENV = {
   ANTI_ENTROPY_INTERVAL: "2s",
   LOG_LEVEL: "info",
   // Passed through, to compare caps: SYNC_BANDWIDTH=8MiB pnpm bench:movement
-  ...(process.env["SYNC_BANDWIDTH"] === undefined ? {} : { SYNC_BANDWIDTH: process.env["SYNC_BANDWIDTH"] })
+  ...(process.env["SYNC_BANDWIDTH"] === undefined ? {} : { SYNC_BANDWIDTH: process.env["SYNC_BANDWIDTH"] }),
+  // And to profile the nodes: NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" pnpm bench:movement
+  ...(process.env["NODE_FLAGS"] === undefined ? {} : { NODE_OPTIONS: process.env["NODE_FLAGS"] })
 }
 
 const load = async (targets: ReadonlyArray<string>, keys: number) => {
