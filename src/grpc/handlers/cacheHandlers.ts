@@ -11,6 +11,7 @@ import type { Metrics } from "../../telemetry/Metrics.js"
 import { annotateSpan, keyHashAttribute, parentOf, rpcAttributes, TRACEPARENT } from "../../telemetry/traceContext.js"
 import { wellFormed } from "../../protocol/text.js"
 import { statusOfExit, toServerError } from "../status.js"
+import { encodeDeleteResponse, encodeGetResponse, encodeSetResponse } from "../responseEncoding.js"
 
 const SERVICE = "pb.CacheService"
 
@@ -81,21 +82,26 @@ const serializer = <T>(codec: { encode(message: T): { finish(): Uint8Array } }) 
   const bytes = codec.encode(message).finish()
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
-const method = <Req, Res>(name: Method, request: pb.MessageFns<Req>, response: pb.MessageFns<Res>): grpc.MethodDefinition<Req, Res> => ({
+const method = <Req, Res>(
+  name: Method,
+  request: pb.MessageFns<Req>,
+  response: pb.MessageFns<Res>,
+  encodeResponse: (message: Res) => Buffer
+): grpc.MethodDefinition<Req, Res> => ({
   path: `/${SERVICE}/${name}`,
   requestStream: false,
   responseStream: false,
   requestSerialize: serializer(request),
   requestDeserialize: (bytes: Buffer) => request.decode(bytes),
-  responseSerialize: serializer(response),
+  responseSerialize: encodeResponse,
   responseDeserialize: (bytes: Buffer) => response.decode(bytes)
 })
 
-/** `pb.CacheService` as grpc-js registers it (the same wire format as the generated definition). */
+/** `pb.CacheService` as grpc-js registers it (the same wire format as the generated definition; responses by responseEncoding.ts). */
 export const CacheServiceGrpcJs = {
-  Set: method("Set", pb.SetRequest, pb.SetResponse),
-  Get: method("Get", pb.GetRequest, pb.GetResponse),
-  Delete: method("Delete", pb.DeleteRequest, pb.DeleteResponse)
+  Set: method("Set", pb.SetRequest, pb.SetResponse, encodeSetResponse(pb.SetResponse)),
+  Get: method("Get", pb.GetRequest, pb.GetResponse, encodeGetResponse(pb.GetResponse)),
+  Delete: method("Delete", pb.DeleteRequest, pb.DeleteResponse, encodeDeleteResponse(pb.DeleteResponse))
 } satisfies grpc.ServiceDefinition
 
 export interface CacheHandlers extends grpc.UntypedServiceImplementation {
