@@ -63,8 +63,8 @@ const writeVersionField = (out: Buffer, pos: number, tag: number, v: pb.Version 
   return pos
 }
 
-/** A message through the generated encoder, as a Buffer over the same bytes. */
-const generated = <T>(codec: pb.MessageFns<T>, message: T): Buffer => {
+/** A message through its generated encoder, as a Buffer over the same bytes (grpc-js sends it as it is). */
+export const generated = <T>(codec: pb.MessageFns<T>, message: T): Buffer => {
   const bytes = codec.encode(message).finish()
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }

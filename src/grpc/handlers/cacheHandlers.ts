@@ -11,7 +11,7 @@ import type { Metrics } from "../../telemetry/Metrics.js"
 import { annotateSpan, keyHashAttribute, parentOf, rpcAttributes, TRACEPARENT } from "../../telemetry/traceContext.js"
 import { wellFormed } from "../../protocol/text.js"
 import { statusOfExit, toServerError } from "../status.js"
-import { encodeDeleteResponse, encodeGetResponse, encodeSetResponse } from "../responseEncoding.js"
+import { encodeDeleteResponse, encodeGetResponse, encodeSetResponse, generated } from "../responseEncoding.js"
 
 const SERVICE = "pb.CacheService"
 
@@ -77,11 +77,6 @@ const failureStatus = (cause: Cause.Cause<ApiError>) => {
   return statusObject(error.code, error.details)
 }
 
-/** A message encoded straight into a Buffer grpc-js can send as it is (nice-grpc copied every response once more). */
-const serializer = <T>(codec: { encode(message: T): { finish(): Uint8Array } }) => (message: T): Buffer => {
-  const bytes = codec.encode(message).finish()
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
 const method = <Req, Res>(
   name: Method,
   request: pb.MessageFns<Req>,
@@ -91,13 +86,18 @@ const method = <Req, Res>(
   path: `/${SERVICE}/${name}`,
   requestStream: false,
   responseStream: false,
-  requestSerialize: serializer(request),
+  requestSerialize: (message: Req) => generated(request, message),
   requestDeserialize: (bytes: Buffer) => request.decode(bytes),
   responseSerialize: encodeResponse,
   responseDeserialize: (bytes: Buffer) => response.decode(bytes)
 })
 
-/** `pb.CacheService` as grpc-js registers it (the same wire format as the generated definition; responses by responseEncoding.ts). */
+/**
+ * `pb.CacheService` as grpc-js registers it (the same wire format as the
+ * generated definition): messages straight into Buffers grpc-js sends as
+ * they are (nice-grpc copied every response once more), responses by
+ * responseEncoding.ts.
+ */
 export const CacheServiceGrpcJs = {
   Set: method("Set", pb.SetRequest, pb.SetResponse, encodeSetResponse(pb.SetResponse)),
   Get: method("Get", pb.GetRequest, pb.GetResponse, encodeGetResponse(pb.GetResponse)),
