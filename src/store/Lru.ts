@@ -39,9 +39,10 @@ const APPLIED_REPLACED: ApplyResult = { _tag: "Applied", existed: true }
  * recency list through the records (oldest first) of entries and tombstones
  * alike, bounded by records and bytes, with per-entry expiry and versions.
  * The Map's own order is only insertion order: walks over it (sweeps,
- * copies) stay valid while records come and go, which the list's would not. What it forgets (eviction,
- * expiry) goes into the node's `Forgetting`, per key-hash bucket. Plain
- * synchronous code; time comes in as `nowMs` so that tests can drive it.
+ * copies) stay valid while records come and go, which the list's would not.
+ * What it forgets (eviction, expiry) goes into the node's `Forgetting`, per
+ * key-hash bucket. Plain synchronous code; time comes in as `nowMs` so that
+ * tests can drive it.
  */
 export class LruShard {
   private readonly records = new Map<string, Entry | Tombstone>()
