@@ -63,6 +63,13 @@ const writeVersionField = (out: Buffer, pos: number, tag: number, v: pb.Version 
   return pos
 }
 
+/**
+ * `out` when every byte of it was written: `Buffer.allocUnsafe` hands out
+ * pooled memory that may hold another call's bytes, and none may leave in a
+ * response. A size that does not match (a bug) falls back to the generated encoder.
+ */
+const filled = (out: Buffer, written: number, fallback: () => Buffer): Buffer => written === out.length ? out : fallback()
+
 /** A message through its generated encoder, as a Buffer over the same bytes (grpc-js sends it as it is). */
 export const generated = <T>(codec: pb.MessageFns<T>, message: T): Buffer => {
   const bytes = codec.encode(message).finish()
@@ -92,8 +99,8 @@ export const encodeGetResponse = (codec: pb.MessageFns<pb.GetResponse>) => (mess
     pos += valueBytes.byteLength
   }
   pos = writeVersionField(out, pos, 18, version, body)
-  if (ttlRemainingMs !== 0) writeNumberField(out, pos, 32, ttlRemainingMs)
-  return out
+  if (ttlRemainingMs !== 0) pos = writeNumberField(out, pos, 32, ttlRemainingMs)
+  return filled(out, pos, () => generated(codec, message))
 }
 
 export const encodeSetResponse = (codec: pb.MessageFns<pb.SetResponse>) => (message: pb.SetResponse): Buffer => {
@@ -101,8 +108,7 @@ export const encodeSetResponse = (codec: pb.MessageFns<pb.SetResponse>) => (mess
   if (!plainVersion(version)) return generated(codec, message)
   const body = version === undefined ? 0 : versionSize(version)
   const out = Buffer.allocUnsafe(versionFieldSize(version, body))
-  writeVersionField(out, 0, 10, version, body)
-  return out
+  return filled(out, writeVersionField(out, 0, 10, version, body), () => generated(codec, message))
 }
 
 export const encodeDeleteResponse = (codec: pb.MessageFns<pb.DeleteResponse>) => (message: pb.DeleteResponse): Buffer => {
@@ -110,10 +116,10 @@ export const encodeDeleteResponse = (codec: pb.MessageFns<pb.DeleteResponse>) =>
   if (!plainVersion(version)) return generated(codec, message)
   const body = version === undefined ? 0 : versionSize(version)
   const out = Buffer.allocUnsafe(versionFieldSize(version, body) + (existed ? 2 : 0))
-  const pos = writeVersionField(out, 0, 10, version, body)
+  let pos = writeVersionField(out, 0, 10, version, body)
   if (existed) {
-    out[pos] = 16
-    out[pos + 1] = 1
+    out[pos++] = 16
+    out[pos++] = 1
   }
-  return out
+  return filled(out, pos, () => generated(codec, message))
 }
