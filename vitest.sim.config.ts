@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config"
  * in-memory network, driven by Effect's TestClock. Each clock step waits
  * until every fiber of the test is suspended, across real timer turns, so on
  * a CPU shared with process tests a run that takes 5 s alone took over 90 s.
- * They run after the unit suite, two files at a time (each uses about half a core).
+ * They run after the unit suite, one file at a time.
  */
 export default defineConfig({
   test: {
@@ -14,6 +14,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } }
+    fileParallelism: false
   }
 })
