@@ -38,5 +38,5 @@ describe("anti-entropy on a lossy, reordering network (in-memory nodes, one seed
       network.faults.cut.clear()
       yield* advanceUntil(() => missed.every(([key, value]) => holders([c], key, value) === 1), Duration.seconds(10), "anti-entropy repairing C")
       expect([...acknowledged].filter(([key, value]) => holders(nodes, key, value) < 3)).toEqual([])
-    }), { timeout: 90_000, retry: 1 }) // Alone 3-7 s. Among the process tests it took over 90 s twice: every TestClock step waits for all fibers to be suspended across real timer turns, which a starved CPU stretches (it runs in vitest.sim.config.ts now). One retry; a real regression fails both.
+    }), { timeout: 90_000, retry: 1 }) // Alone 3-7 s. It hangs now and then (past 90 s in both tries in 2 CI runs of 2026-12-02, also with only sims running): an open bug, likely a fiber TestClock never sees suspended. One retry; a real regression fails both.
 })
