@@ -43,8 +43,9 @@ const plainVersion = (version: pb.Version | undefined) =>
   version === undefined ||
   (wholeUpTo(version.hlc, Number.MAX_SAFE_INTEGER) && wholeUpTo(version.nodeId, MAX_UINT32) && wholeUpTo(version.generation, MAX_UINT32))
 
-/** Bytes of a `Version` message's body. */
-const versionSize = (v: pb.Version): number =>
+/** Bytes of a `Version` message's body (0 when there is none). */
+const versionSize = (v: pb.Version | undefined): number =>
+  v === undefined ? 0 :
   (v.hlc === 0 ? 0 : 1 + varintSize(v.hlc)) +
   (v.nodeId === 0 ? 0 : 1 + varintSize(v.nodeId)) +
   (v.generation === 0 ? 0 : 1 + varintSize(v.generation))
@@ -68,7 +69,8 @@ const writeVersionField = (out: Buffer, pos: number, tag: number, v: pb.Version 
  * pooled memory that may hold another call's bytes, and none may leave in a
  * response. A size that does not match (a bug) falls back to the generated encoder.
  */
-const filled = (out: Buffer, written: number, fallback: () => Buffer): Buffer => written === out.length ? out : fallback()
+export const filled = <T>(out: Buffer, written: number, codec: pb.MessageFns<T>, message: T): Buffer =>
+  written === out.length ? out : generated(codec, message)
 
 /** A message through its generated encoder, as a Buffer over the same bytes (grpc-js sends it as it is). */
 export const generated = <T>(codec: pb.MessageFns<T>, message: T): Buffer => {
@@ -80,7 +82,7 @@ export const encodeGetResponse = (codec: pb.MessageFns<pb.GetResponse>) => (mess
   const { value, valueBytes, version, ttlRemainingMs } = message
   if (!plainVersion(version) || !wholeUpTo(ttlRemainingMs, Number.MAX_SAFE_INTEGER)) return generated(codec, message)
   const valueSize = value === undefined ? 0 : Buffer.byteLength(value, "utf8")
-  const body = version === undefined ? 0 : versionSize(version)
+  const body = versionSize(version)
   const size = (value === undefined ? 0 : 1 + varintSize(valueSize) + valueSize) +
     (valueBytes === undefined ? 0 : 1 + varintSize(valueBytes.byteLength) + valueBytes.byteLength) +
     versionFieldSize(version, body) +
@@ -100,26 +102,26 @@ export const encodeGetResponse = (codec: pb.MessageFns<pb.GetResponse>) => (mess
   }
   pos = writeVersionField(out, pos, 18, version, body)
   if (ttlRemainingMs !== 0) pos = writeNumberField(out, pos, 32, ttlRemainingMs)
-  return filled(out, pos, () => generated(codec, message))
+  return filled(out, pos, codec, message)
 }
 
 export const encodeSetResponse = (codec: pb.MessageFns<pb.SetResponse>) => (message: pb.SetResponse): Buffer => {
   const { version } = message
   if (!plainVersion(version)) return generated(codec, message)
-  const body = version === undefined ? 0 : versionSize(version)
+  const body = versionSize(version)
   const out = Buffer.allocUnsafe(versionFieldSize(version, body))
-  return filled(out, writeVersionField(out, 0, 10, version, body), () => generated(codec, message))
+  return filled(out, writeVersionField(out, 0, 10, version, body), codec, message)
 }
 
 export const encodeDeleteResponse = (codec: pb.MessageFns<pb.DeleteResponse>) => (message: pb.DeleteResponse): Buffer => {
   const { version, existed } = message
   if (!plainVersion(version)) return generated(codec, message)
-  const body = version === undefined ? 0 : versionSize(version)
+  const body = versionSize(version)
   const out = Buffer.allocUnsafe(versionFieldSize(version, body) + (existed ? 2 : 0))
   let pos = writeVersionField(out, 0, 10, version, body)
   if (existed) {
     out[pos++] = 16
     out[pos++] = 1
   }
-  return filled(out, pos, () => generated(codec, message))
+  return filled(out, pos, codec, message)
 }

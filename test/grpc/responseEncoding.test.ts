@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import * as pb from "../../src/generated/pb/cache.js"
-import { encodeDeleteResponse, encodeGetResponse, encodeSetResponse } from "../../src/grpc/responseEncoding.js"
+import { encodeDeleteResponse, encodeGetResponse, encodeSetResponse, filled } from "../../src/grpc/responseEncoding.js"
 
 /** The bytes, or the error thrown (the generated encoders refuse some numbers, e.g. a negative uint64). */
 const outcome = (encode: () => Uint8Array): Buffer | string => {
@@ -41,5 +41,12 @@ describe("response encoders", () => {
   it("decodes back to the message it encoded", () => {
     const message: pb.GetResponse = { value: "é🔑v", valueBytes: undefined, version: { hlc: 2 ** 52 + 5, nodeId: 2 ** 32 - 1, generation: 128 }, ttlRemainingMs: 300 }
     expect(pb.GetResponse.decode(encodeGetResponse(pb.GetResponse)(message))).toEqual(message)
+  })
+
+  it("never sends a Buffer with bytes it did not write: a short write falls back to the generated encoder", () => {
+    const message: pb.SetResponse = { version: { hlc: 7, nodeId: 1, generation: 1 } }
+    const stale = Buffer.alloc(12, 0xee)
+    expect(filled(stale, 11, pb.SetResponse, message)).toEqual(generated(pb.SetResponse, message))
+    expect(filled(stale, 12, pb.SetResponse, message)).toBe(stale)
   })
 })
